@@ -1,0 +1,113 @@
+"""The catalog (``registry.json``): read, merge overlays, generate, check.
+
+``registry.json`` is generated from the built-in plugins' metadata by
+``python -m hub_core.catalog --write`` and a test checks it stays in sync.
+``HUB_CORE_REGISTRY`` (paths separated by ``os.pathsep``) adds or overrides
+entries, deep-merged over the built-in catalog in order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+from typing import Any
+
+from hub_core.errors import HubError
+
+CATALOG_PATH = pathlib.Path(__file__).with_name("registry.json")
+SCHEMA_PATH = pathlib.Path(__file__).with_name("registry.schema.json")
+SCHEMA_VERSION = 1
+BUILTIN_PACKAGE = "hub_plugins"
+
+
+def read(path: str | os.PathLike) -> dict[str, Any]:
+    """Read one catalog file, with a readable error for bad JSON."""
+    path = pathlib.Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HubError(f"Catalog file {path} does not exist; fix HUB_CORE_REGISTRY or create the file.") from None
+    except json.JSONDecodeError as error:
+        raise HubError(f"Catalog file {path} is not valid JSON ({error}); fix the file.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("plugins"), dict):
+        raise HubError(f"Catalog file {path} has no 'plugins' object; see registry.schema.json for the layout.")
+    return data
+
+
+def merge(base: Any, overlay: Any) -> Any:
+    """Deep-merge ``overlay`` into a copy of ``base`` (dicts merge, the rest replaces)."""
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        merged = dict(base)
+        for key, value in overlay.items():
+            merged[key] = merge(base[key], value) if key in base else value
+        return merged
+    return overlay
+
+
+def load() -> dict[str, Any]:
+    """The built-in catalog with every ``HUB_CORE_REGISTRY`` overlay applied."""
+    data = read(CATALOG_PATH)
+    for path in filter(None, os.environ.get("HUB_CORE_REGISTRY", "").split(os.pathsep)):
+        data = merge(data, read(path))
+    return data
+
+
+def weight_set_from_entry(name: str, entry: dict[str, Any]):
+    """Rebuild a :class:`~hub_core.plugin.WeightSet` from its catalog entry."""
+    from hub_core.plugin import WeightFile, WeightSet
+
+    return WeightSet(
+        name=name,
+        files=tuple(WeightFile(**f) for f in entry.get("files", ())),
+        license=entry.get("license", "unknown"),
+        description=entry.get("description", ""),
+        format=entry.get("format", "keras_h5"),
+        num_classes=entry.get("num_classes"),
+        published=entry.get("published", True),
+        note=entry.get("note", ""),
+        source=entry.get("source", ""),
+    )
+
+
+def generate(plugin_names: list[str] | None = None) -> dict[str, Any]:
+    """Build the catalog from the registered plugins of this distribution."""
+    from hub_core import registry
+
+    regs = registry.registrations()
+    names = plugin_names or [n for n, r in regs.items() if r.value.startswith(BUILTIN_PACKAGE + ".")]
+    entries = {}
+    for name in sorted(names):
+        try:
+            entries[name] = registry.get_plugin(name).catalog_entry()
+        except HubError as error:
+            print(f"skipping broken plugin: {error}", file=sys.stderr)
+    return {"schema_version": SCHEMA_VERSION, "plugins": entries}
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """Serialise a catalog the way ``registry.json`` is written."""
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hub_core.catalog --write|--check``."""
+    parser = argparse.ArgumentParser(prog="python -m hub_core.catalog", description=__doc__)
+    parser.add_argument("--write", action="store_true", help="regenerate registry.json from the plugins")
+    args = parser.parse_args(argv)
+    text = dumps(generate())
+    if args.write:
+        CATALOG_PATH.resolve().write_text(text, encoding="utf-8")
+        print(f"wrote {CATALOG_PATH.resolve()}")
+        return 0
+    if CATALOG_PATH.read_text(encoding="utf-8") != text:
+        print("registry.json is out of date; run: python -m hub_core.catalog --write", file=sys.stderr)
+        return 1
+    print("registry.json is in sync with the plugins")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""The plugin contract: the ``ModelPlugin`` base class and its metadata.
+
+A plugin is a class registered under the ``hub_core.plugins`` entry-point
+group. Its module must not import TensorFlow or Keras at import time; the
+builder imports them lazily. Metadata is plain data so the catalog
+(``registry.json``) can be generated from it and listed without building.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import pathlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping, Sequence
+
+TASKS = ("image-classification", "tabular", "style-transfer")
+
+
+@dataclass(frozen=True)
+class Paper:
+    """The publication a model comes from."""
+
+    title: str
+    url: str
+    authors: str = ""
+    year: int | None = None
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One published file of a weight set.
+
+    Attributes:
+        url: Upstream URL of the file.
+        sha256: Hex sha256 of the file, where known.
+        md5: Hex md5, used only where no sha256 is published.
+        size: Size in bytes, where known.
+        role: Which file of the set this is, e.g. ``"top"`` or ``"notop"``.
+        file_name: Cache file name; defaults to the URL's last segment.
+    """
+
+    url: str
+    sha256: str | None = None
+    md5: str | None = None
+    size: int | None = None
+    role: str = "default"
+    file_name: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The file name used in the cache and looked up on mirrors."""
+        return self.file_name or self.url.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class WeightSet:
+    """A named set of pretrained weights for one variant.
+
+    Attributes:
+        name: Short name users pass as ``weights=`` (``"imagenet"``).
+        files: Published files (one per role); empty when not published.
+        license: License of the weights.
+        description: What the weights were trained on, honestly stated.
+        format: The source format the plugin's loader reads.
+        num_classes: Classifier width the weights carry, or None for none.
+        published: False when no public file exists; ``note`` says why.
+        note: Free text shown by ``hub info``.
+        source: Where the file comes from when not a URL (e.g. a pip package).
+    """
+
+    name: str
+    files: tuple[WeightFile, ...] = ()
+    license: str = "unknown"
+    description: str = ""
+    format: str = "keras_h5"
+    num_classes: int | None = None
+    published: bool = True
+    note: str = ""
+    source: str = ""
+
+    def file(self, role: str = "default") -> WeightFile:
+        """Return the file for ``role``, falling back to the only file."""
+        for weight_file in self.files:
+            if weight_file.role == role:
+                return weight_file
+        if len(self.files) == 1:
+            return self.files[0]
+        roles = ", ".join(f.role for f in self.files) or "none"
+        from hub_core.errors import WeightsError
+
+        raise WeightsError(
+            f"Weight set '{self.name}' has no '{role}' file (it has: {roles}); "
+            "pick another weight set or pass a local file with weights=PATH."
+        )
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One buildable model of a plugin (``resnet50`` of ``resnet``).
+
+    Attributes:
+        name: Globally unique model name.
+        input_shape: Default input shape without batch, or None if not an image model.
+        num_params: Parameter count of the default build (checked by the conformance kit).
+        weights: Available weight sets.
+        default_weights: Name of the set ``weights="default"`` means, or None.
+        description: One line for ``hub list``.
+        options: Builder keyword defaults that define this variant.
+    """
+
+    name: str
+    input_shape: tuple[int | None, ...] | None = None
+    num_params: int | None = None
+    weights: tuple[WeightSet, ...] = ()
+    default_weights: str | None = None
+    description: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def weight_set(self, name: str) -> WeightSet:
+        """Return the weight set called ``name`` or raise a helpful error."""
+        for weight_set in self.weights:
+            if weight_set.name == name:
+                return weight_set
+        from hub_core.errors import unknown
+
+        raise unknown(
+            f"weight set for '{self.name}'",
+            name,
+            [w.name for w in self.weights],
+            f"Available: {', '.join(w.name for w in self.weights) or 'none'}.",
+        )
+
+
+@dataclass
+class WeightsRef:
+    """What a builder receives as ``weights``: a resolved, lazily fetched source.
+
+    Attributes:
+        weight_set: Catalog metadata, or None for a user path or URL.
+        location: Local path or URL given by the user, when not from the catalog.
+    """
+
+    weight_set: WeightSet | None = None
+    location: str | None = None
+    fetcher: Callable[..., pathlib.Path] | None = field(default=None, repr=False)
+
+    @property
+    def label(self) -> str:
+        """Readable name for messages."""
+        return self.weight_set.name if self.weight_set else str(self.location)
+
+    def fetch(self, role: str = "default") -> pathlib.Path:
+        """Download (or find in the cache) and verify the file; return its path."""
+        from hub_core import weights as store
+
+        if self.weight_set is not None:
+            return store.fetch_file(self.weight_set.file(role))
+        return store.fetch_location(str(self.location))
+
+
+@dataclass
+class SampleBatch:
+    """Inputs, targets, builder arguments and loss for a conformance run."""
+
+    inputs: Any
+    targets: Any
+    build_kwargs: dict[str, Any]
+    loss: Any
+
+
+class ModelPlugin(abc.ABC):
+    """Base class of every model plugin.
+
+    Subclasses set the class attributes and implement :meth:`build`. The
+    module that defines a plugin must not import TensorFlow or Keras at
+    module level.
+
+    Attributes:
+        name: Entry-point name (``"vgg16"``).
+        task: One of ``TASKS``.
+        description: One line.
+        paper: The source publication.
+        license: License of the code.
+        variants: The buildable models.
+        default_variant: Name of the variant a bare plugin name means.
+        capabilities: Tags used by the conformance kit (``"features"``, ``"preprocessing"``...).
+    """
+
+    name: ClassVar[str] = ""
+    task: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    paper: ClassVar[Paper | None] = None
+    license: ClassVar[str] = "Apache-2.0"
+    variants: ClassVar[Sequence[Variant]] = ()
+    default_variant: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    def variant(self, name: str | None = None) -> Variant:
+        """Return the variant called ``name`` (default variant when None)."""
+        name = name or self.default_variant
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        from hub_core.errors import unknown
+
+        raise unknown(f"variant of plugin '{self.name}'", name, [v.name for v in self.variants])
+
+    @abc.abstractmethod
+    def build(self, variant: Variant, *, weights: WeightsRef | None = None, **kwargs: Any):
+        """Build a ``keras.Model`` for ``variant`` and load ``weights`` into it.
+
+        Args:
+            variant: The variant to build.
+            weights: None for random initialisation, else the resolved weights.
+            **kwargs: Builder options (``include_top``, ``classes``...).
+
+        Returns:
+            A ``keras.Model``.
+
+        Raises:
+            InvalidArgumentError: When arguments conflict.
+            WeightsError: When the weights cannot be loaded.
+        """
+
+    def preprocess(self, images, variant: Variant | None = None):
+        """Apply this plugin's input preprocessing to a numpy batch (identity by default)."""
+        return images
+
+    def blocks(self, model) -> list[list[str]]:
+        """Layer names grouped into blocks, from input to output, for fine-tuning.
+
+        The default groups every layer with weights into its own block.
+        """
+        return [[layer.name] for layer in model.layers if layer.weights]
+
+    def sample_batch(self, variant: Variant, *, small: bool = True, batch_size: int = 4, seed: int = 0) -> "SampleBatch":
+        """A small batch to build, run and train ``variant`` in the conformance kit.
+
+        The default suits image classifiers: uint8-range images, integer labels
+        over 5 classes and a sparse cross-entropy loss. Other tasks override it.
+
+        Args:
+            variant: The variant to exercise.
+            small: Use :meth:`small_input_shape` instead of the default shape.
+            batch_size: Number of examples.
+            seed: Seed of the random batch.
+        """
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        shape = tuple(self.small_input_shape(variant) if small else variant.input_shape or (32, 32, 3))
+        return SampleBatch(
+            inputs=rng.integers(0, 256, size=(batch_size, *shape)).astype("float32"),
+            targets=rng.integers(0, 5, size=(batch_size,)),
+            build_kwargs={"input_shape": shape, "classes": 5},
+            loss="sparse_categorical_crossentropy",
+        )
+
+    def small_input_shape(self, variant: Variant) -> tuple[int, ...]:
+        """The smallest convenient input shape for tests (the default shape here)."""
+        return tuple(variant.input_shape or (32, 32, 3))
+
+    def catalog_entry(self) -> dict[str, Any]:
+        """This plugin's metadata as the plain-data catalog entry."""
+        return {
+            "task": self.task,
+            "description": self.description,
+            "license": self.license,
+            "paper": dataclasses.asdict(self.paper) if self.paper else None,
+            "default_variant": self.default_variant,
+            "capabilities": sorted(self.capabilities),
+            "variants": {v.name: _variant_entry(v) for v in self.variants},
+        }
+
+
+def _variant_entry(variant: Variant) -> dict[str, Any]:
+    return {
+        "description": variant.description,
+        "input_shape": list(variant.input_shape) if variant.input_shape else None,
+        "num_params": variant.num_params,
+        "default_weights": variant.default_weights,
+        "weights": {
+            w.name: {
+                "description": w.description,
+                "license": w.license,
+                "format": w.format,
+                "num_classes": w.num_classes,
+                "published": w.published,
+                "note": w.note,
+                "source": w.source,
+                "files": [
+                    {k: v for k, v in dataclasses.asdict(f).items() if v is not None}
+                    for f in w.files
+                ],
+            }
+            for w in variant.weights
+        },
+    }
