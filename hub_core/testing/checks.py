@@ -1,0 +1,317 @@
+"""The ``check_*`` functions of the conformance kit.
+
+Every check takes ``(plugin_or_name, variant_name=None)`` and raises
+``AssertionError`` with a readable message when the plugin does not conform.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from hub_core import registry
+from hub_core.plugin import TASKS, ModelPlugin, SampleBatch
+
+Check = Callable[..., None]
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one check on one variant."""
+
+    check: str
+    variant: str
+    status: str  # "passed", "failed" or "expected failure"
+    message: str = ""
+
+
+def _plugin(plugin_or_name: ModelPlugin | str) -> ModelPlugin:
+    if isinstance(plugin_or_name, ModelPlugin):
+        return plugin_or_name
+    return registry.get_plugin(plugin_or_name)
+
+
+def check_metadata(plugin_or_name, variant_name: str | None = None) -> None:
+    """Names, task, description, license, paper, variants and weight sets are complete."""
+    plugin = _plugin(plugin_or_name)
+    assert plugin.name, "the plugin class must set `name`"
+    assert plugin.task in TASKS, f"task '{plugin.task}' is not one of {TASKS}"
+    assert plugin.description, "the plugin must have a one-line `description`"
+    assert plugin.license, "the plugin must declare the `license` of its code"
+    assert plugin.paper is not None and plugin.paper.url, "the plugin must cite its `paper` with a URL"
+    names = [v.name for v in plugin.variants]
+    assert names, "the plugin must declare at least one variant"
+    assert len(set(names)) == len(names), f"variant names repeat: {names}"
+    assert plugin.default_variant in names, f"default_variant '{plugin.default_variant}' is not a variant"
+    for variant in plugin.variants:
+        assert variant.description, f"variant '{variant.name}' needs a description"
+        set_names = [w.name for w in variant.weights]
+        assert variant.default_weights is None or variant.default_weights in set_names, (
+            f"variant '{variant.name}' defaults to unknown weight set '{variant.default_weights}'"
+        )
+        for weight_set in variant.weights:
+            where = f"weight set '{weight_set.name}' of '{variant.name}'"
+            assert weight_set.license and weight_set.license != "unknown", f"{where} needs a license"
+            assert weight_set.description, f"{where} needs a description"
+            assert weight_set.files or weight_set.source or weight_set.note, (
+                f"{where} has no files, no source and no note saying where it comes from"
+            )
+            for weight_file in weight_set.files:
+                assert weight_file.url, f"{where} has a file without URL"
+                assert weight_file.sha256 or weight_file.md5 or weight_set.note, (
+                    f"{where} file {weight_file.name} has no hash and no note explaining why"
+                )
+
+
+def check_module_imports_without_tensorflow(plugin_or_name, variant_name: str | None = None) -> None:
+    """Importing the plugin's module (in a fresh interpreter) imports neither TensorFlow nor Keras."""
+    plugin = _plugin(plugin_or_name)
+    module = type(plugin).__module__
+    code = (
+        "import importlib, sys; importlib.import_module(sys.argv[1]); "
+        "print(','.join(m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code, module], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"importing {module} failed: {result.stderr.strip().splitlines()[-1:]}"
+    heavy = result.stdout.strip()
+    assert not heavy, f"importing {module} imported {heavy}; import it lazily inside the builder"
+
+
+def _variant(plugin: ModelPlugin, variant_name: str | None):
+    return plugin.variant(variant_name)
+
+
+def _build(plugin: ModelPlugin, variant, batch: SampleBatch):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return plugin.build(variant, weights=None, **batch.build_kwargs)
+
+
+@functools.lru_cache(maxsize=2)
+def _small_model(plugin_name: str, variant_name: str):
+    plugin = registry.get_plugin(plugin_name)
+    variant = plugin.variant(variant_name)
+    batch = plugin.sample_batch(variant)
+    return _build(plugin, variant, batch), batch
+
+
+def _model_and_batch(plugin: ModelPlugin, variant_name: str | None):
+    variant = _variant(plugin, variant_name)
+    if registry.registrations().get(plugin.name) is not None and registry.get_plugin(plugin.name) is plugin:
+        return _small_model(plugin.name, variant.name)
+    batch = plugin.sample_batch(variant)
+    return _build(plugin, variant, batch), batch
+
+
+def _predict(model, inputs):
+    import numpy as np
+
+    outputs = model.predict_on_batch(inputs)
+    if isinstance(outputs, dict):
+        outputs = [outputs[k] for k in sorted(outputs)]
+    if isinstance(outputs, (list, tuple)):
+        return [np.asarray(o, dtype="float32") for o in outputs]
+    return [np.asarray(outputs, dtype="float32")]
+
+
+def _assert_same_outputs(expected, actual, what: str, atol: float = 1e-5) -> None:
+    import numpy as np
+
+    assert len(expected) == len(actual), f"{what}: {len(actual)} outputs instead of {len(expected)}"
+    for a, b in zip(expected, actual):
+        assert a.shape == b.shape, f"{what}: output shape {b.shape} instead of {a.shape}"
+        diff = float(np.max(np.abs(a - b))) if a.size else 0.0
+        assert diff <= atol * max(1.0, float(np.max(np.abs(a))) if a.size else 1.0), f"{what}: max abs diff {diff:g}"
+
+
+def check_default_build(plugin_or_name, variant_name: str | None = None) -> None:
+    """The variant builds at its default shape, with the declared parameter count."""
+    plugin = _plugin(plugin_or_name)
+    variant = _variant(plugin, variant_name)
+    batch = plugin.sample_batch(variant, small=False, batch_size=1)
+    kwargs = {k: v for k, v in batch.build_kwargs.items() if k not in ("input_shape", "classes")}
+    model = plugin.build(variant, weights=None, **kwargs)
+    if variant.num_params is not None:
+        assert model.count_params() == variant.num_params, (
+            f"'{variant.name}' has {model.count_params():,} parameters, metadata says {variant.num_params:,}"
+        )
+
+
+def check_small_build(plugin_or_name, variant_name: str | None = None) -> None:
+    """The variant builds at a small shape and runs a finite forward pass."""
+    import numpy as np
+
+    plugin = _plugin(plugin_or_name)
+    model, batch = _model_and_batch(plugin, variant_name)
+    for output in _predict(model, batch.inputs):
+        assert np.all(np.isfinite(output)), "the forward pass produced non-finite values"
+
+
+def check_output_shapes(plugin_or_name, variant_name: str | None = None) -> None:
+    """Outputs have the batch size of the inputs, and classifiers one column per class."""
+    plugin = _plugin(plugin_or_name)
+    model, batch = _model_and_batch(plugin, variant_name)
+    outputs = _predict(model, batch.inputs)
+    batch_size = len(batch.targets) if not isinstance(batch.targets, dict) else len(next(iter(batch.targets.values())))
+    for output in outputs:
+        assert output.shape[0] == batch_size, f"output batch {output.shape[0]} instead of {batch_size}"
+    classes = batch.build_kwargs.get("classes")
+    if plugin.task == "image-classification" and classes:
+        assert outputs[0].shape == (batch_size, classes), f"classifier output {outputs[0].shape}, expected {(batch_size, classes)}"
+
+
+def check_keras_round_trip(plugin_or_name, variant_name: str | None = None) -> None:
+    """A ``.keras`` save and safe-mode load gives identical outputs."""
+    import keras
+
+    plugin = _plugin(plugin_or_name)
+    model, batch = _model_and_batch(plugin, variant_name)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.keras")
+        model.save(path)
+        restored = keras.saving.load_model(path, safe_mode=True)
+    _assert_same_outputs(_predict(model, batch.inputs), _predict(restored, batch.inputs), ".keras round trip")
+
+
+def check_weights_round_trip(plugin_or_name, variant_name: str | None = None) -> None:
+    """``save_weights`` then ``load_weights`` into a fresh build gives identical outputs."""
+    plugin = _plugin(plugin_or_name)
+    model, batch = _model_and_batch(plugin, variant_name)
+    variant = _variant(plugin, variant_name)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.weights.h5")
+        model.save_weights(path)
+        import keras
+
+        keras.utils.set_random_seed(1)
+        fresh = plugin.build(variant, weights=None, **batch.build_kwargs)
+        fresh.load_weights(path)
+    _assert_same_outputs(_predict(model, batch.inputs), _predict(fresh, batch.inputs), "weights round trip")
+
+
+def check_preprocessing(plugin_or_name, variant_name: str | None = None) -> None:
+    """``plugin.preprocess`` keeps the shape, returns floats, and stays finite and bounded."""
+    import numpy as np
+
+    plugin = _plugin(plugin_or_name)
+    variant = _variant(plugin, variant_name)
+    batch = plugin.sample_batch(variant)
+    if isinstance(batch.inputs, dict):
+        return  # tabular plugins preprocess inside the model; the round trips cover it
+    raw = np.array(batch.inputs, copy=True)
+    processed = np.asarray(plugin.preprocess(raw, variant))
+    np.testing.assert_array_equal(raw, batch.inputs, err_msg="preprocess modified its input in place")
+    assert processed.shape == raw.shape, f"preprocess changed the shape {raw.shape} -> {processed.shape}"
+    assert np.issubdtype(processed.dtype, np.floating), f"preprocess returned {processed.dtype}, expected floats"
+    assert np.all(np.isfinite(processed)), "preprocess produced non-finite values"
+    assert np.max(np.abs(processed)) <= 255.0, "preprocess produced values beyond +-255"
+
+
+def check_training_step(plugin_or_name, variant_name: str | None = None) -> None:
+    """A few optimizer steps on one batch lower the training loss."""
+    import keras
+
+    plugin = _plugin(plugin_or_name)
+    variant = _variant(plugin, variant_name)
+    batch = plugin.sample_batch(variant)
+    model = _build(plugin, variant, batch)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=batch.loss)
+    losses = [float(_first(model.train_on_batch(batch.inputs, batch.targets))) for _ in range(6)]
+    assert min(losses[-2:]) < losses[0], f"training did not lower the loss: {losses}"
+
+
+def _first(value: Any) -> Any:
+    return value[0] if isinstance(value, (list, tuple)) else value
+
+
+CHECKS: dict[str, Check] = {
+    "check_metadata": check_metadata,
+    "check_module_imports_without_tensorflow": check_module_imports_without_tensorflow,
+    "check_small_build": check_small_build,
+    "check_output_shapes": check_output_shapes,
+    "check_keras_round_trip": check_keras_round_trip,
+    "check_weights_round_trip": check_weights_round_trip,
+    "check_preprocessing": check_preprocessing,
+    "check_training_step": check_training_step,
+    "check_default_build": check_default_build,
+}
+PLUGIN_LEVEL = ("check_metadata", "check_module_imports_without_tensorflow")
+SLOW = ("check_default_build",)
+
+
+def checks_for(plugin_or_name) -> list[str]:
+    """Names of the checks that apply to this plugin, chosen by its task."""
+    plugin = _plugin(plugin_or_name)
+    names = list(CHECKS)
+    if plugin.task == "tabular":
+        names.remove("check_preprocessing")
+    return names
+
+
+def check_plugin(plugin_or_name, *, include_slow: bool = False, variants: list[str] | None = None) -> list[CheckResult]:
+    """Run every applicable check on every variant and return the results.
+
+    Args:
+        plugin_or_name: A plugin instance or registered name.
+        include_slow: Also build at the full default shape.
+        variants: Restrict the per-variant checks to these variants.
+
+    Raises:
+        AssertionError: Listing every unexpected failure.
+    """
+    plugin = _plugin(plugin_or_name)
+    expected = dict(getattr(plugin, "expected_failures", {}))
+    results = []
+    for name in checks_for(plugin):
+        if name in SLOW and not include_slow:
+            continue
+        targets = [None] if name in PLUGIN_LEVEL else (variants or [v.name for v in plugin.variants])
+        for variant_name in targets:
+            try:
+                CHECKS[name](plugin, variant_name)
+                status, message = "passed", ""
+            except AssertionError as error:
+                status, message = ("expected failure", expected[name]) if name in expected else ("failed", str(error))
+            results.append(CheckResult(name, variant_name or "*", status, message))
+    failures = [r for r in results if r.status == "failed"]
+    if failures:
+        raise AssertionError(
+            f"plugin '{plugin.name}' failed {len(failures)} check(s): "
+            + "; ".join(f"{r.check}[{r.variant}]: {r.message}" for r in failures)
+        )
+    return results
+
+
+def parametrize_checks(plugin_names: list[str] | None = None, *, variants: str = "all"):
+    """A ``pytest.mark.parametrize`` over ``(plugin_name, variant_name, check)``.
+
+    Args:
+        plugin_names: Plugins to cover; every registered plugin by default.
+        variants: ``"all"`` or ``"default"`` (only each plugin's default variant).
+
+    Slow checks are marked ``slow``; a plugin's ``expected_failures`` become strict xfails.
+    """
+    import pytest
+
+    params = []
+    for plugin_name in plugin_names or list(registry.registrations()):
+        plugin = registry.get_plugin(plugin_name)
+        expected = dict(getattr(plugin, "expected_failures", {}))
+        chosen = [plugin.default_variant] if variants == "default" else [v.name for v in plugin.variants]
+        for name in checks_for(plugin):
+            for variant_name in [None] if name in PLUGIN_LEVEL else chosen:
+                marks = [pytest.mark.slow] if name in SLOW else []
+                if name in expected:
+                    marks.append(pytest.mark.xfail(strict=True, reason=expected[name]))
+                params.append(pytest.param(plugin_name, variant_name, CHECKS[name], marks=marks,
+                                           id=f"{plugin_name}-{variant_name or 'plugin'}-{name}"))
+    return pytest.mark.parametrize(("plugin_name", "variant_name", "check"), params)
+
+
