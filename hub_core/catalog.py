@@ -47,9 +47,14 @@ def merge(base: Any, overlay: Any) -> Any:
     return overlay
 
 
-def load() -> dict[str, Any]:
-    """The built-in catalog with every ``HUB_CORE_REGISTRY`` overlay applied."""
-    data = read(CATALOG_PATH)
+def builtin() -> dict[str, Any]:
+    """The catalog shipped with hub_core (``registry.json``)."""
+    return read(CATALOG_PATH)
+
+
+def overlays() -> dict[str, Any]:
+    """Every ``HUB_CORE_REGISTRY`` file deep-merged in order (``{"plugins": {}}`` when unset)."""
+    data: dict[str, Any] = {"plugins": {}}
     for path in filter(None, os.environ.get("HUB_CORE_REGISTRY", "").split(os.pathsep)):
         data = merge(data, read(path))
     return data

@@ -136,13 +136,14 @@ def _import_plugin(registration: Registration):
 def catalog() -> dict[str, Any]:
     """The catalog of every registered plugin: ``{plugin: entry}``.
 
-    Entries come from ``registry.json`` (plus ``HUB_CORE_REGISTRY`` overlays);
-    a registered plugin the catalog does not describe is imported to read its
-    metadata. Broken plugins are left out (see :func:`plugin_status`).
+    Entries come from ``registry.json``; a registered plugin it does not
+    describe (a third party's) is imported to read its metadata. Entries of
+    ``HUB_CORE_REGISTRY`` files are then merged over both. Broken plugins are left out (see :func:`plugin_status`).
     """
     global _catalog_cache
     if _catalog_cache is None:
-        described = catalog_module.load()["plugins"]
+        described = catalog_module.builtin()["plugins"]
+        overlay = catalog_module.overlays()["plugins"]
         result: dict[str, Any] = {}
         for name, registration in registrations().items():
             entry = described.get(name)
@@ -151,6 +152,7 @@ def catalog() -> dict[str, Any]:
                     entry = get_plugin(name).catalog_entry()
                 except PluginError:
                     continue
+            entry = catalog_module.merge(entry, overlay.get(name, {}))
             result[name] = dict(entry, distribution=registration.distribution, version=registration.version)
         _catalog_cache = result
     return _catalog_cache
