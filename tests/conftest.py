@@ -1,0 +1,44 @@
+"""Shared pytest fixtures and hooks for the hub_core tests."""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import pathlib
+import subprocess
+import sys
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+FIXTURE_DISTRIBUTIONS = {"hub-sample-plugin": FIXTURES / "sample_plugin", "hub-broken-plugin": FIXTURES / "broken_plugin"}
+_installed_here: list[str] = []
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def pytest_configure(config):
+    """Pip-install the fixture third-party plugins into the test environment.
+
+    They are installed like any third party's package, before collection, so
+    the conformance parametrization sees them. This session removes them again
+    at the end if it installed them.
+    """
+    missing = [str(path) for name, path in FIXTURE_DISTRIBUTIONS.items() if not _installed(name)]
+    if missing:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", *missing],
+            check=True,
+        )
+        _installed_here.extend(name for name, path in FIXTURE_DISTRIBUTIONS.items() if str(path) in missing)
+        from hub_core import registry
+
+        registry.refresh()
+
+
+def pytest_unconfigure(config):
+    if _installed_here:
+        subprocess.run([sys.executable, "-m", "pip", "uninstall", "--quiet", "--yes", *_installed_here], check=False)
