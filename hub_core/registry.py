@@ -35,9 +35,12 @@ class Registration:
 def refresh() -> None:
     """Forget every loaded plugin and the cached catalog (after installs)."""
     global _catalog_cache
+    from stevedore.extension import ExtensionManager
+
     _instances.clear()
     _failures.clear()
     _catalog_cache = None
+    ExtensionManager.ENTRY_POINT_CACHE.pop(ENTRY_POINT_GROUP, None)
 
 
 def registrations() -> dict[str, Registration]:
