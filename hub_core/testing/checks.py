@@ -289,6 +289,13 @@ def check_plugin(plugin_or_name, *, include_slow: bool = False, variants: list[s
     return results
 
 
+def _fails_with(reason: str) -> Check:
+    def check_plugin_loads(plugin_or_name, variant_name=None) -> None:
+        raise AssertionError(reason)
+
+    return check_plugin_loads
+
+
 def parametrize_checks(plugin_names: list[str] | None = None, *, variants: str = "all"):
     """A ``pytest.mark.parametrize`` over ``(plugin_name, variant_name, check)``.
 
@@ -296,13 +303,20 @@ def parametrize_checks(plugin_names: list[str] | None = None, *, variants: str =
         plugin_names: Plugins to cover; every registered plugin by default.
         variants: ``"all"`` or ``"default"`` (only each plugin's default variant).
 
-    Slow checks are marked ``slow``; a plugin's ``expected_failures`` become strict xfails.
+    Slow checks are marked ``slow``; a plugin's ``expected_failures`` become strict
+    xfails; a plugin that cannot be loaded becomes one failing test with the reason.
     """
     import pytest
 
+    from hub_core.errors import HubError
+
     params = []
     for plugin_name in plugin_names or list(registry.registrations()):
-        plugin = registry.get_plugin(plugin_name)
+        try:
+            plugin = registry.get_plugin(plugin_name)
+        except HubError as error:
+            params.append(pytest.param(plugin_name, None, _fails_with(str(error)), id=f"{plugin_name}-plugin-import"))
+            continue
         expected = dict(getattr(plugin, "expected_failures", {}))
         chosen = [plugin.default_variant] if variants == "default" else [v.name for v in plugin.variants]
         for name in checks_for(plugin):
