@@ -1,0 +1,627 @@
+"""The weights store: fetch, verify and cache weight files.
+
+Files live in ``$HUB_CORE_HOME/weights/`` (default ``~/.cache/hub_core``),
+one per file name. A download is streamed to a hidden temp file in the same
+folder, fsynced, verified (sha256, or md5 where only that is published) and
+then renamed into place, under a file lock so that concurrent processes
+download a file once. Interrupted transfers are retried with backoff and
+resumed with HTTP ``Range``; a server that answers ``200`` to a ``Range``
+request restarts the file.
+
+Each cached file has a small sidecar record (``.records/NAME.json``) with its
+hashes, size and mtime; a file whose size or mtime changed is hashed again
+before it is used.
+
+Environment:
+    HUB_CORE_HOME: Cache root.
+    HUB_CORE_OFFLINE: ``1`` forbids network access; cached files and local
+        mirrors still work.
+    HUB_CORE_MIRROR: Base URLs or folders, separated by whitespace or
+        ``os.pathsep``, searched in order by file name before the upstream URL.
+        A mirror copy must have the published hash.
+    HUB_CORE_TIMEOUT: Socket timeout of a download in seconds (default 60).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import http.client
+import json
+import os
+import pathlib
+import re
+import shutil
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Callable, Iterator
+
+from hub_core.errors import ChecksumError, InvalidArgumentError, OfflineError, WeightsError, unknown
+from hub_core.plugin import WeightFile
+
+ENV_HOME = "HUB_CORE_HOME"
+ENV_OFFLINE = "HUB_CORE_OFFLINE"
+ENV_MIRROR = "HUB_CORE_MIRROR"
+ENV_TIMEOUT = "HUB_CORE_TIMEOUT"
+ATTEMPTS = 4
+BACKOFF_SECONDS = 0.5
+_CHUNK = 1 << 20
+_RECORDS = ".records"
+_LOCKS = ".locks"
+# Split HUB_CORE_MIRROR on ':' except in 'scheme://' and 'host:port'.
+_POSIX_MIRROR_SPLIT = re.compile(r":(?!//)(?!\d+(?:/|:|$))")
+
+
+# -- locations and settings ----------------------------------------------------
+def home() -> pathlib.Path:
+    """The cache root: ``$HUB_CORE_HOME`` or ``~/.cache/hub_core``."""
+    return pathlib.Path(os.environ.get(ENV_HOME) or "~/.cache/hub_core").expanduser()
+
+
+def weights_dir() -> pathlib.Path:
+    """The folder that holds the cached weight files."""
+    return home() / "weights"
+
+
+def offline() -> bool:
+    """Whether ``HUB_CORE_OFFLINE`` forbids network access."""
+    return os.environ.get(ENV_OFFLINE, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def mirrors() -> list[str]:
+    """The ``HUB_CORE_MIRROR`` entries (base URLs or folders), in order."""
+    entries = []
+    for token in os.environ.get(ENV_MIRROR, "").split():
+        parts = token.split(";") if os.pathsep == ";" else _POSIX_MIRROR_SPLIT.split(token)
+        entries.extend(part for part in parts if part)
+    return entries
+
+
+def _timeout() -> float:
+    value = os.environ.get(ENV_TIMEOUT, "60")
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidArgumentError(f"{ENV_TIMEOUT}={value!r} is not a number of seconds; set it to e.g. 60.") from None
+
+
+# -- names and hashes ------------------------------------------------------------
+def safe_name(name: str, source: str) -> str:
+    """Check that a remote file name is a plain name usable in the cache.
+
+    Args:
+        name: The file name (URL-decoded).
+        source: Where the name comes from, for the error message.
+
+    Raises:
+        WeightsError: For names with ``/`` or ``\\``, ``..``, absolute paths,
+            leading dots, control characters or empty names.
+    """
+    if (not name or "/" in name or "\\" in name or name.startswith(".") or os.path.isabs(name)
+            or any(ord(ch) < 32 for ch in name) or (len(name) > 1 and name[1] == ":")):
+        raise WeightsError(
+            f"Refused the file name {name!r} from {source}: cached file names must be plain names "
+            "without '/', '..', leading dots or absolute paths; fix the URL or set file_name."
+        )
+    return name
+
+
+def _url_name(url: str) -> str:
+    """The URL-decoded last path segment of ``url``."""
+    return urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+
+
+def _file_name(weight_file: WeightFile) -> str:
+    return safe_name(weight_file.file_name or _url_name(weight_file.url), weight_file.url)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Hashes:
+    sha256: str
+    md5: str
+
+
+@dataclasses.dataclass(frozen=True)
+class _Expected:
+    """What a file must hash to (sha256 preferred, md5 when only that is published)."""
+
+    sha256: str | None = None
+    md5: str | None = None
+    size: int | None = None
+
+    @property
+    def known(self) -> bool:
+        return bool(self.sha256 or self.md5)
+
+    def matches(self, hashes: _Hashes) -> bool:
+        if self.sha256:
+            return hashes.sha256 == self.sha256.lower()
+        if self.md5:
+            return hashes.md5 == self.md5.lower()
+        return True
+
+    def describe(self, hashes: _Hashes) -> str:
+        """``'sha256 <actual>, expected <wanted>'`` for the hash in use."""
+        if self.sha256:
+            return f"sha256 {hashes.sha256}, expected {self.sha256.lower()}"
+        return f"md5 {hashes.md5}, expected {str(self.md5).lower()}"
+
+
+def _hash_file(path: pathlib.Path) -> _Hashes:
+    sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            sha256.update(chunk)
+            md5.update(chunk)
+    return _Hashes(sha256.hexdigest(), md5.hexdigest())
+
+
+# -- sidecar records and atomic writes ------------------------------------------
+def _atomic_write(path: pathlib.Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        pathlib.Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _record_path(name: str) -> pathlib.Path:
+    return weights_dir() / _RECORDS / f"{name}.json"
+
+
+def _read_record(name: str) -> dict[str, Any] | None:
+    try:
+        record = json.loads(_record_path(name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _write_record(path: pathlib.Path, hashes: _Hashes, url: str | None) -> None:
+    stat = path.stat()
+    record = {"url": url, "sha256": hashes.sha256, "md5": hashes.md5, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    _atomic_write(_record_path(path.name), json.dumps(record, indent=1, sort_keys=True).encode())
+
+
+def _record_current(record: dict[str, Any] | None, path: pathlib.Path) -> bool:
+    """Whether ``record`` still describes ``path`` (same size and mtime)."""
+    if not record:
+        return False
+    stat = path.stat()
+    return record.get("size") == stat.st_size and record.get("mtime_ns") == stat.st_mtime_ns
+
+
+@contextlib.contextmanager
+def _lock(name: str) -> Iterator[None]:
+    """An inter-process lock on one cache file name."""
+    import filelock
+
+    folder = weights_dir() / _LOCKS
+    folder.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(folder / f"{name}.lock")):
+        yield
+
+
+def _cached(path: pathlib.Path, expected: _Expected, url: str) -> _Hashes | None:
+    """The hashes of the cached ``path`` when it is usable for ``url``, else None.
+
+    The sidecar record's hashes are trusted while the file's size and mtime
+    are unchanged; otherwise the file is hashed again. A file without a
+    published hash is usable when it was downloaded from ``url`` (or placed
+    there by hand) and has not changed since.
+
+    Raises:
+        ChecksumError: Offline, when the cached file fails verification.
+    """
+    if not path.is_file():
+        return None
+    record = _read_record(path.name)
+    if not expected.known and record:
+        if record.get("url") not in (None, url):
+            return None
+        expected = _Expected(sha256=record.get("sha256"))
+    if _record_current(record, path):
+        hashes = _Hashes(record["sha256"], record["md5"])
+    else:
+        hashes = _hash_file(path)
+    if not expected.matches(hashes):
+        if offline():
+            raise ChecksumError(
+                f"Cached file {path} has {expected.describe(hashes)}, and HUB_CORE_OFFLINE=1 forbids downloading it "
+                f"again; run 'hub cache clear {path.name}' and download it on a connected machine."
+            )
+        return None
+    if not _record_current(record, path):
+        _write_record(path, hashes, (record or {}).get("url") or url)
+    return hashes
+
+
+# -- transfers -----------------------------------------------------------------
+class _Missing(Exception):
+    """The source does not have the file (404, or absent from a mirror folder)."""
+
+
+class _Interrupted(Exception):
+    """A transfer ended before all announced bytes arrived."""
+
+
+def _local_path(location: str) -> pathlib.Path | None:
+    """The local path of a ``file://`` URL or plain path, or None for remote URLs."""
+    if location.startswith("file://"):
+        return pathlib.Path(urllib.request.url2pathname(urllib.parse.urlsplit(location).path))
+    if "://" in location:
+        return None
+    return pathlib.Path(location).expanduser()
+
+
+@contextlib.contextmanager
+def _progress(name: str, total: int | None, initial: int, enabled: bool) -> Iterator[Callable[[int], Any]]:
+    """A byte-progress callback: a tqdm bar on a terminal, else a no-op."""
+    if not (enabled and sys.stderr.isatty()):
+        yield lambda count: None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
+              file=sys.stderr, leave=False) as bar:
+        yield bar.update
+
+
+def _content_range_start(response: http.client.HTTPResponse) -> int | None:
+    match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
+    return int(match.group(1)) if match else None
+
+
+def _transfer_once(url: str, temp: pathlib.Path, size: int | None, progress: bool) -> None:
+    """One HTTP attempt, resuming ``temp`` with ``Range`` when it has bytes."""
+    offset = temp.stat().st_size if temp.exists() else 0
+    headers = {"User-Agent": "hub-core"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=_timeout()) as response:
+        resumed = bool(offset) and response.status == 206 and _content_range_start(response) == offset
+        if not resumed:
+            offset = 0  # a 200 answer to a Range request: restart the file
+        length = response.headers.get("Content-Length")
+        announced = offset + int(length) if length and length.isdigit() else None
+        received = offset
+        with open(temp, "ab" if resumed else "wb") as out, \
+                _progress(_url_name(url), size or announced, offset, progress) as update:
+            while chunk := response.read(_CHUNK):
+                out.write(chunk)
+                received += len(chunk)
+                update(len(chunk))
+            out.flush()
+            os.fsync(out.fileno())
+    for total in (announced, size):
+        if total is not None and received < total:
+            raise _Interrupted(f"the connection ended after {received} of {total} bytes")
+
+
+def _transfer(url: str, temp: pathlib.Path, size: int | None, progress: bool) -> None:
+    """Download ``url`` to ``temp`` with retries, backoff and Range resume.
+
+    Raises:
+        _Missing: When the server answers 404.
+        WeightsError: When every attempt failed, or on a permanent HTTP error.
+    """
+    last_error: BaseException | None = None
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            time.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
+        if size is not None and temp.exists() and temp.stat().st_size >= size:
+            if temp.stat().st_size == size:
+                return
+            temp.unlink()
+        try:
+            _transfer_once(url, temp, size, progress)
+            return
+        except urllib.error.HTTPError as error:
+            last_error = error
+            if error.code == 404:
+                raise _Missing(f"{url} answered 404") from None
+            if error.code == 416:
+                temp.unlink(missing_ok=True)  # our partial file does not fit the server's: restart
+            elif error.code < 500 and error.code not in (408, 425, 429):
+                raise WeightsError(f"Could not download {url}: the server answered HTTP {error.code} {error.reason}; "
+                                   "check the URL and your access to it.") from None
+        except (OSError, http.client.HTTPException, _Interrupted) as error:
+            last_error = error
+    raise WeightsError(
+        f"Could not download {url} after {ATTEMPTS} attempts (last error: {last_error}); "
+        "check the network (or set HUB_CORE_MIRROR) and try again."
+    )
+
+
+def _copy_local(source: pathlib.Path, temp: pathlib.Path) -> None:
+    if not source.is_file():
+        raise _Missing(f"{source} does not exist")
+    with open(source, "rb") as src, open(temp, "wb") as out:
+        shutil.copyfileobj(src, out, _CHUNK)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _sources(name: str, url: str, expected: _Expected) -> list[str]:
+    """Mirror locations of ``name`` (only when a hash can verify them), then ``url``."""
+    found = []
+    if expected.known:
+        for mirror in mirrors():
+            if "://" in mirror:
+                found.append(mirror.rstrip("/") + "/" + urllib.parse.quote(name))
+            else:
+                found.append(str(pathlib.Path(mirror).expanduser() / name))
+    return found + [url]
+
+
+def _fetch_into_cache(url: str, name: str, expected: _Expected, progress: bool) -> pathlib.Path:
+    """Return the verified cached file ``name``, downloading it from mirrors or ``url``."""
+    path = weights_dir() / name
+    if _cached(path, expected, url):
+        return path
+    with _lock(name):
+        if _cached(path, expected, url):  # another process finished it meanwhile
+            return path
+        sources = _sources(name, url, expected)
+        if offline():
+            sources = [s for s in sources if _local_path(s) is not None]
+        temp = path.with_name(f".{name}.part")
+        mirror_errors = []
+        for source in sources:
+            temp.unlink(missing_ok=True)
+            try:
+                local = _local_path(source)
+                if local is not None:
+                    _copy_local(local, temp)
+                else:
+                    _transfer(source, temp, expected.size, progress)
+                hashes = _hash_file(temp)
+                if not expected.matches(hashes):
+                    raise ChecksumError(
+                        f"{name} from {source} has {expected.describe(hashes)}; it was deleted and nothing was "
+                        "cached, so retry later, use another mirror, or report the broken file upstream."
+                    )
+                os.replace(temp, path)
+                _write_record(path, hashes, source)
+                return path
+            except _Missing as error:
+                if source == url:
+                    raise WeightsError(f"Could not download {name}: {error}; check the URL or the weight set.") from None
+                mirror_errors.append(str(error))
+            except WeightsError as error:
+                if source == url:
+                    raise
+                mirror_errors.append(str(error))
+            finally:
+                temp.unlink(missing_ok=True)
+        raise OfflineError(
+            f"{name} is not in the cache ({weights_dir()}) and HUB_CORE_OFFLINE=1 forbids downloading it from {url}"
+            + (f" (mirrors: {'; '.join(mirror_errors)})" if mirror_errors else "")
+            + f"; download it on a connected machine and copy it to {path}, set HUB_CORE_MIRROR to a folder "
+            "that holds it, or unset HUB_CORE_OFFLINE."
+        )
+
+
+# -- public API ----------------------------------------------------------------
+def fetch_file(weight_file: WeightFile, progress: bool | None = None) -> pathlib.Path:
+    """Return the verified local copy of a catalog weight file, downloading it if needed.
+
+    Args:
+        weight_file: The published file (URL, hashes, size, file name).
+        progress: Show a progress bar on a terminal (None means yes).
+
+    Returns:
+        The path of the verified file in the cache.
+
+    Raises:
+        ChecksumError: When no source gives a file with the published hash.
+        OfflineError: When the file is missing and ``HUB_CORE_OFFLINE=1``.
+        WeightsError: For unsafe file names or failed downloads.
+    """
+    expected = _Expected(weight_file.sha256, weight_file.md5, weight_file.size)
+    return _fetch_into_cache(weight_file.url, _file_name(weight_file), expected, progress is not False)
+
+
+def fetch_location(url_or_path: str, *, sha256: str | None = None, progress: bool | None = None) -> pathlib.Path:
+    """Return a local file for a user-supplied URL, ``file://`` URL or path.
+
+    Remote URLs are cached by file name; they are verified when ``sha256`` is
+    given. Local files are used where they are (verified when ``sha256`` is
+    given, never deleted).
+
+    Args:
+        url_or_path: ``https://...``, ``file://...`` or a local path.
+        sha256: Expected hex sha256, when known.
+        progress: Show a progress bar on a terminal (None means yes).
+
+    Raises:
+        ChecksumError: When the file does not have ``sha256``.
+        WeightsError: For a missing local file, an unsafe name or a failed download.
+    """
+    location = os.fspath(url_or_path)
+    local = _local_path(location)
+    if local is None:
+        return _fetch_into_cache(location, safe_name(_url_name(location), location), _Expected(sha256), progress is not False)
+    if not local.is_file():
+        raise WeightsError(f"Weights file {local} does not exist; pass an existing file, a URL or a weight-set name.")
+    if sha256:
+        expected, hashes = _Expected(sha256), _hash_file(local)
+        if not expected.matches(hashes):
+            raise ChecksumError(f"{local} has {expected.describe(hashes)}; pass the right file or hash.")
+    return local
+
+
+def download(url_or_name: str | os.PathLike, *, sha256: str | None = None, weights: str | None = None,
+             progress: bool = True) -> pathlib.Path:
+    """Download (or find in the cache) a verified weights file.
+
+    Args:
+        url_or_name: A URL, ``file://`` URL or path; or a model/plugin name,
+            whose weight set (``weights``, else the default set) is fetched.
+        sha256: Expected hex sha256 of a URL download; for a model, it pins
+            the set's main file instead of the catalog hash.
+        weights: Weight-set name, for a model name only.
+        progress: Show a progress bar when stderr is a terminal.
+
+    Returns:
+        The path of the main file (the set's first file); every file of the
+        set is fetched.
+
+    Raises:
+        UnknownNameError: For unknown models or weight sets, with close matches.
+        InvalidArgumentError: For ``weights`` combined with a URL or path.
+        ChecksumError, OfflineError, WeightsError: As :func:`fetch_file`.
+
+    Example:
+        >>> import hub_core as hub
+        >>> path = hub.download("vgg16")                  # default set
+        >>> path = hub.download("https://host/w.h5", sha256="9a0f...")
+    """
+    text = os.fspath(url_or_name)
+    if "://" in text or os.sep in text or pathlib.Path(text).is_file():
+        if weights is not None:
+            raise InvalidArgumentError(
+                f"weights={weights!r} names a weight set of a model; drop it when downloading the URL or path {text}."
+            )
+        return fetch_location(text, sha256=sha256, progress=progress)
+    weight_set = _weight_set_of(text, weights)
+    files = list(weight_set.files)
+    if sha256:
+        files[0] = dataclasses.replace(files[0], sha256=sha256, md5=None)
+    paths = [fetch_file(weight_file, progress=progress) for weight_file in files]
+    return paths[0]
+
+
+def _weight_set_of(model: str, weights: str | None):
+    """The catalog weight set ``weights`` (or the default) of ``model``."""
+    from hub_core import catalog, registry
+
+    plugin_name, variant_name = registry.resolve(model)
+    variant = registry.catalog()[plugin_name]["variants"][variant_name]
+    set_name = weights or variant["default_weights"]
+    if set_name is None:
+        raise WeightsError(
+            f"Model '{variant_name}' has no default pretrained weights; pass --weights/weights= with one of: "
+            f"{', '.join(variant['weights']) or 'none'}."
+        )
+    if set_name not in variant["weights"]:
+        raise unknown(f"weight set for '{variant_name}'", set_name, variant["weights"],
+                      f"Available: {', '.join(variant['weights']) or 'none'}.")
+    weight_set = catalog.weight_set_from_entry(set_name, variant["weights"][set_name])
+    if not weight_set.files:
+        reason = weight_set.note or (f"it comes from {weight_set.source}" if weight_set.source else "none is published")
+        raise WeightsError(f"Weight set '{set_name}' of '{variant_name}' has no downloadable file ({reason}).")
+    return weight_set
+
+
+# -- cache management ---------------------------------------------------------
+def _cached_names() -> list[str]:
+    folder = weights_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _select(name: str | None) -> list[str]:
+    """Cached file names for ``name``: a file name, a model name, or all when None.
+
+    Raises:
+        UnknownNameError: When ``name`` is neither a cached file nor a model.
+    """
+    cached = _cached_names()
+    if name is None:
+        return cached
+    if name in cached:
+        return [name]
+    from hub_core import registry
+    from hub_core.errors import UnknownNameError
+
+    try:
+        plugin_name, variant_name = registry.resolve(name)
+    except UnknownNameError:
+        raise unknown("cached file or model", name, cached + registry.list_models(),
+                      "Run 'hub cache ls' to see the cached files.") from None
+    variant = registry.catalog()[plugin_name]["variants"][variant_name]
+    wanted = set()
+    for set_entry in variant["weights"].values():
+        for file_entry in set_entry.get("files", ()):
+            wanted.add(file_entry.get("file_name") or _url_name(file_entry["url"]))
+    return [n for n in cached if n in wanted]
+
+
+def cache_entries(name: str | None = None) -> list[dict[str, Any]]:
+    """Describe the cached files (all, one file name, or a model's files).
+
+    Returns:
+        One dict per file: ``name``, ``path``, ``size``, ``sha256``, ``url`` and
+        ``recorded`` (whether the sidecar record still matches size and mtime).
+    """
+    entries = []
+    for file_name in _select(name):
+        path = weights_dir() / file_name
+        record = _read_record(file_name) or {}
+        entries.append({
+            "name": file_name,
+            "path": str(path),
+            "size": path.stat().st_size,
+            "sha256": record.get("sha256"),
+            "url": record.get("url"),
+            "recorded": _record_current(record, path),
+        })
+    return entries
+
+
+def verify_cache(name: str | None = None) -> list[dict[str, Any]]:
+    """Hash cached files again and compare with the hashes recorded at download.
+
+    Returns:
+        One dict per file: ``name``, ``path``, ``sha256`` (as now hashed) and
+        ``status``: ``"ok"``, ``"corrupt"`` (differs from the verified
+        download) or ``"unknown"`` (no record, e.g. a file copied in by hand).
+    """
+    results = []
+    for file_name in _select(name):
+        path = weights_dir() / file_name
+        with _lock(file_name):
+            record = _read_record(file_name)
+            hashes = _hash_file(path)
+            if record is None:
+                status = "unknown"
+            elif record.get("sha256") == hashes.sha256:
+                status = "ok"
+                if not _record_current(record, path):
+                    _write_record(path, hashes, record.get("url"))
+            else:
+                status = "corrupt"
+        results.append({"name": file_name, "path": str(path), "sha256": hashes.sha256, "status": status})
+    return results
+
+
+def clear_cache(name: str | None = None) -> list[dict[str, Any]]:
+    """Delete cached files (all, one file name, or a model's files) and their records.
+
+    Returns:
+        One dict per deleted file: ``name`` and ``size``.
+    """
+    removed = []
+    for file_name in _select(name):
+        path = weights_dir() / file_name
+        with _lock(file_name):
+            if path.is_file():
+                size = path.stat().st_size
+                path.unlink()
+                removed.append({"name": file_name, "size": size})
+            _record_path(file_name).unlink(missing_ok=True)
+    return removed
