@@ -7,6 +7,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 FIXTURE_DISTRIBUTIONS = {"hub-sample-plugin": FIXTURES / "sample_plugin", "hub-broken-plugin": FIXTURES / "broken_plugin"}
 _installed_here: list[str] = []
@@ -42,3 +44,26 @@ def pytest_configure(config):
 def pytest_unconfigure(config):
     if _installed_here:
         subprocess.run([sys.executable, "-m", "pip", "uninstall", "--quiet", "--yes", *_installed_here], check=False)
+
+
+@pytest.fixture
+def hub_home(tmp_path, monkeypatch):
+    """A fresh, empty ``HUB_CORE_HOME`` (online, no mirrors, short timeouts)."""
+    home = tmp_path / "hub_home"
+    monkeypatch.setenv("HUB_CORE_HOME", str(home))
+    monkeypatch.setenv("HUB_CORE_TIMEOUT", "5")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.delenv("HUB_CORE_OFFLINE", raising=False)
+    monkeypatch.delenv("HUB_CORE_MIRROR", raising=False)
+    return home
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A started :class:`~hub_core.testing.http_server.FileServer` serving ``tmp_path / "served"``."""
+    from hub_core.testing.http_server import FileServer
+
+    served = tmp_path / "served"
+    served.mkdir()
+    with FileServer(served) as server:
+        yield server
