@@ -205,10 +205,10 @@ def _tar_members(archive: pathlib.Path, handle: tarfile.TarFile, target: pathlib
 def _zip_members(archive: pathlib.Path, handle: zipfile.ZipFile, target: pathlib.Path):
     for info in handle.infolist():
         destination = _member_target(target, info.filename, archive)
-        mode = info.external_attr >> 16
+        mode = info.external_attr >> 16  # Unix mode, when written on Unix; 0 otherwise
         if info.is_dir():
             yield destination, None
-        elif mode and not stat.S_ISREG(mode):
+        elif stat.S_IFMT(mode) and not stat.S_ISREG(mode):
             kind = "a link" if stat.S_ISLNK(mode) else "a device or special file"
             raise _refuse(archive, info.filename, kind)
         else:
