@@ -1,0 +1,1 @@
+"""Wide & Deep (Cheng et al., 2016) for tabular data: a hub_core plugin."""
