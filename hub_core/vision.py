@@ -29,6 +29,10 @@ Specs and building:
     ``reader(ref: WeightsRef, role: str) -> {layer_name: [arrays]}`` for
     foreign formats (files in the legacy Keras h5 layout, Keras 3
     ``.weights.h5`` and ``.npz`` are read without one).
+  - ``rename_weights(arrays) -> arrays`` maps the layer names of any weight
+    file read for this spec to the model's, for networks whose published
+    files carry Keras' automatic layer names (InceptionResNetV2's
+    ``conv2d_17`` differs by session); None keeps the names.
 * ``build_model(spec, *, weights, include_top=True, input_tensor=None,
   input_shape=None, pooling=None, classes=None, classifier_activation="softmax",
   name=None, num_classes=None, dropout=0.0, include_preprocessing=False,
@@ -117,6 +121,7 @@ class ImageSpec:
         preprocessing: One of ``MODES``.
         classifier_name: Name of the final ``Dense`` layer.
         weight_readers: ``{WeightSet.format: reader(ref, role) -> arrays}``.
+        rename_weights: ``rename(arrays) -> arrays`` applied to every file read, or None.
     """
 
     name: str
@@ -128,6 +133,7 @@ class ImageSpec:
     preprocessing: str = "caffe"
     classifier_name: str = "predictions"
     weight_readers: Mapping[str, Callable[..., WeightArrays]] = field(default_factory=dict)
+    rename_weights: Callable[[WeightArrays], WeightArrays] | None = None
 
 
 # --------------------------------------------------------------------------
@@ -619,6 +625,8 @@ def load_pretrained(model, spec: ImageSpec, ref, *, role: str, skip: Collection[
         if weight_set is not None and not any(f.role == role for f in weight_set.files):
             role = "top" if any(f.role == "top" for f in weight_set.files) else "default"
         arrays = read_weights(ref.fetch(role))
+    if spec.rename_weights is not None:
+        arrays = spec.rename_weights(arrays)
     assign_weights(model, arrays, source=ref.label, skip=skip)
 
 
