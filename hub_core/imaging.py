@@ -1,0 +1,217 @@
+"""Image loading for the image models: any common source to an RGB uint8 array.
+
+``load_image`` reads a path, bytes, a PIL image or an array and returns a
+``(height, width, channels)`` uint8 array, using PIL and numpy only (no
+TensorFlow). Conversions:
+
+* EXIF orientation is applied first, so the pixels are upright;
+* grayscale (``L``, ``1``) is repeated to RGB (or kept with ``channels=1``);
+* alpha (``RGBA``, ``LA``, palette images with transparency) is composited on
+  a white background, not dropped, so transparent areas become white;
+* palette (``P``) images are expanded to their colours;
+* 16-bit images (``I;16``, ``I``) are scaled from 0..65535 to 0..255;
+* CMYK (and YCbCr, LAB, HSV) are converted to RGB by PIL.
+
+A file PIL cannot decode, or one that is truncated, raises ``DataError``
+naming the file. Images with more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``
+(PIL's decompression-bomb limit) are refused with ``DataError``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pathlib
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+from hub_core.errors import DataError, InvalidArgumentError
+
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
+CROPS = (None, "center")
+
+
+def load_image(
+    source: Any,
+    size: int | Sequence[int] | None = None,
+    *,
+    crop: str | None = None,
+    channels: int = 3,
+    interpolation: str = "bilinear",
+) -> np.ndarray:
+    """Load one image as a ``(height, width, channels)`` uint8 array.
+
+    Args:
+        source: A path, ``bytes``, a ``PIL.Image.Image`` or an array
+            (``(h, w)``, ``(h, w, 1|3|4)``; floats are taken as 0..255 values,
+            uint16 as 0..65535).
+        size: Output size: an int (square) or ``(height, width)``; None keeps
+            the image's size.
+        crop: None resizes to ``size`` exactly (the aspect ratio may change);
+            ``"center"`` resizes the shorter side to fit, keeping the aspect
+            ratio, then crops the center.
+        channels: 3 for RGB, 1 for grayscale.
+        interpolation: One of ``INTERPOLATIONS``.
+
+    Returns:
+        A uint8 array.
+
+    Raises:
+        DataError: When the source cannot be read, is truncated or corrupt,
+            or has more pixels than PIL's decompression-bomb limit.
+        InvalidArgumentError: For unknown options.
+
+    Example:
+        >>> image = load_image("cat.jpg", 224, crop="center")
+        >>> image.shape
+        (224, 224, 3)
+    """
+    from PIL import Image
+
+    if channels not in (1, 3):
+        raise InvalidArgumentError(f"channels must be 1 or 3, not {channels}.")
+    if crop not in CROPS:
+        raise InvalidArgumentError(f"crop must be None or 'center', not {crop!r}.")
+    if interpolation not in INTERPOLATIONS:
+        raise InvalidArgumentError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, not {interpolation!r}.")
+    target = _target_size(size)
+    image = _open(source)
+    image = _to_rgb_or_gray(image)
+    if channels == 1 and image.mode != "L":
+        image = image.convert("L")
+    elif channels == 3 and image.mode != "RGB":
+        image = image.convert("RGB")
+    if target is not None:
+        image = _resize(image, target, crop, getattr(Image.Resampling, interpolation.upper()))
+    array = np.asarray(image, dtype=np.uint8)
+    return array[..., None] if array.ndim == 2 else array
+
+
+def load_images(sources: Sequence[Any], size: int | Sequence[int], **kwargs: Any) -> np.ndarray:
+    """Load several images into one ``(n, height, width, channels)`` uint8 batch.
+
+    Args:
+        sources: Anything :func:`load_image` accepts, one per image.
+        size: Common output size (needed to stack).
+        **kwargs: ``crop``, ``channels``, ``interpolation``.
+    """
+    return np.stack([load_image(source, size, **kwargs) for source in sources])
+
+
+def _target_size(size) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    height, width = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
+    if int(height) < 1 or int(width) < 1:
+        raise InvalidArgumentError(f"size must be positive, got {size!r}.")
+    return int(height), int(width)
+
+
+def _describe(source: Any) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return f"<{len(source)} bytes>"
+    return f"<{type(source).__name__}>"
+
+
+def _open(source: Any):
+    """Open ``source`` as a fully decoded, upright PIL image."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if isinstance(source, Image.Image):
+        return _checked_pixels(source, _describe(source))
+    if isinstance(source, np.ndarray):
+        return _from_array(source)
+    name = _describe(source)
+    if isinstance(source, (str, os.PathLike)):
+        path = pathlib.Path(source)
+        if not path.is_file():
+            raise DataError(f"Image file {path} does not exist; check the path.")
+        stream: Any = path
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        stream = io.BytesIO(bytes(source))
+    else:
+        raise InvalidArgumentError(
+            f"Cannot load an image from {type(source).__name__}; pass a path, bytes, a PIL image or an array."
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(stream) as opened:
+                opened.load()
+                image = ImageOps.exif_transpose(opened)
+                image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise DataError(f"Image {name} is refused as a decompression bomb ({error}); raise PIL.Image.MAX_IMAGE_PIXELS if you trust it.") from None
+    except UnidentifiedImageError:
+        raise DataError(f"Image {name} is not an image format PIL can read; pass a JPEG, PNG, BMP, GIF, TIFF or WebP file.") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise DataError(f"Image {name} is corrupt or truncated ({error}); re-download or re-export it.") from None
+    return image
+
+
+def _checked_pixels(image, name: str):
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and image.width * image.height > limit:
+        raise DataError(
+            f"Image {name} has {image.width * image.height} pixels, over PIL's decompression-bomb limit of {limit}; "
+            "raise PIL.Image.MAX_IMAGE_PIXELS if you trust it."
+        )
+    return image
+
+
+def _from_array(array: np.ndarray):
+    from PIL import Image
+
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
+        raise DataError(f"An image array must be (h, w) or (h, w, 1|3|4), got shape {array.shape}.")
+    if array.dtype == np.uint16:
+        array = _scale_16bit(array)
+    elif array.dtype != np.uint8:
+        array = np.clip(np.rint(np.asarray(array, dtype=np.float64)), 0, 255).astype(np.uint8)
+    mode = "L" if array.ndim == 2 else ("RGB" if array.shape[-1] == 3 else "RGBA")
+    return _checked_pixels(Image.fromarray(np.ascontiguousarray(array), mode), f"<array {array.shape}>")
+
+
+def _scale_16bit(array: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(array.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
+
+
+def _to_rgb_or_gray(image):
+    """Convert any PIL mode to ``RGB`` or ``L``, compositing alpha on white."""
+    from PIL import Image
+
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        return Image.fromarray(_scale_16bit(np.asarray(image)), "L")
+    if image.mode == "F":
+        return Image.fromarray(np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8), "L")
+    if image.mode == "1":
+        return image.convert("L")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("LA", "La", "PA", "RGBa"):
+        image = image.convert("RGBA")
+    if image.mode == "RGBA":
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, image).convert("RGB")
+    if image.mode in ("L", "RGB"):
+        return image
+    return image.convert("RGB")
+
+
+def _resize(image, target: tuple[int, int], crop: str | None, resample):
+    height, width = target
+    if crop is None:
+        return image.resize((width, height), resample)
+    scale = max(height / image.height, width / image.width)
+    resized = image.resize((max(width, round(image.width * scale)), max(height, round(image.height * scale))), resample)
+    left = (resized.width - width) // 2
+    top = (resized.height - height) // 2
+    return resized.crop((left, top, left + width, top + height))
