@@ -45,25 +45,25 @@ _CHUNK = 16 * 1024
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class Request:
-    """One request the server answered.
+    """One request the server received (logged on arrival, completed when answered).
 
     Attributes:
         method: ``"GET"`` or ``"HEAD"``.
         path: The requested file name (URL path without the leading ``/``).
         range: The ``Range`` header, or None.
-        status: The HTTP status sent.
-        sent: Body bytes sent.
+        status: The HTTP status sent (0 while the answer is pending).
+        sent: Body bytes sent so far.
         fault: The fault applied, or None.
     """
 
     method: str
     path: str
     range: str | None
-    status: int
-    sent: int
     fault: str | None
+    status: int = 0
+    sent: int = 0
 
 
 @dataclasses.dataclass
@@ -104,7 +104,9 @@ class FileServer:
             self._httpd = ThreadingHTTPServer((self.host, 0), _Handler)
             self._httpd.daemon_threads = True
             self._httpd.owner = self  # type: ignore[attr-defined]
-            self._thread = threading.Thread(target=self._httpd.serve_forever, name="hub-file-server", daemon=True)
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever, args=(0.05,), name="hub-file-server", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -186,9 +188,9 @@ class FileServer:
     # -- request log -------------------------------------------------------
     @property
     def requests(self) -> list[Request]:
-        """A copy of every request answered so far, oldest first."""
+        """A snapshot of every request received so far, in arrival order."""
         with self._lock:
-            return list(self._requests)
+            return [dataclasses.replace(r) for r in self._requests]
 
     def count(self, path: str | None = None, method: str = "GET") -> int:
         """Number of ``method`` requests (for ``path``, or for all paths)."""
@@ -202,6 +204,10 @@ class FileServer:
     def _record(self, request: Request) -> None:
         with self._lock:
             self._requests.append(request)
+
+    def _complete(self, request: Request, status: int, sent: int) -> None:
+        with self._lock:
+            request.status, request.sent = status, sent
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -224,6 +230,8 @@ class _Handler(BaseHTTPRequestHandler):
         fault = owner._take_fault(name) if with_body else None
         kind = fault.kind if fault else None
         options = fault.options if fault else {}
+        record = Request(self.command, name, range_header, kind)
+        owner._record(record)
         status, sent = 500, 0
         try:
             if kind == "slow":
@@ -270,7 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client went away (e.g. its timeout fired)
         finally:
-            owner._record(Request(self.command, name, range_header, status, sent, kind))
+            owner._complete(record, status, sent)
 
     @staticmethod
     def _range(header: str | None, size: int) -> tuple[int, int, int]:
