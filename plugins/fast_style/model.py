@@ -1,0 +1,224 @@
+"""The image transformation network of Johnson et al. (2016), in plain Keras 3.
+
+Layout (channels-last, ``width`` = 32 by default)::
+
+    reflect-pad to a multiple of 4
+    conv 9x9 / width          + norm + relu
+    conv 3x3 / 2*width, s2    + norm + relu
+    conv 3x3 / 4*width, s2    + norm + relu
+    5 x residual block of 4*width (conv 3x3, norm, relu, conv 3x3, norm, + input)
+    upsample x2 to 2*width    + norm + relu   (nearest resize + conv 3x3, or transposed conv)
+    upsample x2 to width      + norm + relu
+    conv 9x9 / 3
+    127.5 * (tanh + 1), cropped back to the input size
+
+Every convolution pads by reflection, so there are no dark borders, and the
+network is fully convolutional: any image size gives an output of the same
+size. Instance normalisation (Ulyanov et al., 2016) is the default; batch
+normalisation is the option the seed notes used, with poor results.
+Inputs and outputs are RGB pixels in [0, 255].
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers, ops
+
+NORMS = ("instance", "batch")
+UPSAMPLING = ("resize", "transpose")
+MULTIPLE = 4  # two stride-2 convolutions
+
+
+@keras.saving.register_keras_serializable(package="hub_fast_style")
+class InstanceNormalization(layers.Layer):
+    """Normalise each channel of each image over its spatial positions.
+
+    ``y = gamma * (x - mean_hw(x)) / sqrt(var_hw(x) + epsilon) + beta``, with the
+    statistics computed per sample and channel in float32 (Ulyanov et al., 2016).
+
+    Args:
+        epsilon: Added to the variance.
+        center: Learn the offset ``beta``.
+        scale: Learn the scale ``gamma``.
+        **kwargs: Standard layer arguments.
+    """
+
+    def __init__(self, epsilon: float = 1e-5, center: bool = True, scale: bool = True, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.gamma = self.add_weight(shape=(channels,), initializer="ones", name="gamma") if self.scale else None
+        self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta") if self.center else None
+
+    def call(self, inputs):
+        x = ops.cast(inputs, "float32")
+        mean = ops.mean(x, axis=(1, 2), keepdims=True)
+        variance = ops.mean(ops.square(x - mean), axis=(1, 2), keepdims=True)
+        y = (x - mean) * ops.rsqrt(variance + self.epsilon)
+        if self.gamma is not None:
+            y = y * ops.cast(self.gamma, "float32")
+        if self.beta is not None:
+            y = y + ops.cast(self.beta, "float32")
+        return ops.cast(y, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "epsilon": self.epsilon, "center": self.center, "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="hub_fast_style")
+class ReflectionPadding2D(layers.Layer):
+    """Pad height and width by mirroring the image (without repeating the edge).
+
+    Args:
+        padding: ``(top, bottom, left, right)`` or one int for all four sides.
+        multiple: When set, instead pad bottom and right just enough to make
+            height and width multiples of it (``padding`` is then ignored).
+        **kwargs: Standard layer arguments.
+    """
+
+    def __init__(self, padding: int | tuple[int, int, int, int] = 1, multiple: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.padding = (padding,) * 4 if isinstance(padding, int) else tuple(int(p) for p in padding)
+        self.multiple = multiple
+
+    def _pads(self, height, width):
+        if self.multiple:
+            return 0, (-height) % self.multiple, 0, (-width) % self.multiple
+        return self.padding
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        top, bottom, left, right = self._pads(shape[1], shape[2])
+        return ops.pad(inputs, [[0, 0], [top, bottom], [left, right], [0, 0]], mode="reflect")
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        if self.multiple:
+            grow = lambda size: None if size is None else size + (-size) % self.multiple  # noqa: E731
+            return batch, grow(height), grow(width), channels
+        top, bottom, left, right = self.padding
+        height = None if height is None else height + top + bottom
+        width = None if width is None else width + left + right
+        return batch, height, width, channels
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "padding": list(self.padding), "multiple": self.multiple}
+
+
+@keras.saving.register_keras_serializable(package="hub_fast_style")
+class CropToReference(layers.Layer):
+    """Crop the first input to the height and width of the second (top-left corner)."""
+
+    def call(self, inputs):
+        image, reference = inputs
+        shape = ops.shape(reference)
+        return image[:, : shape[1], : shape[2], :]
+
+    def compute_output_shape(self, input_shapes):
+        image_shape, reference_shape = input_shapes
+        return (image_shape[0], reference_shape[1], reference_shape[2], image_shape[3])
+
+
+@keras.saving.register_keras_serializable(package="hub_fast_style")
+class PixelTanh(layers.Layer):
+    """``127.5 * (tanh(x) + 1)``: squash to the pixel range [0, 255]."""
+
+    def call(self, inputs):
+        return 127.5 * (ops.tanh(inputs) + 1.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def _norm(kind: str, name: str):
+    if kind == "instance":
+        return InstanceNormalization(name=f"{name}_in")
+    return layers.BatchNormalization(epsilon=1e-3, name=f"{name}_bn")
+
+
+def _conv(x, filters: int, kernel: int, *, strides: int = 1, norm: str | None, relu: bool, name: str):
+    """Reflect-pad, convolve, normalise, activate."""
+    pad = kernel // 2
+    x = ReflectionPadding2D(pad, name=f"{name}_pad")(x)
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="valid", use_bias=norm is None, name=f"{name}_conv")(x)
+    if norm is not None:
+        x = _norm(norm, name)(x)
+    if relu:
+        x = layers.ReLU(name=f"{name}_relu")(x)
+    return x
+
+
+def _residual_block(x, filters: int, norm: str, name: str):
+    shortcut = x
+    x = _conv(x, filters, 3, norm=norm, relu=True, name=f"{name}_a")
+    x = _conv(x, filters, 3, norm=norm, relu=False, name=f"{name}_b")
+    return layers.Add(name=f"{name}_add")([shortcut, x])
+
+
+def _upsample(x, filters: int, method: str, norm: str, name: str):
+    if method == "resize":
+        x = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_resize")(x)
+        return _conv(x, filters, 3, norm=norm, relu=True, name=name)
+    x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=False, name=f"{name}_deconv")(x)
+    x = _norm(norm, name)(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def transform_net(
+    input_shape: tuple[int | None, int | None, int] = (None, None, 3),
+    *,
+    norm: str = "instance",
+    upsampling: str = "resize",
+    width: int = 32,
+    residual_blocks: int = 5,
+    name: str = "fast_style",
+) -> keras.Model:
+    """Build the style transformation network.
+
+    Args:
+        input_shape: ``(height, width, 3)``; ``None`` sizes accept any image.
+        norm: ``"instance"`` (default) or ``"batch"``.
+        upsampling: ``"resize"`` (nearest resize + conv, no checkerboard) or
+            ``"transpose"`` (strided transposed convolution).
+        width: Filters of the first convolution; the next stages use 2x and 4x.
+        residual_blocks: Number of residual blocks at 4x ``width``.
+        name: Model name.
+
+    Returns:
+        A ``keras.Model`` mapping RGB pixels in [0, 255] to stylised RGB pixels
+        in [0, 255] of the same height and width.
+
+    Raises:
+        ValueError: For an unknown ``norm`` or ``upsampling``, or a bad shape.
+    """
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}.")
+    if upsampling not in UPSAMPLING:
+        raise ValueError(f"upsampling must be one of {UPSAMPLING}, got {upsampling!r}.")
+    if len(input_shape) != 3 or input_shape[-1] != 3:
+        raise ValueError(f"input_shape must be (height, width, 3), got {tuple(input_shape)}.")
+    if int(width) < 1 or int(residual_blocks) < 0:
+        raise ValueError(f"width must be >= 1 and residual_blocks >= 0, got {width} and {residual_blocks}.")
+    images = keras.Input(shape=tuple(input_shape), name="images")
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(images)
+    x = ReflectionPadding2D(multiple=MULTIPLE, name="pad_to_multiple")(x)
+    x = _conv(x, width, 9, norm=norm, relu=True, name="down1")
+    x = _conv(x, 2 * width, 3, strides=2, norm=norm, relu=True, name="down2")
+    x = _conv(x, 4 * width, 3, strides=2, norm=norm, relu=True, name="down3")
+    for index in range(1, residual_blocks + 1):
+        x = _residual_block(x, 4 * width, norm, name=f"res{index}")
+    x = _upsample(x, 2 * width, upsampling, norm, name="up1")
+    x = _upsample(x, width, upsampling, norm, name="up2")
+    x = _conv(x, 3, 9, norm=None, relu=False, name="out")
+    x = PixelTanh(name="to_pixels")(x)
+    outputs = CropToReference(name="crop")([x, images])
+    return keras.Model(images, outputs, name=name)

@@ -1,0 +1,90 @@
+"""Weights of the fast_style transform network: no published set, yours from training.
+
+``hub.train_style`` writes ``RUN_DIR/transform.weights.h5``. ``hub.load("fast_style",
+weights=X)`` accepts that run directory, the ``.weights.h5`` file itself, a
+``.keras`` file of a transform network, or a ``.npz`` of ``"<layer>/<index>"``
+arrays. The architecture options (normalisation, upsampling, width, residual
+blocks) are read back from the layer names and shapes, so a file always
+rebuilds the network it came from.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import tempfile
+import zipfile
+from typing import Any
+
+from hub_core.errors import InvalidArgumentError, WeightsError
+
+TRANSFORM_WEIGHTS = "transform.weights.h5"
+_RESIDUAL = re.compile(r"^res(\d+)_a_conv$")
+
+
+def resolve(location: str | os.PathLike) -> pathlib.Path:
+    """The weight file behind ``location`` (a run directory or a file).
+
+    Raises:
+        WeightsError: When a directory holds no transform weights.
+    """
+    path = pathlib.Path(location)
+    if path.is_dir():
+        file = path / TRANSFORM_WEIGHTS
+        if not file.exists():
+            raise WeightsError(
+                f"{path} holds no {TRANSFORM_WEIGHTS}; pass a run directory written by hub.train_style "
+                "(it writes that file when training ends) or a weights file."
+            )
+        return file
+    return path
+
+
+def read_arrays(location: str | os.PathLike) -> dict[str, list[Any]]:
+    """``{layer_name: [arrays]}`` from a run directory, ``.weights.h5``, ``.keras`` or ``.npz`` file."""
+    from hub_core import vision
+
+    file = resolve(location)
+    if file.suffix != ".keras":
+        return vision.read_weights(file)
+    try:
+        with zipfile.ZipFile(file) as archive, tempfile.TemporaryDirectory() as tmp:
+            archive.extract("model.weights.h5", tmp)
+            return vision.read_weights(pathlib.Path(tmp) / "model.weights.h5")
+    except (zipfile.BadZipFile, KeyError) as error:
+        raise WeightsError(f"{file} is not a Keras .keras archive with model weights ({error}).") from None
+
+
+def architecture(arrays: dict[str, list[Any]]) -> dict[str, Any]:
+    """The ``transform_net`` options that produced ``arrays``.
+
+    Raises:
+        WeightsError: When the arrays are not a fast_style transform network.
+    """
+    if "down1_conv" not in arrays or "out_conv" not in arrays:
+        raise WeightsError(
+            f"These weights are not a fast_style transform network (layers: {', '.join(sorted(arrays)[:6])}...); "
+            "pass weights written by hub.train_style."
+        )
+    blocks = [int(m.group(1)) for name in arrays if (m := _RESIDUAL.match(name))]
+    return {
+        "norm": "batch" if "down1_bn" in arrays else "instance",
+        "upsampling": "transpose" if "up1_deconv" in arrays else "resize",
+        "width": int(arrays["down1_conv"][0].shape[-1]),
+        "residual_blocks": max(blocks, default=0),
+    }
+
+
+def merge_options(saved: dict[str, Any], requested: dict[str, Any], source: str) -> dict[str, Any]:
+    """Builder options: the saved architecture, overridden only where it agrees.
+
+    Raises:
+        InvalidArgumentError: When an explicit option contradicts the weights.
+    """
+    conflicts = [f"{k}={requested[k]!r} (weights have {v!r})" for k, v in saved.items() if k in requested and requested[k] != v]
+    if conflicts:
+        raise InvalidArgumentError(
+            f"Options {', '.join(conflicts)} do not match the weights in {source}; drop them to use the saved architecture."
+        )
+    return {**saved, **requested}
