@@ -1,0 +1,72 @@
+"""``hub download`` and ``hub cache ls|verify|clear`` in a real subprocess."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from hub_core.cli import build_parser
+
+HUB = [sys.executable, "-m", "hub_core.cli"]
+
+
+def hub(*args, env=None):
+    return subprocess.run([*HUB, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+def test_download_ls_verify_clear(http_server, hub_home):
+    data = b"weights " * 4096
+    (http_server.directory / "w.h5").write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+
+    result = hub("download", http_server.url("w.h5"), "--sha256", sha)
+    assert result.returncode == 0, result.stderr
+    path = hub_home / "weights" / "w.h5"
+    assert result.stdout.strip() == str(path) and path.read_bytes() == data
+    assert result.stderr == ""  # no progress bar when stderr is not a terminal
+
+    listing = json.loads(hub("cache", "ls", "--json").stdout)
+    assert listing["cache"] == str(hub_home / "weights")
+    assert [(f["name"], f["size"], f["sha256"]) for f in listing["files"]] == [("w.h5", len(data), sha)]
+    table = hub("cache", "ls").stdout.splitlines()
+    assert table[1].split() == ["FILE", "SIZE", "SHA256", "SOURCE"] and table[2].startswith("w.h5 ")
+
+    assert hub("cache", "verify").returncode == 0
+    path.write_bytes(b"!" + data[1:])
+    result = hub("cache", "verify")
+    assert result.returncode == 1 and "corrupt" in result.stdout and "hub cache clear" in result.stdout
+
+    result = hub("cache", "clear", "w.h5", "--json")
+    assert result.returncode == 0 and json.loads(result.stdout) == [{"name": "w.h5", "size": len(data)}]
+    assert not path.exists()
+    assert http_server.count("w.h5") == 1
+
+
+def test_errors_are_one_line_without_traceback(http_server, hub_home):
+    (http_server.directory / "w.h5").write_bytes(b"abc")
+    cases = [
+        (("download", http_server.url("w.h5"), "--sha256", "0" * 64), "expected " + "0" * 64),
+        (("download", "vgg16", "--weights", "imagenett"), "Did you mean: imagenet"),
+        (("download", http_server.url("..%2Fescape.h5")), "Refused the file name"),
+        (("cache", "clear", "vgg17"), "Did you mean:"),
+    ]
+    for args, expected in cases:
+        result = hub(*args)
+        assert result.returncode == 1, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith("hub: error: ") and expected in result.stderr
+        assert "Traceback" not in result.stderr
+    result = hub("download", "vgg16", env={"HUB_CORE_OFFLINE": "1"})
+    assert result.returncode == 1 and "HUB_CORE_OFFLINE=1" in result.stderr and result.stderr.count("\n") == 1
+    assert not (hub_home / "weights" / "w.h5").exists() and http_server.count() == 1
+
+
+@pytest.mark.parametrize("args", [("download",), ("cache",), ("cache", "ls"), ("cache", "verify"), ("cache", "clear")])
+def test_help_for_every_cache_command(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([*args, "--help"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith(f"usage: hub {' '.join(args)}")
