@@ -176,6 +176,16 @@ def _atomic_write(path: pathlib.Path, data: bytes) -> None:
         raise
 
 
+def _fsync_dir(folder: pathlib.Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; a no-op elsewhere)."""
+    if os.name == "posix":
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def _record_path(name: str) -> pathlib.Path:
     return weights_dir() / _RECORDS / f"{name}.json"
 
@@ -394,6 +404,7 @@ def _fetch_into_cache(url: str, name: str, expected: _Expected, progress: bool) 
                         "cached, so retry later, use another mirror, or report the broken file upstream."
                     )
                 os.replace(temp, path)
+                _fsync_dir(path.parent)
                 _write_record(path, hashes, source)
                 return path
             except _Missing as error:
@@ -624,4 +635,11 @@ def clear_cache(name: str | None = None) -> list[dict[str, Any]]:
                 path.unlink()
                 removed.append({"name": file_name, "size": size})
             _record_path(file_name).unlink(missing_ok=True)
+    folder = weights_dir()
+    if name is None and folder.is_dir():  # leftovers of killed downloads, records of deleted files
+        for leftover in [*folder.glob(".*.part"), *(folder / _RECORDS).glob("*.json")]:
+            file_name = leftover.name[1:-5] if leftover.suffix == ".part" else leftover.name[:-5]
+            with _lock(file_name):
+                if leftover.suffix == ".part" or not (folder / file_name).exists():
+                    leftover.unlink(missing_ok=True)
     return removed

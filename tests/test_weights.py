@@ -170,6 +170,9 @@ def test_offline_uses_the_cache_and_explains_a_miss(http_server, monkeypatch):
     assert "HUB_CORE_OFFLINE" in message and str(weights.weights_dir() / "other.h5") in message
     assert "HUB_CORE_MIRROR" in message
     assert http_server.count() == 1  # no request while offline
+    (weights.weights_dir() / "other.h5").write_bytes((http_server.directory / "other.h5").read_bytes())
+    assert weights.fetch_file(WeightFile(http_server.url("other.h5"), sha256=other_sha))  # copied in as advised
+    assert http_server.count() == 1
 
 
 def test_mirror_folder_hit_skips_upstream(http_server, tmp_path, monkeypatch):
@@ -337,6 +340,31 @@ def test_cache_management(http_server):
         weights.clear_cache("b.h6")
     assert {r["name"] for r in weights.clear_cache()} == {"b.h5", "hand.h5"}
     assert cache_listing() == [] and not list((weights.weights_dir() / ".records").iterdir())
+
+
+def test_clear_removes_leftovers_of_killed_downloads(http_server):
+    _, sha = publish(http_server, "w.h5")
+    weights.fetch_file(WeightFile(http_server.url("w.h5"), sha256=sha))
+    (weights.weights_dir() / ".other.h5.part").write_bytes(b"half")
+    (weights.weights_dir() / ".records" / "gone.h5.json").write_text("{}")
+    assert [r["name"] for r in weights.clear_cache()] == ["w.h5"]
+    assert sorted(p.name for p in weights.weights_dir().rglob("*") if p.is_file() and p.suffix != ".lock") == []
+
+
+def test_progress_bar_only_on_a_terminal(http_server, monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    data, sha = publish(http_server, "w.h5")
+    for terminal, progress, name in ((True, True, "a"), (True, False, "b"), (False, True, "c")):
+        (http_server.directory / f"{name}.h5").write_bytes(data)
+        stream = Terminal() if terminal else io.StringIO()
+        monkeypatch.setattr(sys, "stderr", stream)
+        weights.download(http_server.url(f"{name}.h5"), sha256=sha, progress=progress)
+        assert (f"{name}.h5" in stream.getvalue()) == (terminal and progress), (terminal, progress)
 
 
 def test_importing_the_store_does_not_import_tensorflow():
