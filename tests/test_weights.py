@@ -98,10 +98,11 @@ def test_server_ignoring_range_restarts_the_file(http_server):
 
 def test_slow_server_times_out_then_the_retry_succeeds(http_server, monkeypatch):
     data, sha = publish(http_server, "w.h5")
-    monkeypatch.setenv("HUB_CORE_TIMEOUT", "0.3")
-    http_server.fault("w.h5", "slow", times=1, delay=1.0)
+    monkeypatch.setenv("HUB_CORE_TIMEOUT", "1")
+    http_server.fault("w.h5", "slow", times=1, delay=2.5)
     path = weights.fetch_file(WeightFile(http_server.url("w.h5"), sha256=sha))
-    assert path.read_bytes() == data and http_server.count("w.h5") == 2
+    assert path.read_bytes() == data
+    assert http_server.requests[0].fault == "slow" and http_server.count("w.h5") >= 2
 
 
 def test_throttled_body_arrives_whole(http_server):
