@@ -1,0 +1,136 @@
+"""Convert foreign (pickled) weight files once into plain ``.npz`` in the cache.
+
+Some published weights exist only as pickles: ``bvlc_alexnet.npy`` and the
+caffe-tensorflow exports are ``np.save`` of a dict. They are read once with
+:func:`hub_core.safe_io.load_pickled_arrays` (a restricted unpickler), turned
+into ``{layer_name: [arrays]}`` by a plugin's ``read`` function and written
+to ``$HUB_CORE_HOME/converted/`` as the ``.npz`` layout that
+:func:`hub_core.vision.read_weights` reads (keys ``"<layer>/<index>"``). Later
+loads find the ``.npz`` and never touch pickle again.
+
+The conversion is keyed by the source's path, size and modification time, so
+a replaced source is converted again. It is written to a temp file and
+renamed into place, so a crash never leaves a half-written ``.npz``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pathlib
+from typing import Any, Callable, Mapping, Sequence
+
+from hub_core.errors import WeightsError
+from hub_core.plugin import WeightsRef
+
+Arrays = Mapping[str, Sequence]
+Read = Callable[[pathlib.Path], Arrays]
+# Suffixes of user-supplied files that hold pickles and need converting.
+PICKLE_SUFFIXES = (".npy", ".pkl", ".pickle")
+
+
+def converted_path(source: pathlib.Path, tag: str) -> pathlib.Path:
+    """Where the conversion of ``source`` by converter ``tag`` is cached."""
+    from hub_core.weights import home
+
+    source = source.resolve()
+    stat = source.stat()
+    key = hashlib.sha256(f"{tag}\0{source}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    return home() / "converted" / f"{source.stem}-{tag}-{key}.npz"
+
+
+def write_npz(path: pathlib.Path, arrays: Arrays) -> None:
+    """Write ``{layer: [arrays]}`` as ``"<layer>/<index>"`` entries, atomically."""
+    import numpy as np
+
+    from hub_core.weights import _atomic_write
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f"{layer}/{i}": np.asarray(v) for layer, values in arrays.items() for i, v in enumerate(values)})
+    _atomic_write(path, buffer.getvalue())
+
+
+def text(key) -> str:
+    """A dict key of a pickle as ``str`` (Python 2 pickles may hold bytes)."""
+    return key.decode("latin-1") if isinstance(key, bytes) else str(key)
+
+
+def read_pickled_layers(path: pathlib.Path, split: Callable[[Any], Sequence | None], layout: str) -> dict:
+    """Read a pickled ``{layer: params}`` dict with the restricted unpickler.
+
+    Args:
+        path: The ``.npy`` (``np.save`` of a dict) or pickle file.
+        split: ``split(params) -> [kernel, bias]``, or None when ``params``
+            is not laid out as expected.
+        layout: The expected layout, for error messages.
+
+    Returns:
+        ``{layer_name: [float32 arrays]}``.
+
+    Raises:
+        WeightsError: When the restricted unpickler refuses the file, or it
+            is not a dict of array lists in ``layout``.
+    """
+    import numpy as np
+
+    from hub_core.safe_io import load_pickled_arrays
+
+    data = load_pickled_arrays(path)
+    if not isinstance(data, dict):
+        raise WeightsError(f"{path} holds a {type(data).__name__}, not {layout}; pass a file in that layout.")
+    arrays = {}
+    for layer, params in data.items():
+        values = split(params)
+        if not values or not all(isinstance(v, np.ndarray) for v in values):
+            raise WeightsError(f"{path}: layer '{text(layer)}' is not laid out as {layout}; pass a file in that layout.")
+        arrays[text(layer)] = [np.asarray(v, dtype="float32") for v in values]
+    return arrays
+
+
+def convert_once(source: pathlib.Path, read: Read, tag: str) -> pathlib.Path:
+    """Return the cached ``.npz`` conversion of ``source``, converting it on first use.
+
+    Args:
+        source: The foreign file (already fetched and verified).
+        read: ``read(source) -> {layer_name: [arrays in Keras layer order]}``.
+        tag: Short name of the converter, part of the cache key.
+
+    Returns:
+        Path of the ``.npz`` file.
+
+    Raises:
+        WeightsError: From ``read``, when the source is refused or malformed.
+    """
+    target = converted_path(source, tag)
+    if not target.is_file():
+        write_npz(target, read(source))
+    return target
+
+
+def reader(read: Read, tag: str) -> Callable[[WeightsRef, str], dict]:
+    """A ``hub_core.vision`` weight reader for a catalog set in ``read``'s format.
+
+    The reader fetches the set's file, converts it once and reads the ``.npz``.
+    """
+
+    def read_catalog_set(ref: WeightsRef, role: str) -> dict:
+        from hub_core import vision
+
+        if not ref.weight_set.published:
+            raise WeightsError(f"Weight set '{ref.weight_set.name}' cannot be downloaded: {ref.weight_set.note}")
+        return vision.read_weights(convert_once(ref.fetch(role), read, tag))
+
+    return read_catalog_set
+
+
+def user_ref(ref: WeightsRef | None, read: Read, tag: str) -> WeightsRef | None:
+    """Swap a user-supplied pickled file (path or URL) for its ``.npz`` conversion.
+
+    Catalog sets, ``None`` and files of other kinds (``.h5``, ``.npz``) are
+    returned unchanged; ``hub_core.vision`` reads those directly.
+    """
+    if ref is None or ref.weight_set is not None:
+        return ref
+    if pathlib.PurePosixPath(str(ref.location).split("?", 1)[0]).suffix.lower() not in PICKLE_SUFFIXES:
+        return ref
+    return WeightsRef(location=str(convert_once(ref.fetch(), read, tag)))

@@ -1,0 +1,1 @@
+"""The alexnet plugin: BVLC's Caffe AlexNet (with channel groups) and the single-tower variant."""

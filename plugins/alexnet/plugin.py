@@ -1,0 +1,58 @@
+"""The alexnet plugin: metadata and glue (the builder lives in ``model.py``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub_core.plugin import ModelPlugin, Paper, Variant
+from hub_plugins.alexnet import preprocessing
+from hub_plugins.alexnet.weights import BVLC
+
+
+class AlexNetPlugin(ModelPlugin):
+    """AlexNet (Krizhevsky et al. 2012): BVLC's Caffe model and torchvision's single tower."""
+
+    name = "alexnet"
+    task = "image-classification"
+    description = "AlexNet: BVLC Caffe model with LRN and grouped convs, plus a single-tower variant."
+    license = "Apache-2.0"
+    paper = Paper(
+        title="ImageNet Classification with Deep Convolutional Neural Networks",
+        url="https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-convolutional-neural-networks",
+        authors="Alex Krizhevsky, Ilya Sutskever, Geoffrey E. Hinton",
+        year=2012,
+    )
+    default_variant = "alexnet"
+    capabilities = frozenset({"features", "preprocessing", "pretrained"})
+    variants = (
+        Variant(
+            name="alexnet",
+            input_shape=(227, 227, 3),
+            num_params=60_965_224,
+            weights=(BVLC,),
+            default_weights="bvlc",
+            description="BVLC AlexNet: 227x227, LRN, conv2/4/5 in 2 groups, Caffe ceil-mode pools",
+            options={"architecture": "bvlc"},
+        ),
+        Variant(
+            name="alexnet_single_tower",
+            input_shape=(224, 224, 3),
+            num_params=61_100_840,
+            description="torchvision's AlexNet: 64-192-384-256-256 filters, no groups, no LRN",
+            options={"architecture": "single_tower"},
+        ),
+    )
+
+    def build(self, variant: Variant, *, weights=None, **kwargs: Any):
+        """Build AlexNet; arguments as :func:`hub_core.vision.build_model`."""
+        from hub_plugins.alexnet import model
+
+        return model.build(variant.options["architecture"], weights=weights, **kwargs)
+
+    def preprocess(self, images, variant: Variant | None = None):
+        """Caffe-mode (BVLC) or torch-mode (single tower) preprocessing of 0..255 RGB images."""
+        return preprocessing.preprocess_input(images, (variant or self.variant()).name)
+
+    def small_input_shape(self, variant: Variant) -> tuple[int, ...]:
+        """63x63 RGB: the smallest size whose pool5 is 1x1."""
+        return (63, 63, 3)
