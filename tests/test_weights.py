@@ -372,3 +372,39 @@ def test_importing_the_store_does_not_import_tensorflow():
     code = "import sys, hub_core.weights, hub_core.safe_io, hub_core.cli_cache; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+# -- the test server itself (third-party plugin authors rely on it) -------------
+def test_file_server_ranges_head_404_and_fault_bookkeeping(http_server):
+    import urllib.error
+    import urllib.request
+
+    data, _ = publish(http_server, "w.h5", size=1000)
+
+    def get(name, range_header=None, method="GET"):
+        headers = {"Range": range_header} if range_header else {}
+        request = urllib.request.Request(http_server.url(name), headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, response.headers, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers, b""
+
+    status, headers, body = get("w.h5", "bytes=100-199")
+    assert (status, headers["Content-Range"], body) == (206, "bytes 100-199/1000", data[100:200])
+    assert get("w.h5", "bytes=990-")[2] == data[990:]
+    assert get("w.h5", "bytes=1000-")[0] == 416
+    status, headers, body = get("w.h5", method="HEAD")
+    assert (status, headers["Content-Length"], body) == (200, "1000", b"")
+    (http_server.directory.parent / "secret.txt").write_text("not served")
+    assert get("../secret.txt")[0] == 404
+    http_server.fault("*", "status", times=2, status=500)
+    assert [get("w.h5")[0] for _ in range(3)] == [500, 500, 200]
+    assert http_server.count("w.h5", method="HEAD") == 1
+    assert [r.fault for r in http_server.requests][-3:] == ["status", "status", None]
+    with pytest.raises(ValueError, match="Unknown fault"):
+        http_server.fault("w.h5", "explode")
+    with pytest.raises(ValueError, match="takes no option"):
+        http_server.fault("w.h5", "drop", delay=1)
+    http_server.reset_log()
+    assert http_server.requests == []

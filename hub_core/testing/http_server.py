@@ -232,7 +232,7 @@ class _Handler(BaseHTTPRequestHandler):
         options = fault.options if fault else {}
         record = Request(self.command, name, range_header, kind)
         owner._record(record)
-        status, sent = 500, 0
+        status, self._sent = 500, 0
         try:
             if kind == "slow":
                 time.sleep(float(options.get("delay", 0)))
@@ -270,7 +270,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
             self.end_headers()
             if with_body:
-                sent = self._send_body(body, options.get("rate") if kind == "slow" else None)
+                self._send_body(body, options.get("rate") if kind == "slow" else None)
             if kind == "drop":
                 self.wfile.flush()
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -278,7 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client went away (e.g. its timeout fired)
         finally:
-            owner._complete(record, status, sent)
+            owner._complete(record, status, self._sent)
 
     @staticmethod
     def _range(header: str | None, size: int) -> tuple[int, int, int]:
@@ -292,14 +292,13 @@ class _Handler(BaseHTTPRequestHandler):
             return 416, 0, 0
         return 206, start, end
 
-    def _send_body(self, body: bytes, rate: float | None) -> int:
-        sent = 0
+    def _send_body(self, body: bytes, rate: float | None) -> None:
+        """Write ``body`` (at ``rate`` bytes/s when given), counting bytes in ``self._sent``."""
         chunk = _CHUNK if not rate else max(1, min(_CHUNK, int(float(rate) / 20)))
         for offset in range(0, len(body), chunk):
             piece = body[offset: offset + chunk]
             self.wfile.write(piece)
-            sent += len(piece)
+            self._sent += len(piece)
             if rate:
                 self.wfile.flush()
                 time.sleep(len(piece) / float(rate))
-        return sent
