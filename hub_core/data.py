@@ -6,8 +6,9 @@ and that carry what the training loop needs to replay any epoch exactly
 (``dataset.hub_pipeline``): this is what makes resume-after-crash and the
 feature cache exact.
 
-Images are decoded with Pillow, converted to the model's channels
-(grayscale, RGBA and palette images included), resized to the model's input
+Images are decoded with Pillow (:func:`hub_core.imaging.load_image`, as
+``hub predict`` does), converted to the model's channels (grayscale, RGBA
+and palette images included), center-cropped and resized to the model's input
 size and given to the model as float32 pixel values in ``[0, 255]``: the
 model's own preprocessing is inside the model (hub image models are built
 with ``include_preprocessing=True`` by ``hub.fine_tune``). Pass
@@ -215,7 +216,8 @@ def pipeline_of(data) -> Pipeline | None:
 def image_folder(path: str | os.PathLike, *, model: Any = None, image_size: Sequence[int] | None = None,
                  channels: int | None = None, batch_size: int = 32, validation_split: float | None = None,
                  seed: int = 0, augment: Any = None, shuffle: bool = True, strict: bool = False,
-                 preprocess: Callable | None = None, class_names: Sequence[str] | None = None):
+                 preprocess: Callable | None = None, class_names: Sequence[str] | None = None,
+                 crop: str | None = "center"):
     """Images in ``path/<class name>/*`` as a batched ``tf.data.Dataset``.
 
     Args:
@@ -233,6 +235,8 @@ def image_folder(path: str | os.PathLike, *, model: Any = None, image_size: Sequ
         strict: Raise :class:`DataError` on the first unreadable file instead of skipping it.
         preprocess: Optional function applied to each float32 batch (see the module docstring).
         class_names: Only these sub-folders, in this label order.
+        crop: ``"center"`` (default, as ``hub predict``) resizes the shorter side and crops the
+            center; None resizes to ``image_size`` exactly.
 
     Returns:
         A dataset yielding ``(images float32 (b, h, w, c) in [0, 255], labels int32 (b,))``, with
@@ -260,8 +264,8 @@ def image_folder(path: str | os.PathLike, *, model: Any = None, image_size: Sequ
     for index, part in enumerate(parts):
         part_files = [files[i] for i in part]
         part_labels = [labels[i] for i in part]
-        fingerprint = _fingerprint_files(part_files, part_labels, size, channels)
-        elements = _decode_files(part_files, part_labels, size, channels)
+        fingerprint = _fingerprint_files(part_files, part_labels, size, channels, crop)
+        elements = _decode_files(part_files, part_labels, size, channels, crop)
         training = index == 0
         pipeline = Pipeline(
             elements, len(part_files), batch_size, fingerprint, shuffle=shuffle and training, seed=seed,
@@ -336,36 +340,18 @@ def _unreadable(path: pathlib.Path) -> str | None:
     return None
 
 
-def read_image(path: str | bytes, size: Sequence[int], channels: int = 3):
-    """Decode one image file to uint8 ``(h, w, channels)``, resized to ``size`` (bilinear).
+def read_image(path: str | bytes, size: Sequence[int], channels: int = 3, crop: str | None = "center"):
+    """Decode one image file to uint8 ``(h, w, channels)`` as ``hub predict`` does (:func:`hub_core.imaging.load_image`)."""
+    from hub_core import imaging
 
-    Grayscale, RGBA (alpha composited on white), palette, 16-bit and CMYK
-    images are converted; EXIF orientation is applied.
-    """
-    import numpy as np
-    from PIL import Image, ImageOps
-
-    if isinstance(path, bytes):
-        path = path.decode()
-    with Image.open(path) as image:
-        image = ImageOps.exif_transpose(image)
-        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-            rgba = image.convert("RGBA")
-            image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-            array = np.asarray(image, dtype=np.float64)
-            image = Image.fromarray(np.clip(array / max(array.max(), 1) * 255, 0, 255).astype(np.uint8))
-        image = image.convert("L" if channels == 1 else "RGB")
-        image = image.resize((int(size[1]), int(size[0])), Image.BILINEAR)
-        array = np.asarray(image, dtype=np.uint8)
-    return array.reshape(int(size[0]), int(size[1]), channels)
+    return imaging.load_image(path.decode() if isinstance(path, bytes) else path, tuple(size), crop=crop, channels=channels)
 
 
-def _decode_files(files: list[str], labels: list[int], size, channels: int):
+def _decode_files(files: list[str], labels: list[int], size, channels: int, crop: str | None):
     import tensorflow as tf
 
     def decode(path):
-        image = tf.numpy_function(lambda p: read_image(p, size, channels), [path], tf.uint8, stateful=False)
+        image = tf.numpy_function(lambda p: read_image(p, size, channels, crop), [path], tf.uint8, stateful=False)
         image.set_shape((size[0], size[1], channels))
         return image
 
@@ -374,8 +360,8 @@ def _decode_files(files: list[str], labels: list[int], size, channels: int):
     return dataset.cache()
 
 
-def _fingerprint_files(files: list[str], labels: list[int], size, channels: int) -> str:
-    digest = hashlib.sha256(f"files:{size}:{channels}".encode())
+def _fingerprint_files(files: list[str], labels: list[int], size, channels: int, crop) -> str:
+    digest = hashlib.sha256(f"files:{size}:{channels}:{crop}".encode())
     for file, label in zip(files, labels):
         stat = os.stat(file)
         digest.update(f"{file}\0{stat.st_size}\0{stat.st_mtime_ns}\0{label}\n".encode())

@@ -298,6 +298,8 @@ def load_keras(file: str | os.PathLike, *, compile: bool = False):
     """
     import keras
 
+    import hub_core.vision_layers  # noqa: F401  (registers the preprocessing layer of hub image models)
+
     try:
         return keras.saving.load_model(file, compile=compile, safe_mode=True)
     except ValueError as error:

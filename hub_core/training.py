@@ -375,13 +375,16 @@ class _Run:
         shape = _input_shape_of(self.train_pipe, self.train_ds)
         if shape and "input_shape" not in kwargs:
             kwargs["input_shape"] = shape
-        vision = {"num_classes": classes, "include_top": True, "include_preprocessing": True, "precision": self.o["precision"]}
-        try:
-            return api.load(name, weights=self.o["weights"], **vision, **kwargs)
-        except HubError as error:
-            if "argument" not in str(error):
-                raise
-        return api.load(name, weights=self.o["weights"], classes=classes, **kwargs)
+        if "preprocessing" not in self.plugin.capabilities:
+            return api.load(name, weights=self.o["weights"], **{"classes": classes, **kwargs})
+        # hub_core.vision image models: preprocessing inside, a new classifier for our classes
+        kwargs = {"include_preprocessing": True, "precision": self.o["precision"], **kwargs}
+        ref = api.resolve_weights(self.plugin_name, variant, self.o["weights"])
+        if ref is not None and ref.weight_set is not None and ref.weight_set.num_classes is None:
+            # backbone-only weights (e.g. vgg16 hed_bsds500): pooled backbone plus a new classifier
+            backbone = api.load(name, weights=self.o["weights"], include_top=False, pooling="avg", **kwargs)
+            return _with_classifier(backbone, classes)
+        return api.load(name, weights=self.o["weights"], include_top=True, num_classes=classes, **kwargs)
 
     def _blocks(self) -> list[list[str]]:
         if self.o["blocks"]:
@@ -741,9 +744,8 @@ def _read_images(paths: list, model, image_size) -> Any:
     size, channels = hub_data._input_geometry(model, image_size, None)
     images = []
     for path in paths:
-        reason = hub_data._unreadable(pathlib.Path(path)) if pathlib.Path(path).exists() else "missing"
-        if reason:
-            raise DataError(f"Image {path} is {reason}; pass readable image files.")
+        if not pathlib.Path(path).is_file():
+            raise DataError(f"Image file {path} does not exist; check the path.")
         images.append(hub_data.read_image(str(path), size, channels))
     return np.stack(images).astype("float32")
 
@@ -757,6 +759,15 @@ def _open(model: Any):
     if isinstance(model, (str, os.PathLike)) and pathlib.Path(model).exists():
         return runs.open_saved(model)
     raise InvalidArgumentError(f"Expected a keras.Model, a run directory or a .keras file, not {model!r}.")
+
+
+def _with_classifier(backbone, classes: int):
+    """``backbone`` followed by a new softmax classifier named ``predictions``."""
+    import keras
+
+    outputs = keras.layers.Dense(classes, activation="softmax", dtype="float32", name="predictions")(backbone.output)
+    inputs = backbone.inputs[0] if len(backbone.inputs) == 1 else backbone.inputs
+    return keras.Model(inputs, outputs, name=backbone.name)
 
 
 def _head_layers(model, last_block: Sequence[str]) -> list[str]:

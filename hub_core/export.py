@@ -1,0 +1,151 @@
+"""Export a model to ``.keras``, a TF SavedModel or TFLite, and check the export.
+
+Every export is reloaded the way a user would load it and run on the same
+inputs as the original model; the largest absolute difference must stay
+within ``atol`` or the export is deleted and :class:`ExportError` raised.
+``.keras`` files are reloaded with Keras' safe mode on, so a model holding a
+``Lambda`` layer (arbitrary Python code) is refused.
+
+Example:
+    >>> import hub_core as hub
+    >>> hub.export("runs/flowers", "flowers.tflite", format="tflite")
+    {'path': 'flowers.tflite', 'format': 'tflite', 'max_abs_diff': 1.2e-06}
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import tempfile
+from typing import Any
+
+from hub_core import runs
+from hub_core.errors import HubError, InvalidArgumentError
+
+FORMATS = ("keras", "savedmodel", "tflite")
+SUFFIXES = {"keras": ".keras", "savedmodel": "", "tflite": ".tflite"}
+
+
+class ExportError(HubError):
+    """An export could not be written, reloaded, or does not match the original model."""
+
+
+def export(model: Any, path: str | os.PathLike, format: str = "keras", *, atol: float = 1e-4,
+           sample: Any = None) -> dict[str, Any]:
+    """Export ``model`` to ``path`` and check the reloaded export against it.
+
+    Args:
+        model: A ``keras.Model``, a run directory or a ``.keras`` file.
+        path: Output file (``.keras``/``.tflite``) or directory (SavedModel).
+        format: ``"keras"``, ``"savedmodel"`` or ``"tflite"``.
+        atol: Largest allowed absolute difference between original and export outputs.
+        sample: Inputs for the check (default: two random images in ``[0, 255]``
+            of the model's input shape).
+
+    Returns:
+        ``{"path", "format", "max_abs_diff"}``.
+
+    Raises:
+        InvalidArgumentError: For an unknown format.
+        ExportError: When the export cannot be reloaded (e.g. a ``Lambda`` layer under safe mode)
+            or its outputs differ; nothing is left at ``path``.
+    """
+    import numpy as np
+
+    if format not in FORMATS:
+        raise InvalidArgumentError(f"format must be one of {', '.join(FORMATS)}, not {format!r}.")
+    if not hasattr(model, "predict"):
+        model = runs.open_saved(model)
+    path = pathlib.Path(path)
+    if format == "keras" and path.suffix != ".keras":
+        raise InvalidArgumentError(f"A Keras export needs a path ending in .keras, not {path}.")
+    inputs = _sample(model) if sample is None else sample
+    expected = np.asarray(model.predict(inputs, verbose=0), dtype=np.float32)
+    writer, reader = {"keras": (_write_keras, _run_keras), "savedmodel": (_write_savedmodel, _run_savedmodel),
+                      "tflite": (_write_tflite, _run_tflite)}[format]
+    writer(model, path)
+    try:
+        actual = np.asarray(reader(path, inputs), dtype=np.float32)
+        diff = float(np.max(np.abs(actual - expected))) if actual.shape == expected.shape else float("inf")
+        if not diff <= atol:
+            raise ExportError(
+                f"The {format} export of {model.name} differs from the model (max abs difference {diff:.3g} > {atol:g}); "
+                "it was removed."
+            )
+    except HubError as error:
+        _remove(path)
+        if isinstance(error, ExportError):
+            raise
+        raise ExportError(f"The {format} export could not be reloaded and was removed: {error}") from error
+    return {"path": str(path), "format": format, "max_abs_diff": diff}
+
+
+def _sample(model):
+    import numpy as np
+
+    shape = model.inputs[0].shape if getattr(model, "inputs", None) else None
+    if shape is None or len(model.inputs) != 1 or any(d is None for d in shape[1:]):
+        raise InvalidArgumentError(f"Cannot make check inputs for {model.name}; pass sample= with a batch of inputs.")
+    return np.random.default_rng(0).uniform(0, 255, size=(2, *shape[1:])).astype("float32")
+
+
+def _remove(path: pathlib.Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _write_keras(model, path: pathlib.Path) -> None:
+    runs.save_model(model, path)
+
+
+def _run_keras(path: pathlib.Path, inputs):
+    return runs.load_keras(path).predict(inputs, verbose=0)
+
+
+def _write_savedmodel(model, path: pathlib.Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        target = tmp / "model"
+        model.export(str(target), format="tf_saved_model", verbose=False)
+        if path.exists():
+            _remove(path)
+        os.replace(target, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run_savedmodel(path: pathlib.Path, inputs):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    return loaded.serve(tf.constant(inputs)).numpy()
+
+
+def _write_tflite(model, path: pathlib.Path) -> None:
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = pathlib.Path(tmp) / "saved"
+        model.export(str(saved), format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+        flatbuffer = converter.convert()
+    with runs.atomic_path(path) as tmp_file:
+        tmp_file.write_bytes(flatbuffer)
+
+
+def _run_tflite(path: pathlib.Path, inputs):
+    import numpy as np
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    detail = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(detail["index"], list(np.shape(inputs)))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(detail["index"], np.asarray(inputs, dtype=detail["dtype"]))
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
