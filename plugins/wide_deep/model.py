@@ -276,9 +276,7 @@ def build_preprocessing(spec: FeatureSpec, frame) -> tuple[dict[str, Any], dict[
                 sizes[f"{name}_bucket"] = len(bucketize.bin_boundaries) + 1
         else:
             inputs[name] = keras.Input(shape=(1,), dtype=column.dtype, name=name)
-            layer = _category_layer(column)
-            if column.vocabulary is None and column.hash_buckets is None:
-                _adapt_or_fail(layer, _category_values(column, values), name)
+            layer = _category_layer(column, values)
             encoded[name] = layer(inputs[name])
             sizes[name] = column.hash_buckets or layer.vocabulary_size()
     for cross in spec.crosses:
@@ -295,14 +293,22 @@ def _sparse_key(spec: FeatureSpec, name: str) -> str:
     return f"{name}_bucket" if isinstance(spec.column(name), Numeric) else name
 
 
-def _category_layer(column: Categorical):
-    name = f"lookup_{column.name}"
+def _category_layer(column: Categorical, values):
+    """The lookup (or hashing) layer of a categorical column.
+
+    An adapted vocabulary is written into the layer's config (adapt a scratch
+    layer, then build the real one with ``vocabulary=``), so clones and
+    ``.keras`` files carry it.
+    """
     if column.hash_buckets:
         return keras.layers.Hashing(column.hash_buckets, name=f"hash_{column.name}")
+    lookup = keras.layers.IntegerLookup if column.dtype == "int64" else keras.layers.StringLookup
     vocabulary = list(column.vocabulary) if column.vocabulary is not None else None
-    if column.dtype == "int64":
-        return keras.layers.IntegerLookup(vocabulary=vocabulary, max_tokens=column.max_tokens, name=name)
-    return keras.layers.StringLookup(vocabulary=vocabulary, max_tokens=column.max_tokens, name=name)
+    if vocabulary is None:
+        scratch = lookup(max_tokens=column.max_tokens)
+        _adapt_or_fail(scratch, _category_values(column, values), column.name)
+        vocabulary = scratch.get_vocabulary(include_special_tokens=False)
+    return lookup(vocabulary=vocabulary, name=f"lookup_{column.name}")
 
 
 def _category_values(column: Categorical, values):

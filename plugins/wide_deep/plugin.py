@@ -44,6 +44,7 @@ class WideDeepPlugin(ModelPlugin):
         wide_only: bool = False,
         deep_only: bool = False,
         num_classes: int | None = None,
+        classes: int | None = None,
     ):
         """Build from ``features`` (a spec) adapted on ``data``, or open saved ``weights``.
 
@@ -57,11 +58,16 @@ class WideDeepPlugin(ModelPlugin):
             wide_only: Only the linear part.
             deep_only: Only the MLP.
             num_classes: Classes of a multiclass head without a label vocabulary.
+            classes: What the training loop passes for ``num_classes`` (checked against the spec).
 
         Raises:
-            InvalidArgumentError: When neither or both of ``features`` and ``weights`` are given.
+            InvalidArgumentError: When neither or both of ``features`` and ``weights`` are given,
+                or ``classes`` does not fit the spec's head.
         """
         from hub_core.errors import InvalidArgumentError
+
+        if features is None and getattr(data, "spec", None) is not None:
+            features = data.spec  # a hub.data.table dataset carries its spec
 
         if weights is not None:
             if features is not None or data is not None:
@@ -79,8 +85,16 @@ class WideDeepPlugin(ModelPlugin):
         from hub_plugins.wide_deep.model import build_wide_deep
         from hub_plugins.wide_deep.preprocessing import as_spec
 
+        spec = as_spec(features)
+        if classes is not None:
+            if spec.head == "multiclass":
+                num_classes = num_classes or classes
+            elif spec.head == "binary" and classes not in (1, 2):
+                raise InvalidArgumentError(
+                    f"The spec has a binary head but {classes} classes were asked for; set head='multiclass' in the spec."
+                )
         return build_wide_deep(
-            as_spec(features),
+            spec,
             data,
             hidden_units=tuple(hidden_units or variant.options["hidden_units"]),
             dropout=dropout,
