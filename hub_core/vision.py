@@ -58,6 +58,14 @@ Preprocessing and predictions:
 * ``decode_predictions(preds, top=5)``: ``[(wnid, label, score), ...]`` per
   image, from the ImageNet class index shipped in ``hub_core/data``.
 
+Plugins:
+
+* ``ImageClassifierPlugin``: a ``ModelPlugin`` base whose ``build``,
+  ``preprocess``, ``blocks`` and ``small_input_shape`` come from class
+  attributes ``model_module`` (a module with ``build(variant_name, *,
+  weights, **kwargs)`` and ``BLOCK_PREFIXES``), ``preprocessing_mode`` and
+  ``small_size``; a plugin then only declares its metadata.
+
 Helpers:
 
 * ``feature_info(model) -> [{"name", "index", "stride", "channels"}]``.
@@ -72,17 +80,19 @@ Helpers:
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.resources
 import json
 import os
 import pathlib
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Collection, Mapping, Sequence
 
 import numpy as np
 
 from hub_core.errors import DataError, InvalidArgumentError, WeightsError
+from hub_core.plugin import ModelPlugin, Variant
 
 MODES = ("caffe", "tf", "torch")
 PRECISIONS = ("auto", "float32", "bfloat16")
@@ -134,6 +144,44 @@ class ImageSpec:
     classifier_name: str = "predictions"
     weight_readers: Mapping[str, Callable[..., WeightArrays]] = field(default_factory=dict)
     rename_weights: Callable[[WeightArrays], WeightArrays] | None = None
+
+
+class ImageClassifierPlugin(ModelPlugin):
+    """Base class of the image-classifier plugins: the glue, written once.
+
+    Subclasses set the :class:`~hub_core.plugin.ModelPlugin` metadata plus:
+
+    Attributes:
+        model_module: Import path of the module with ``build(variant_name, *,
+            weights, **kwargs)`` and ``BLOCK_PREFIXES``; imported on first build.
+        preprocessing_mode: One of ``MODES``.
+        small_size: Height and width of the conformance kit's small inputs.
+    """
+
+    task = "image-classification"
+    capabilities = frozenset({"features", "preprocessing", "pretrained"})
+    model_module: ClassVar[str] = ""
+    preprocessing_mode: ClassVar[str] = "caffe"
+    small_size: ClassVar[int] = 32
+
+    def _model(self):
+        return importlib.import_module(self.model_module)
+
+    def build(self, variant: Variant, *, weights=None, **kwargs: Any):
+        """Build ``variant``; arguments as :func:`build_model` (plus the family's own)."""
+        return self._model().build(variant.name, weights=weights, **kwargs)
+
+    def preprocess(self, images, variant: Variant | None = None):
+        """:func:`preprocess_input` in the plugin's mode (numpy, 0..255 RGB in)."""
+        return preprocess_input(images, self.preprocessing_mode)
+
+    def blocks(self, model) -> list[list[str]]:
+        """Weighted layers grouped by the model module's ``BLOCK_PREFIXES``."""
+        return blocks(model, self._model().BLOCK_PREFIXES)
+
+    def small_input_shape(self, variant: Variant) -> tuple[int, ...]:
+        """``(small_size, small_size, 3)``."""
+        return (self.small_size, self.small_size, 3)
 
 
 # --------------------------------------------------------------------------
