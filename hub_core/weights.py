@@ -533,7 +533,7 @@ def _weight_set_of(model: str, weights: str | None):
     weight_set = catalog.weight_set_from_entry(set_name, variant["weights"][set_name])
     if not weight_set.files:
         reason = weight_set.note or (f"it comes from {weight_set.source}" if weight_set.source else "none is published")
-        raise WeightsError(f"Weight set '{set_name}' of '{variant_name}' has no downloadable file ({reason}).")
+        raise WeightsError(f"Weight set '{set_name}' of '{variant_name}' has no downloadable file: {reason.rstrip('.')}.")
     return weight_set
 
 

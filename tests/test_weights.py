@@ -302,7 +302,8 @@ def acme_catalog(http_server, tmp_path, monkeypatch):
     weight_set = {"description": "test set", "license": "MIT", "format": "weights_h5", "num_classes": 5,
                   "published": True, "note": "", "source": "", "files": list(files.values())}
     overlay = {"plugins": {"tiny_convnet": {"variants": {"tiny_convnet": {
-        "default_weights": "acme", "weights": {"acme": weight_set}}}}}}
+        "default_weights": "acme",
+        "weights": {"acme": weight_set, "private": dict(weight_set, files=[], published=False, note="Ask ACME.")}}}}}}
     path = tmp_path / "acme.json"
     path.write_text(json.dumps(overlay))
     monkeypatch.setenv("HUB_CORE_REGISTRY", str(path))
@@ -321,6 +322,8 @@ def test_download_a_models_weight_set_fetches_every_file(acme_catalog, http_serv
         weights.download("tiny_convnet", weights="acm")
     with pytest.raises(UnknownNameError, match="tiny_convnet"):
         weights.download("tiny_convnt")
+    with pytest.raises(WeightsError, match="'private' of 'tiny_convnet' has no downloadable file: Ask ACME.$"):
+        weights.download("tiny_convnet", weights="private")
     with pytest.raises(ChecksumError):
         weights.download("tiny_convnet", sha256="0" * 64)  # pins the main file; the cached copy does not match
     assert [e["name"] for e in weights.cache_entries("tiny_convnet")] == cache_listing()
