@@ -5,7 +5,9 @@ from __future__ import annotations
 import builtins
 import io
 import os
+import pathlib
 import pickle
+import re
 import stat
 import tarfile
 import zipfile
@@ -189,3 +191,17 @@ def test_non_archive_is_refused(tmp_path):
     (tmp_path / "w.h5").write_bytes(b"\x89HDF not an archive")
     with pytest.raises(WeightsError, match="neither a tar nor a zip"):
         extract_archive(tmp_path / "w.h5", tmp_path / "out")
+
+
+def test_no_code_path_turns_the_safety_off():
+    """Library and plugin code never unpickles freely, drops Keras safe mode, or calls extractall."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    unsafe = re.compile(r"allow_pickle\s*=\s*True|safe_mode\s*=\s*False\s*[,)]|\.extractall\(|pickle\.loads?\(|torch\.load\(")
+    offenders = [
+        f"{path.relative_to(root)}:{number}"
+        for folder in ("hub_core", "plugins")
+        for path in sorted((root / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if unsafe.search(line)
+    ]
+    assert offenders == []
