@@ -249,7 +249,7 @@ def infer_spec(
         frame: The training data.
         label: Target column (left out of the inputs).
         head: Force a head; otherwise strings/bools/two values mean binary,
-            few integers multiclass, other numbers regression.
+            up to 20 distinct integers multiclass, other numbers regression.
         max_vocabulary: Above this many distinct values a column is hashed.
         hash_buckets: Buckets of hashed columns.
         crosses: Crosses to add.
@@ -286,7 +286,7 @@ def infer_spec(
         if head is None:
             if len(values) <= 2:
                 head = "binary"
-            elif numeric and not (pd.api.types.is_integer_dtype(target) and len(values) <= 100):
+            elif numeric and not (pd.api.types.is_integer_dtype(target) and len(values) <= 20):
                 head = "regression"
             else:
                 head = "multiclass"
