@@ -123,7 +123,7 @@ def _file_name(weight_file: WeightFile) -> str:
 @dataclasses.dataclass(frozen=True)
 class _Hashes:
     sha256: str
-    md5: str
+    md5: str | None = None  # computed only for md5-only files (it is slower than sha256)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +137,10 @@ class _Expected:
     @property
     def known(self) -> bool:
         return bool(self.sha256 or self.md5)
+
+    @property
+    def needs_md5(self) -> bool:
+        return bool(self.md5 and not self.sha256)
 
     def matches(self, hashes: _Hashes) -> bool:
         if self.sha256:
@@ -152,13 +156,14 @@ class _Expected:
         return f"md5 {hashes.md5}, expected {str(self.md5).lower()}"
 
 
-def _hash_file(path: pathlib.Path) -> _Hashes:
-    sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+def _hash_file(path: pathlib.Path, *, md5: bool = False) -> _Hashes:
+    sha256, md5_hash = hashlib.sha256(), (hashlib.md5(usedforsecurity=False) if md5 else None)
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):
             sha256.update(chunk)
-            md5.update(chunk)
-    return _Hashes(sha256.hexdigest(), md5.hexdigest())
+            if md5_hash:
+                md5_hash.update(chunk)
+    return _Hashes(sha256.hexdigest(), md5_hash.hexdigest() if md5_hash else None)
 
 
 # -- sidecar records and atomic writes ------------------------------------------
@@ -241,10 +246,8 @@ def _cached(path: pathlib.Path, expected: _Expected, url: str) -> _Hashes | None
         if record.get("url") not in (None, url):
             return None
         expected = _Expected(sha256=record.get("sha256"))
-    if _record_current(record, path):
-        hashes = _Hashes(record["sha256"], record["md5"])
-    else:
-        hashes = _hash_file(path)
+    trusted = _record_current(record, path) and (record.get("md5") or not expected.needs_md5)
+    hashes = _Hashes(record["sha256"], record.get("md5")) if trusted else _hash_file(path, md5=expected.needs_md5)
     if not expected.matches(hashes):
         if offline():
             raise ChecksumError(
@@ -252,7 +255,7 @@ def _cached(path: pathlib.Path, expected: _Expected, url: str) -> _Hashes | None
                 f"again; run 'hub cache clear {path.name}' and download it on a connected machine."
             )
         return None
-    if not _record_current(record, path):
+    if not trusted:
         _write_record(path, hashes, (record or {}).get("url") or url)
     return hashes
 
@@ -397,7 +400,7 @@ def _fetch_into_cache(url: str, name: str, expected: _Expected, progress: bool) 
                     _copy_local(local, temp)
                 else:
                     _transfer(source, temp, expected.size, progress)
-                hashes = _hash_file(temp)
+                hashes = _hash_file(temp, md5=expected.needs_md5)
                 if not expected.matches(hashes):
                     raise ChecksumError(
                         f"{name} from {source} has {expected.describe(hashes)}; it was deleted and nothing was "
