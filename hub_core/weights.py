@@ -203,8 +203,13 @@ def _read_record(name: str) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def _write_record(path: pathlib.Path, hashes: _Hashes, url: str | None) -> None:
-    stat = path.stat()
+def _write_record(path: pathlib.Path, hashes: _Hashes, url: str | None, stat: os.stat_result | None = None) -> None:
+    """Write the sidecar record of ``path``.
+
+    ``stat`` should be taken before hashing, so that a file replaced meanwhile
+    no longer matches its record.
+    """
+    stat = stat or path.stat()
     record = {"url": url, "sha256": hashes.sha256, "md5": hashes.md5, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     _atomic_write(_record_path(path.name), json.dumps(record, indent=1, sort_keys=True).encode())
 
@@ -246,6 +251,7 @@ def _cached(path: pathlib.Path, expected: _Expected, url: str) -> _Hashes | None
         if record.get("url") not in (None, url):
             return None
         expected = _Expected(sha256=record.get("sha256"))
+    stat = path.stat()
     trusted = _record_current(record, path) and (record.get("md5") or not expected.needs_md5)
     hashes = _Hashes(record["sha256"], record.get("md5")) if trusted else _hash_file(path, md5=expected.needs_md5)
     if not expected.matches(hashes):
@@ -256,7 +262,7 @@ def _cached(path: pathlib.Path, expected: _Expected, url: str) -> _Hashes | None
             )
         return None
     if not trusted:
-        _write_record(path, hashes, (record or {}).get("url") or url)
+        _write_record(path, hashes, (record or {}).get("url") or url, stat)
     return hashes
 
 
