@@ -98,6 +98,9 @@ def safe_name(name: str, source: str) -> str:
         name: The file name (URL-decoded).
         source: Where the name comes from, for the error message.
 
+    Returns:
+        ``name``, unchanged.
+
     Raises:
         WeightsError: For names with ``/`` or ``\\``, ``..``, absolute paths,
             leading dots, control characters or empty names.
