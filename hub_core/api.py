@@ -66,7 +66,7 @@ def resolve_weights(plugin_name: str, variant_name: str, weights: Any) -> Weight
     """
     if weights is None:
         return None
-    variant_entry = registry.catalog()[plugin_name]["variants"][variant_name]
+    variant_entry = registry.entry(plugin_name)["variants"][variant_name]
     if isinstance(weights, os.PathLike):
         weights = os.fspath(weights)
     if not isinstance(weights, str):

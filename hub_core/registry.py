@@ -19,7 +19,7 @@ ENTRY_POINT_GROUP = "hub_core.plugins"
 
 _instances: dict[str, Any] = {}
 _failures: dict[str, str] = {}
-_catalog_cache: dict[str, Any] | None = None
+_entries: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,11 @@ class Registration:
 
 def refresh() -> None:
     """Forget every loaded plugin and the cached catalog (after installs)."""
-    global _catalog_cache
     from stevedore.extension import ExtensionManager
 
     _instances.clear()
     _failures.clear()
-    _catalog_cache = None
+    _entries.clear()
     ExtensionManager.ENTRY_POINT_CACHE.pop(ENTRY_POINT_GROUP, None)
 
 
@@ -136,45 +135,56 @@ def _import_plugin(registration: Registration):
     return plugin
 
 
-def catalog() -> dict[str, Any]:
-    """The catalog of every registered plugin: ``{plugin: entry}``.
+def entry(name: str) -> dict[str, Any]:
+    """The catalog entry of one registered plugin, with its distribution and version.
 
-    Entries come from ``registry.json``; a registered plugin it does not
+    Built-in plugins are described by ``registry.json``; a plugin it does not
     describe (a third party's) is imported to read its metadata. Entries of
-    ``HUB_CORE_REGISTRY`` files are then merged over both. Broken plugins are left out (see :func:`plugin_status`).
+    ``HUB_CORE_REGISTRY`` files are then merged over both.
+
+    Raises:
+        UnknownNameError: When no plugin has that name.
+        PluginError: When an undescribed plugin cannot be imported.
     """
-    global _catalog_cache
-    if _catalog_cache is None:
-        described = catalog_module.builtin()["plugins"]
-        overlay = catalog_module.overlays()["plugins"]
-        result: dict[str, Any] = {}
-        for name, registration in registrations().items():
-            entry = described.get(name)
-            if entry is None:
-                try:
-                    entry = get_plugin(name).catalog_entry()
-                except PluginError:
-                    continue
-            entry = catalog_module.merge(entry, overlay.get(name, {}))
-            result[name] = dict(entry, distribution=registration.distribution, version=registration.version)
-        _catalog_cache = result
-    return _catalog_cache
+    if name not in _entries:
+        registration = registrations().get(name)
+        if registration is None:
+            raise unknown("plugin", name, registrations(), "Run 'hub plugins' to see the installed plugins.")
+        described = catalog_module.builtin()["plugins"].get(name) or get_plugin(name).catalog_entry()
+        merged = catalog_module.merge(described, catalog_module.overlays()["plugins"].get(name, {}))
+        _entries[name] = dict(merged, distribution=registration.distribution, version=registration.version)
+    return _entries[name]
+
+
+def catalog() -> dict[str, Any]:
+    """The catalog of every registered plugin that loads: ``{plugin: entry}``.
+
+    Broken plugins are left out (see :func:`plugin_status`).
+    """
+    result: dict[str, Any] = {}
+    for name in registrations():
+        try:
+            result[name] = entry(name)
+        except PluginError:
+            continue
+    return result
 
 
 def resolve(name: str) -> tuple[str, str]:
     """Map a model or plugin name to ``(plugin, variant)``.
 
+    A plugin name is resolved without looking at any other plugin.
+
     Raises:
         UnknownNameError: With close matches, when nothing has that name.
+        PluginError: When the named plugin is broken.
     """
+    if name in registrations():
+        return name, entry(name)["default_variant"]
     entries = catalog()
-    if name in entries:
-        return name, entries[name]["default_variant"]
-    for plugin_name, entry in entries.items():
-        if name in entry["variants"]:
+    for plugin_name, plugin_entry in entries.items():
+        if name in plugin_entry["variants"]:
             return plugin_name, name
-    if name in _failures or (name in registrations() and name not in entries):
-        get_plugin(name)  # re-raises the recorded failure
     known = list(entries) + [v for e in entries.values() for v in e["variants"]]
     raise unknown("model", name, known, "Run 'hub list' to see the available models.")
 
@@ -198,8 +208,8 @@ def list_models(pattern: str | None = None, *, task: str | None = None, pretrain
 def info(name: str) -> dict[str, Any]:
     """The catalog entry of a model or plugin, with its distribution and version."""
     plugin_name, variant_name = resolve(name)
-    entry = catalog()[plugin_name]
-    return dict(entry, plugin=plugin_name, model=variant_name, variant=entry["variants"][variant_name])
+    plugin_entry = entry(plugin_name)
+    return dict(plugin_entry, plugin=plugin_name, model=variant_name, variant=plugin_entry["variants"][variant_name])
 
 
 def plugin_status() -> list[dict[str, str]]:

@@ -170,7 +170,8 @@ def _hash_file(path: pathlib.Path, *, md5: bool = False) -> _Hashes:
 
 
 # -- sidecar records and atomic writes ------------------------------------------
-def _atomic_write(path: pathlib.Path, data: bytes) -> None:
+def atomic_write(path: pathlib.Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a fsynced temp file and ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -214,7 +215,7 @@ def _write_record(path: pathlib.Path, hashes: _Hashes, url: str | None, stat: os
     """
     stat = stat or path.stat()
     record = {"url": url, "sha256": hashes.sha256, "md5": hashes.md5, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    _atomic_write(_record_path(path.name), json.dumps(record, indent=1, sort_keys=True).encode())
+    atomic_write(_record_path(path.name), json.dumps(record, indent=1, sort_keys=True).encode())
 
 
 def _record_current(record: dict[str, Any] | None, path: pathlib.Path) -> bool:
@@ -532,7 +533,7 @@ def _weight_set_of(model: str, weights: str | None):
     from hub_core import catalog, registry
 
     plugin_name, variant_name = registry.resolve(model)
-    variant = registry.catalog()[plugin_name]["variants"][variant_name]
+    variant = registry.entry(plugin_name)["variants"][variant_name]
     set_name = weights or variant["default_weights"]
     if set_name is None:
         raise WeightsError(
@@ -576,7 +577,7 @@ def _select(name: str | None) -> list[str]:
     except UnknownNameError:
         raise unknown("cached file or model", name, cached + registry.list_models(),
                       "Run 'hub cache ls' to see the cached files.") from None
-    variant = registry.catalog()[plugin_name]["variants"][variant_name]
+    variant = registry.entry(plugin_name)["variants"][variant_name]
     wanted = set()
     for set_entry in variant["weights"].values():
         for file_entry in set_entry.get("files", ()):
