@@ -915,10 +915,13 @@ def infer_loss(model, targets, label_smoothing: float = 0.0):
     import numpy as np
     import tensorflow as tf
 
-    outputs = model.outputs if runs.is_functional(model) else None
+    try:
+        outputs = list(model.outputs or [])
+    except (AttributeError, ValueError):  # subclassed models have no symbolic outputs
+        outputs = []
     flat_targets = tf.nest.flatten(targets)
     if len(flat_targets) > 1:
-        shapes = [tuple(o.shape) for o in outputs] if outputs else [None] * len(flat_targets)
+        shapes = [tuple(o.shape) for o in outputs] if len(outputs) == len(flat_targets) else [None] * len(flat_targets)
         losses = [_single_loss(np.asarray(t), s, label_smoothing)[0] for t, s in zip(flat_targets, shapes)]
         metrics = [_single_loss(np.asarray(t), s, label_smoothing)[1] for t, s in zip(flat_targets, shapes)]
         if isinstance(targets, dict):
