@@ -31,7 +31,7 @@ _LAZY = {
     "stylize": "hub_core.style",
     "train_style": "hub_core.style",
 }
-_LAZY_MODULES = {"data", "weights", "testing", "training", "export", "vision"}
+_LAZY_MODULES = {"data", "weights", "testing", "training", "export", "vision", "imaging", "tabular"}
 
 __all__ = ["HubError", "info", "list_models", "load", "plugins", *_LAZY, *_LAZY_MODULES]
 
