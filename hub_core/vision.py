@@ -309,35 +309,36 @@ def _cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
-def _gpu_bf16() -> bool:
+def _gpu_bf16() -> bool | None:
+    """Whether the backend's GPU runs bfloat16 fast (compute capability >= 8.0); None without a GPU."""
     import keras
 
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        for gpu in tf.config.list_physical_devices("GPU"):
-            capability = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
-            if tuple(capability) >= (8, 0):
-                return True
-        return False
+        gpus = tf.config.list_physical_devices("GPU")
+        capabilities = [tuple(tf.config.experimental.get_device_details(g).get("compute_capability", (0, 0))) for g in gpus]
+        return any(c >= (8, 0) for c in capabilities) if gpus else None
     if backend == "jax":
         import jax
 
-        return any(
-            d.platform == "gpu" and float(getattr(d, "compute_capability", "0") or 0) >= 8.0 for d in jax.devices()
-        )
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        return any(float(getattr(d, "compute_capability", 0) or 0) >= 8.0 for d in gpus) if gpus else None
     if backend == "torch":
         import torch
 
-        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    return False
+        return bool(torch.cuda.is_bf16_supported()) if torch.cuda.is_available() else None
+    return None
 
 
 @functools.lru_cache(maxsize=1)
 def bf16_supported() -> bool:
-    """Whether bfloat16 runs fast here: a bf16-capable GPU, or a CPU with AVX512_BF16/AMX."""
-    return _gpu_bf16() or bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    """Whether bfloat16 runs fast where models run: the GPU if there is one, else a CPU with AVX512_BF16/AMX."""
+    gpu = _gpu_bf16()
+    if gpu is not None:
+        return gpu
+    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 def resolve_precision(precision: str) -> str:
@@ -520,7 +521,7 @@ def build_model(
         spec: The network description.
         weights: A :class:`~hub_core.plugin.WeightsRef`, or None for random init.
         include_top: Build the top and the classifier.
-        input_tensor: Optional Keras tensor (or backend tensor) to use as input.
+        input_tensor: Optional Keras tensor (``keras.Input`` or a layer's output) to use as input.
         input_shape: ``(height, width, channels)``; defaults as in keras.applications.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Classifier width; defaults to the weights' (1000).
@@ -573,7 +574,9 @@ def _assemble(spec, plan, input_tensor, pooling, classifier_activation, dropout,
         x = input_tensor
         inputs = keras.utils.get_source_inputs(input_tensor)
     else:
-        inputs = x = keras.Input(tensor=input_tensor, shape=plan.input_shape)
+        raise InvalidArgumentError(
+            f"input_tensor must be a Keras tensor (from keras.Input or a layer), not {type(input_tensor).__name__}."
+        )
     if include_preprocessing:
         x = preprocessing_layer(spec.preprocessing, name="preprocessing", dtype="float32")(x)
     x = spec.backbone(x)

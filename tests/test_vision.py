@@ -145,6 +145,8 @@ def test_defaults_follow_keras_applications():
     tensor = keras.Input((24, 24, 3))
     on_tensor = vision.build_model(TINY, include_top=False, input_tensor=tensor, name="mine")
     assert on_tensor.inputs[0] is tensor and on_tensor.name == "mine"
+    with pytest.raises(InvalidArgumentError, match="Keras tensor"):
+        vision.build_model(TINY, include_top=False, input_tensor=np.zeros((1, 32, 32, 3)))
 
 
 # -- weights ----------------------------------------------------------------
@@ -246,7 +248,8 @@ def test_precision_keeps_float32_outputs(precision):
 
 
 def test_auto_precision_follows_the_cpu_flags():
-    fast = bool({"avx512_bf16", "amx_bf16"} & vision._cpu_flags()) or vision._gpu_bf16()
+    gpu = vision._gpu_bf16()
+    fast = gpu if gpu is not None else bool({"avx512_bf16", "amx_bf16"} & vision._cpu_flags())
     assert vision.resolve_precision("auto") == ("bfloat16" if fast else "float32")
     assert vision.resolve_precision("float32") == "float32"
 
