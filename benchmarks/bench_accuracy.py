@@ -75,8 +75,10 @@ def resnet_fashion(epochs: int) -> dict:
     import hub_core as hub
 
     x_train, y_train, x_test, y_test = fashion_mnist()
-    train = hub.data.from_arrays(x_train, y_train, batch_size=128, seed=0, augment={"flip": True, "crop": 0.1, "brightness": 0, "contrast": 0})
-    test = hub.data.from_arrays(x_test, y_test, batch_size=512, shuffle=False)
+    scale = lambda images: images / 255.0  # noqa: E731  (the model is built without preprocessing layers)
+    augment = {"flip": True, "crop": 0.1, "brightness": 0, "contrast": 0}
+    train = hub.data.from_arrays(x_train, y_train, batch_size=128, seed=0, augment=augment, preprocess=scale)
+    test = hub.data.from_arrays(x_test, y_test, batch_size=512, shuffle=False, preprocess=scale)
     started = time.time()
     result = hub.train("resnet20", train, test, epochs=epochs, learning_rate=2e-3, schedule="cosine", num_classes=10,
                        model_kwargs={"input_shape": (28, 28, 1), "include_preprocessing": False},

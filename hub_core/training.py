@@ -411,7 +411,7 @@ class _Run:
         decay = {}
         for depth, block in enumerate(reversed(unfrozen), start=1):
             for layer_name in block:
-                decay[layer_name] = float(self.o["layer_decay"]) ** depth if self.o["layer_decay"] else 1.0
+                decay[layer_name] = 1.0 if self.o["layer_decay"] is None else float(self.o["layer_decay"]) ** depth
         trainable = head + [name for block in unfrozen for name in block]
         second_lr = self.o["fine_tune_learning_rate"] or lr / 10
         return [
@@ -541,7 +541,7 @@ class _Run:
 
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(self.run_dir / runs.LOGS), write_graph=False, profile_batch=0))
         history = trainer.fit(train_data, validation_data=val_data, epochs=epoch + 1, initial_epoch=epoch,
-                              callbacks=callbacks + list(self.o["callbacks"]), verbose=self.o["verbose"])
+                              callbacks=callbacks + list(self.o["callbacks"]), verbose=self.o["verbose"], shuffle=False)
         if not history.history:
             raise DataError("The training data yielded no batch; check that it is not empty.")
 
