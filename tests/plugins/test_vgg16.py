@@ -88,14 +88,19 @@ def test_catalog_weight_set_picks_the_notop_file_and_checks_its_md5(http_server,
         registry.refresh()
 
 
-def test_imagenet_metadata_is_the_keras_applications_one():
+@pytest.mark.parametrize("name", ["vgg16", "vgg19"])
+def test_imagenet_metadata_is_the_keras_applications_one(name):
+    import importlib
     import inspect
 
-    source = inspect.getsource(sys.modules[keras.applications.VGG16.__module__])
-    for weight_file in vgg_weights.IMAGENET["vgg16"].files:
-        assert weight_file.name in source and weight_file.md5 in source
-    info = hub.info("vgg19")["variant"]
-    assert info["num_params"] == 143_667_240 and info["default_weights"] == "imagenet"
+    module = importlib.import_module(f"keras.src.applications.{name}")
+    weight_set = vgg_weights.IMAGENET[name]
+    assert weight_set.file("top").url == module.WEIGHTS_PATH
+    assert weight_set.file("notop").url == module.WEIGHTS_PATH_NO_TOP
+    source = inspect.getsource(module)
+    assert all(f.md5 in source for f in weight_set.files)
+    info = hub.info(name)["variant"]
+    assert info["default_weights"] == "imagenet" and info["weights"]["imagenet"]["files"][0]["md5"] == weight_set.files[0].md5
 
 
 def test_hed_bsds500_filters_equal_the_file():
