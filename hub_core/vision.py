@@ -16,7 +16,7 @@ Specs and building:
   output is the stage (its channel count is read from the built layer).
 * ``ImageSpec(name, backbone, head=None, stages=(), default_size=224,
   min_size=32, preprocessing="caffe", classifier_name="predictions",
-  weight_readers={})``:
+  weight_readers={}, rename_weights=None)``:
 
   - ``backbone(x) -> x`` builds the convolutional trunk on the input tensor
     (already preprocessed when ``include_preprocessing=True``);
@@ -28,7 +28,9 @@ Specs and building:
   - ``weight_readers`` maps a ``WeightSet.format`` to
     ``reader(ref: WeightsRef, role: str) -> {layer_name: [arrays]}`` for
     foreign formats (files in the legacy Keras h5 layout, Keras 3
-    ``.weights.h5`` and ``.npz`` are read without one).
+    ``.weights.h5`` and ``.npz`` are read without one);
+  - ``rename_weights(arrays) -> arrays`` maps the layer names read from any
+    file to the model's (Inception-ResNet-v2's auto-named ``conv2d_N``).
   - ``rename_weights(arrays) -> arrays`` maps the layer names of any weight
     file read for this spec to the model's, for networks whose published
     files carry Keras' automatic layer names (InceptionResNetV2's
@@ -131,6 +133,8 @@ class ImageSpec:
         preprocessing: One of ``MODES``.
         classifier_name: Name of the final ``Dense`` layer.
         weight_readers: ``{WeightSet.format: reader(ref, role) -> arrays}``.
+        rename_weights: ``rename(arrays) -> arrays`` applied to what was read,
+            to map a file's layer names to the model's; None keeps them.
         rename_weights: ``rename(arrays) -> arrays`` applied to every file read, or None.
     """
 
@@ -143,6 +147,7 @@ class ImageSpec:
     preprocessing: str = "caffe"
     classifier_name: str = "predictions"
     weight_readers: Mapping[str, Callable[..., WeightArrays]] = field(default_factory=dict)
+    rename_weights: Callable[[WeightArrays], WeightArrays] | None = None
     rename_weights: Callable[[WeightArrays], WeightArrays] | None = None
 
 
@@ -660,7 +665,7 @@ def load_pretrained(model, spec: ImageSpec, ref, *, role: str, skip: Collection[
 
     Args:
         model: The built model.
-        spec: Its spec (for ``weight_readers``).
+        spec: Its spec (for ``weight_readers`` and ``rename_weights``).
         ref: A :class:`~hub_core.plugin.WeightsRef`.
         role: ``"top"`` or ``"notop"``: which file of a catalog set to use;
             a set with a single file uses it for both.

@@ -199,6 +199,19 @@ def test_read_weights_formats_round_trip(tmp_path, kind):
     np.testing.assert_allclose(model.predict_on_batch(photos), source.predict_on_batch(photos), rtol=1e-6)
 
 
+def test_rename_weights_maps_file_names_to_model_names(tmp_path):
+    source = randomized(vision.build_model(TINY, include_top=False))
+    arrays = {f"old_{name}": values for name, values in vision.read_weights(write_legacy_h5(source, tmp_path / "w.h5")).items()}
+    np.savez(tmp_path / "old.npz", **{f"{name}/{i}": v for name, values in arrays.items() for i, v in enumerate(values)})
+    ref = WeightsRef(location=str(tmp_path / "old.npz"))
+    with pytest.raises(WeightsError, match="no values for layer"):
+        vision.build_model(TINY, weights=ref, include_top=False)
+    renaming = vision.ImageSpec(**{**TINY.__dict__, "rename_weights": lambda a: {k[4:]: v for k, v in a.items()}})
+    model = vision.build_model(renaming, weights=ref, include_top=False)
+    np.testing.assert_array_equal(model.get_layer("block2_bn").moving_variance.numpy(),
+                                  source.get_layer("block2_bn").moving_variance.numpy())
+
+
 # -- features, preprocessing inside, precision ----------------------------------
 def test_features_outputs_strides_and_channels(tmp_path):
     source = randomized(vision.build_model(TINY, classes=5))
