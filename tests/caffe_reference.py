@@ -1,4 +1,4 @@
-"""Plain-numpy reference ops for the Caffe-era networks (AlexNet, GoogLeNet).
+"""Plain-numpy reference ops for the Caffe-era networks (AlexNet, GoogLeNet), and their example loader.
 
 Written from Caffe's definitions (``conv_layer``, ``lrn_layer``,
 ``pooling_layer``), independently of the Keras layers they check: pooling
@@ -82,3 +82,15 @@ def softmax(x):
 def caffe_preprocess(images_rgb):
     """Caffe mode input: RGB uint8 to BGR minus the ImageNet mean (Keras' 'caffe' constants)."""
     return images_rgb[..., ::-1].astype(np.float64) - np.array([103.939, 116.779, 123.68])
+
+
+def load_example(name: str):
+    """Import ``examples/<name>.py`` (examples are scripts, not a package)."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"examples_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import caffe_reference as ref
+from caffe_reference import load_example
 import hub_core as hub
 from hub_core.errors import InvalidArgumentError, WeightsError
 
@@ -223,3 +224,12 @@ def test_parameter_counts(name, count, size):
     assert model.count_params() == count
     assert model.input_shape == (None, size, size, 3)
     assert model.get_layer("pool5").output.shape[1:] == (6, 6, 256)
+
+
+def test_example_training_lowers_the_loss():
+    """examples/train_caffe_nets.py: AlexNet from scratch on real digits through hub.train."""
+    example = load_example("train_caffe_nets")
+    result = example.run("alexnet", size=63, epochs=3, limit=64, batch_size=16, learning_rate=1e-4,
+                         precision="float32", verbose=0)
+    losses = result["history"]["loss"]
+    assert len(losses) == 3 and losses[-1] < losses[0], losses

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import caffe_reference as ref
+from caffe_reference import load_example
 from image_helpers import photo_batch
 import hub_core as hub
 from hub_core.errors import InvalidArgumentError, WeightsError
@@ -187,3 +188,12 @@ def test_parameter_counts_at_224():
     aux = hub.load("googlenet", weights=None, aux_logits=True)
     # Each aux head: 1x1 conv 128, fc 1024 over 4x4x128, classifier 1000 (loss1 reads 512 channels, loss2 528).
     assert aux.count_params() - model.count_params() == 2 * (2048 * 1024 + 1024 + 1024 * 1000 + 1000 + 128) + 128 * (512 + 528)
+
+
+def test_example_training_lowers_the_loss():
+    """examples/train_caffe_nets.py: GoogLeNet from scratch on real digits through hub.train."""
+    example = load_example("train_caffe_nets")
+    result = example.run("googlenet", size=32, epochs=4, limit=96, batch_size=32, learning_rate=1e-4,
+                         precision="float32", verbose=0)
+    losses = result["history"]["loss"]
+    assert len(losses) == 4 and losses[-1] < losses[0], losses
