@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from image_helpers import foolbox_photos, photo_batch, write_legacy_h5
+from parity_helpers import assert_parity, structure
 
 keras = pytest.importorskip("keras")
 
@@ -21,7 +22,6 @@ from hub_core import imaging, registry, vision  # noqa: E402
 from hub_core.errors import WeightsError  # noqa: E402
 from hub_plugins.vgg16 import weights as vgg_weights  # noqa: E402
 
-TOLERANCE = 1e-5
 
 
 def keras_reference(constructor, **kwargs):
@@ -30,42 +30,28 @@ def keras_reference(constructor, **kwargs):
     return constructor(weights=None, **kwargs)
 
 
-def assert_same_outputs(reference, model, size):
-    photos = keras.applications.vgg16.preprocess_input(photo_batch(size))
-    expected = reference.predict_on_batch(photos)
-    got = model.predict_on_batch(photos)
-    assert got.shape == expected.shape
-    assert float(np.max(np.abs(got - expected))) <= TOLERANCE * max(1.0, float(np.max(np.abs(expected))))
-    return got
-
-
 @pytest.mark.parametrize("name, constructor", [("vgg16", keras.applications.VGG16), ("vgg19", keras.applications.VGG19)])
 def test_no_top_file_served_over_http_loads_unchanged(name, constructor, http_server, hub_home):
     reference = keras_reference(constructor, include_top=False, input_shape=(64, 64, 3))
-    write_legacy_h5(reference, http_server.directory / f"{name}_notop.h5")
-    model = hub.load(name, weights=http_server.url(f"{name}_notop.h5"), include_top=False, input_shape=(64, 64, 3))
-    assert [l.name for l in model.layers if l.weights] == [l.name for l in reference.layers if l.weights]
-    assert_same_outputs(reference, model, 64)
-    assert http_server.count(f"{name}_notop.h5") == 1
+    model = assert_parity(reference, name, http_server, size=64, preprocess=keras.applications.vgg16.preprocess_input,
+                          include_top=False, input_shape=(64, 64, 3))
+    assert structure(model) == structure(reference)
 
 
 def test_top_file_loads_unchanged_at_a_small_size(http_server, hub_home):
     # logits, so that random weights give outputs far from each other (softmax would squash them to ~1e-3)
     reference = keras_reference(keras.applications.VGG16, input_shape=(32, 32, 3), classifier_activation=None)
-    write_legacy_h5(reference, http_server.directory / "vgg16_top32.h5")
-    model = hub.load("vgg16", weights=http_server.url("vgg16_top32.h5"), input_shape=(32, 32, 3),
-                     classifier_activation=None)
-    assert_same_outputs(reference, model, 32)
+    model = assert_parity(reference, "vgg16", http_server, size=32, preprocess=keras.applications.vgg16.preprocess_input,
+                          input_shape=(32, 32, 3), classifier_activation=None)
+    assert structure(model) == structure(reference)
 
 
 @pytest.mark.slow
 def test_full_size_top_file_loads_unchanged(http_server, hub_home):
     reference = keras_reference(keras.applications.VGG16, classifier_activation=None)
-    write_legacy_h5(reference, http_server.directory / "vgg16_weights_tf_dim_ordering_tf_kernels.h5")
-    model = hub.load("vgg16", weights=http_server.url("vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
-                     classifier_activation=None)
+    model = assert_parity(reference, "vgg16", http_server, size=224, preprocess=keras.applications.vgg16.preprocess_input,
+                          classifier_activation=None)
     assert model.count_params() == reference.count_params() == 138_357_544
-    assert_same_outputs(reference, model, 224)
 
 
 def test_catalog_weight_set_picks_the_notop_file_and_checks_its_md5(http_server, hub_home, tmp_path, monkeypatch):
@@ -81,7 +67,8 @@ def test_catalog_weight_set_picks_the_notop_file_and_checks_its_md5(http_server,
     registry.refresh()
     try:
         model = hub.load("vgg16", include_top=False, input_shape=(32, 32, 3))
-        assert_same_outputs(reference, model, 32)
+        photos = keras.applications.vgg16.preprocess_input(photo_batch(32))
+        np.testing.assert_array_equal(model.predict_on_batch(photos), reference.predict_on_batch(photos))
         assert http_server.count("missing_top.h5") == 0
     finally:
         monkeypatch.delenv("HUB_CORE_REGISTRY")
