@@ -34,7 +34,7 @@ def register(subparsers) -> None:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS")
         p.add_argument("--no-resume", action="store_true", help="start afresh even if RUN_DIR has checkpoints")
-        p.add_argument("--optimizer", default="adam")
+        p.add_argument("--optimizer", default="adam", help="Keras optimizer name, or 'split' (wide_deep: FTRL wide, Adam deep)")
         p.add_argument("--schedule", choices=("constant", "cosine"), default="constant")
         p.add_argument("--label-smoothing", type=float, default=0.0)
         p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -48,7 +48,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("evaluate", help="evaluate a run directory on labelled images",
                               description="Accuracy, top-k, loss and confusion matrix of a run directory or .keras file.")
     p.add_argument("model", metavar="RUN_DIR")
-    p.add_argument("--data", required=True, metavar="DIR", help="image folder with one sub-folder per class")
+    p.add_argument("--data", required=True, metavar="DIR", help="image folder with one sub-folder per class, or a table with --label")
+    p.add_argument("--label", default=None, metavar="COLUMN", help="tabular data: the target column")
+    p.add_argument("--spec", default=None, metavar="JSON", help="tabular feature spec (default: inferred from --data)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=evaluate_command)
@@ -68,8 +70,11 @@ def register(subparsers) -> None:
 
 
 def _data_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, metavar="DIR", help="image folder with one sub-folder per class")
-    p.add_argument("--val", default=None, metavar="DIR", help="validation image folder")
+    p.add_argument("--data", required=True, metavar="DIR", help="image folder with one sub-folder per class, or a table with --label")
+    p.add_argument("--val", default=None, metavar="DIR", help="validation image folder (or table)")
+    p.add_argument("--label", default=None, metavar="COLUMN",
+                   help="tabular data: --data is a CSV, UCI .data or parquet file and COLUMN the target")
+    p.add_argument("--spec", default=None, metavar="JSON", help="tabular feature spec (default: inferred from --data)")
     p.add_argument("--val-split", type=float, default=None, help="hold out this fraction of --data instead")
     p.add_argument("--image-size", type=int, default=None, help="square input size (default: the model's)")
     p.add_argument("--batch-size", type=int, default=32)
@@ -83,6 +88,8 @@ def load_training_data(args, model: Any) -> tuple[Any, Any]:
 
     if args.val and args.val_split:
         raise InvalidArgumentError("Pass either --val or --val-split, not both.")
+    if args.label:
+        return _table_data(args)
     size = (args.image_size, args.image_size) if args.image_size else None
     common = dict(model=model, image_size=size, batch_size=args.batch_size, seed=args.seed, strict=args.strict)
     augment = getattr(args, "augment", False) or None
@@ -91,6 +98,25 @@ def load_training_data(args, model: Any) -> tuple[Any, Any]:
     train = data.image_folder(args.data, augment=augment, **common)
     validation = data.image_folder(args.val, shuffle=False, class_names=train.class_names, **common) if args.val else None
     return train, validation
+
+
+def _table_data(args) -> tuple[Any, Any]:
+    """``(train, validation)`` tables (:func:`hub_core.tabular.table`) for ``--label``."""
+    from hub_core import tabular
+
+    common = dict(label=args.label, batch_size=args.batch_size, seed=args.seed)
+    if args.val_split:
+        return tabular.table(args.data, spec=args.spec, validation_split=args.val_split, **common)
+    train = tabular.table(args.data, spec=args.spec, **common)
+    validation = tabular.table(args.val, spec=train.spec, shuffle=False, **common) if args.val else None
+    return train, validation
+
+
+def _split_optimizer(model, learning_rate):
+    """``--optimizer split``: FTRL with L1 on the wide part, Adam at ``--lr`` on the rest (wide_deep)."""
+    from hub_plugins.wide_deep.model import split_optimizer
+
+    return split_optimizer(deep="adam", deep_learning_rate=learning_rate)
 
 
 def fit_command(args) -> int:
@@ -103,6 +129,10 @@ def fit_command(args) -> int:
         seed=args.seed, checkpoint_every=args.checkpoint_every, optimizer=args.optimizer, schedule=args.schedule,
         label_smoothing=args.label_smoothing, verbose=0 if args.quiet else 1,
     )
+    if args.label:  # tabular models adapt their preprocessing to the training table
+        options["model_kwargs"] = {"data": train}
+    if args.optimizer == "split":
+        options["optimizer"] = _split_optimizer
     if args.mode == "fine-tune":
         options.update(strategy=args.strategy, unfreeze=args.unfreeze, layer_decay=args.layer_decay,
                        cache_features={"auto": "auto", "on": True, "off": False}[args.cache_features])
@@ -123,7 +153,12 @@ def evaluate_command(args) -> int:
 
     model = hub.load(args.model)
     names = getattr(model, "class_names", None) or None
-    dataset = data.image_folder(args.data, model=model, batch_size=args.batch_size, shuffle=False, class_names=names)
+    if args.label:
+        from hub_core import tabular
+
+        dataset = tabular.table(args.data, label=args.label, spec=args.spec, batch_size=args.batch_size, shuffle=False)
+    else:
+        dataset = data.image_folder(args.data, model=model, batch_size=args.batch_size, shuffle=False, class_names=names)
     result = hub.evaluate(model, dataset)
     if args.json:
         print_json(result)
@@ -139,15 +174,14 @@ def evaluate_command(args) -> int:
 
 def export_command(args) -> int:
     """Run ``hub export`` and print where the export is."""
-    import hub_core as hub
-    from hub_core.export import SUFFIXES
+    from hub_core.export import SUFFIXES, export  # hub_core.export is also the submodule's name
 
     out = args.out
     if out is None:
         base = pathlib.Path(args.model)
         base = base if base.is_dir() else base.parent
         out = base / "export" / f"model{SUFFIXES[args.format]}"
-    report = hub.export(args.model, out, format=args.format)
+    report = export(args.model, out, format=args.format)
     print(f"exported {args.format} to {report['path']} (reloaded; max abs difference {report['max_abs_diff']:.2e})")
     return 0
 

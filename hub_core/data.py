@@ -39,6 +39,7 @@ import warnings
 from typing import Any, Callable, Sequence
 
 from hub_core.errors import DataError, InvalidArgumentError
+from hub_core.tabular import encode_labels, read_frame, table, uci_adult  # noqa: F401  (tables: CSV, UCI, parquet)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 

@@ -84,6 +84,9 @@ def export(model: Any, path: str | os.PathLike, format: str = "keras", *, atol: 
 def _sample(model):
     import numpy as np
 
+    if isinstance(getattr(model, "input", None), dict):  # named columns (tabular): 1-D columns of "" or 0
+        return {name: np.array(["", ""], dtype=object) if tensor.dtype == "string" else np.zeros(2, tensor.dtype)
+                for name, tensor in model.input.items()}
     shape = model.inputs[0].shape if getattr(model, "inputs", None) else None
     if shape is None or len(model.inputs) != 1 or any(d is None for d in shape[1:]):
         raise InvalidArgumentError(f"Cannot make check inputs for {model.name}; pass sample= with a batch of inputs.")
@@ -122,6 +125,8 @@ def _run_savedmodel(path: pathlib.Path, inputs):
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(path))
+    if isinstance(inputs, dict):  # 1-D columns become the signature's (batch, 1)
+        return loaded.serve({k: tf.reshape(tf.constant(v), (len(v), -1)) for k, v in inputs.items()}).numpy()
     return loaded.serve(tf.constant(inputs)).numpy()
 
 

@@ -271,3 +271,36 @@ def test_weights_must_be_a_wide_deep_model(tmp_path):
     keras.Model(inputs, keras.layers.Dense(1)(inputs)).save(tmp_path / "other.keras")
     with pytest.raises(hub.HubError, match="not a hub Wide & Deep model"):
         hub.load("wide_deep", weights=str(tmp_path / "other.keras"))
+
+
+def test_savedmodel_export_keeps_preprocessing(model, adult, tmp_path):
+    import tensorflow as tf
+
+    from hub_core.export import export
+
+    report = export(model, tmp_path / "saved", format="savedmodel")
+    assert report["max_abs_diff"] <= 1e-4
+    served = tf.saved_model.load(str(tmp_path / "saved"))
+    rows = adult.iloc[:30]
+    raw = raw_features(model, rows)
+    out = served.serve({k: tf.constant(v.reshape(-1, 1)) for k, v in raw.items()}).numpy()
+    np.testing.assert_allclose(out, predict(model, rows), rtol=1e-5, atol=1e-6)
+
+
+def test_cli_fine_tunes_evaluates_and_exports_a_uci_table(tmp_path, capsys):
+    from hub_core.cli import main
+
+    source = tabular.uci_adult("train")
+    lines = source.read_text().splitlines()
+    (tmp_path / "adult.data").write_text("\n".join(lines[:300]) + "\n")
+    (tmp_path / "adult.test").write_text("\n".join(tabular.uci_adult("test").read_text().splitlines()[:101]) + "\n")
+    (tmp_path / "adult.names").write_bytes(source.with_name("adult.names").read_bytes())
+    run = tmp_path / "run"
+    assert main(["fine-tune", "wide_deep", "--data", str(tmp_path / "adult.data"), "--label", "income", "--out", str(run),
+                 "--epochs", "2", "--batch-size", "100", "--optimizer", "split", "--quiet"]) == 0
+    assert (run / "model.keras").is_file()
+    assert main(["evaluate", str(run), "--data", str(tmp_path / "adult.test"), "--label", "income", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.split("run directory:")[-1].split("\n", 1)[1])
+    assert result["num_examples"] == 100 and 0.0 <= result["accuracy"] <= 1.0
+    assert main(["export", str(run), "--format", "savedmodel"]) == 0
+    assert (run / "export" / "model" / "saved_model.pb").is_file()
