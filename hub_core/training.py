@@ -612,6 +612,7 @@ class _Run:
 @functools.lru_cache(maxsize=None)
 def _epoch_state_class():
     import keras
+    import numpy as np
 
     class EpochState(keras.callbacks.Callback):
         """Restores metric state, counts steps, checkpoints every N steps and at the epoch end."""
@@ -621,15 +622,9 @@ def _epoch_state_class():
             self.run, self.trainer, self.phase = run, trainer, phase
             self.epoch, self.skip, self.metric_state = epoch, skip, metric_state
 
-        def on_epoch_begin(self, epoch, logs=None):
-            if self.metric_state:
-                values = [self.metric_state[f"k{i}"] for i in range(len(self.metric_state))]
-                variables = self.trainer.metrics_variables
-                if len(values) == len(variables):
-                    for variable, value in zip(variables, values):
-                        variable.assign(value)
-
         def on_train_batch_end(self, batch, logs=None):
+            if self.metric_state:
+                self._add_metric_state()
             run = self.run
             run.global_step += 1
             every = run.o["checkpoint_every"]
@@ -638,6 +633,21 @@ def _epoch_state_class():
                 return
             values = [keras.ops.convert_to_numpy(v) for v in self.trainer.metrics_variables]
             run._checkpoint(self.trainer, self.phase, self.epoch, done, values)
+
+        def _add_metric_state(self):
+            """Add the checkpoint's metric accumulators (sums and counts) to those of the first step.
+
+            Metrics are built when the first step is traced, so the state of a
+            resumed epoch is restored additively after that step.
+            """
+            values = [self.metric_state[f"k{i}"] for i in range(len(self.metric_state))]
+            variables = self.trainer.metrics_variables
+            self.metric_state = None
+            if len(values) != len(variables) or any(tuple(v.shape) != np.shape(a) for v, a in zip(variables, values)):
+                warnings.warn("The checkpoint's metric state does not fit; this epoch's metrics cover the resumed steps only.", stacklevel=2)
+                return
+            for variable, value in zip(variables, values):
+                variable.assign_add(value)
 
         def on_epoch_end(self, epoch, logs=None):
             self.run._end_epoch(self.trainer, self.phase, epoch, dict(logs or {}))
