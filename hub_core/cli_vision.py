@@ -76,8 +76,6 @@ def predict_files(model_name: str, images: list[str], *, top: int = 5, weights: 
     if saved:
         if weights is not None:
             raise InvalidArgumentError("--weights applies to catalog models, not to a saved model or run directory.")
-        import hub_core.vision_layers  # noqa: F401  (registers ImagePreprocessing for loading)
-
         model = hub.load(model_name)
         mode = _saved_mode(pathlib.Path(model_name))
         preprocess = None if mode is None or _has_preprocessing(model) else (

@@ -242,7 +242,7 @@ def test_include_preprocessing_takes_raw_images(tmp_path):
     np.testing.assert_allclose(baked.predict_on_batch(raw), expected, rtol=1e-5, atol=1e-6)
     path = tmp_path / "baked.keras"
     baked.save(path)
-    restored = keras.saving.load_model(path, safe_mode=True)
+    restored = keras.saving.load_model(path, safe_mode=True, custom_objects=vision.custom_objects())
     np.testing.assert_allclose(restored.predict_on_batch(raw.astype("uint8")), expected, rtol=1e-5, atol=1e-6)
 
 
