@@ -47,8 +47,10 @@ Weights:
 * ``read_weights(path) -> {layer_name: [arrays]}`` for legacy h5
   (``layer_names``/``weight_names`` attributes), Keras 3 ``.weights.h5`` and
   ``.npz`` (keys ``"layer/0"``...).
-* ``assign_weights(model, arrays, *, source, skip=())`` sets every weighted
-  layer by name; a missing layer or a shape mismatch raises ``WeightsError``.
+* ``assign_weights(model, arrays, *, source, replaceable=())`` sets every
+  weighted layer by name; a missing layer or a shape mismatch raises
+  ``WeightsError``, except for ``replaceable`` layers, which then keep their
+  initial values (how ``num_classes`` replaces only the classifier).
 
 Preprocessing and predictions:
 
@@ -455,7 +457,7 @@ def _plan(spec: ImageSpec, weights, *, include_top, input_shape, pooling, classe
             f"Weight set '{weight_set.name}' holds only the convolutional backbone, so it cannot fill the top; "
             "pass include_top=False (with pooling=) or features=True."
         )
-    replace_classifier = num_classes is not None and weights is not None
+    replace_classifier = num_classes is not None and weights is not None and num_classes != pretrained_classes
     default_classes = pretrained_classes or 1000
     classes = int(num_classes if num_classes is not None else (classes if classes is not None else default_classes))
     if weight_set is not None and include_top and not replace_classifier and classes != pretrained_classes:
@@ -532,8 +534,9 @@ def build_model(
         classes: Classifier width; defaults to the weights' (1000).
         classifier_activation: Activation of the classifier (None for logits).
         name: Model name; defaults to ``spec.name``.
-        num_classes: Replace the classifier with this many classes, keeping
-            every other pretrained weight.
+        num_classes: Classifier width; the pretrained classifier is kept when
+            it has this many classes and replaced (freshly initialised) when
+            not, keeping every other pretrained weight.
         dropout: Dropout rate before the classifier.
         include_preprocessing: Put ``spec.preprocessing`` in the model, so it
             takes raw 0..255 RGB images.
@@ -566,7 +569,7 @@ def build_model(
         keras.config.set_dtype_policy(previous_policy)
     if weights is not None:
         load_pretrained(model, spec, weights, role=plan.role,
-                        skip=(spec.classifier_name,) if plan.replace_classifier else ())
+                        replaceable=(spec.classifier_name,) if plan.replace_classifier else ())
     return model
 
 
@@ -660,7 +663,7 @@ def blocks(model, prefixes: Sequence[str]) -> list[list[str]]:
 # --------------------------------------------------------------------------
 # Weights
 # --------------------------------------------------------------------------
-def load_pretrained(model, spec: ImageSpec, ref, *, role: str, skip: Collection[str] = ()) -> None:
+def load_pretrained(model, spec: ImageSpec, ref, *, role: str, replaceable: Collection[str] = ()) -> None:
     """Read ``ref`` (catalog set, path or URL) and assign it to ``model`` by layer name.
 
     Args:
@@ -669,7 +672,8 @@ def load_pretrained(model, spec: ImageSpec, ref, *, role: str, skip: Collection[
         ref: A :class:`~hub_core.plugin.WeightsRef`.
         role: ``"top"`` or ``"notop"``: which file of a catalog set to use;
             a set with a single file uses it for both.
-        skip: Layer names left at their initial values (a replaced classifier).
+        replaceable: Layers kept at their initial values when the file has
+            no values of their shapes (a classifier with another class count).
 
     Raises:
         WeightsError: When the file cannot be read or does not fit the model.
@@ -683,7 +687,7 @@ def load_pretrained(model, spec: ImageSpec, ref, *, role: str, skip: Collection[
         arrays = read_weights(ref.fetch(role))
     if spec.rename_weights is not None:
         arrays = spec.rename_weights(arrays)
-    assign_weights(model, arrays, source=ref.label, skip=skip)
+    assign_weights(model, arrays, source=ref.label, replaceable=replaceable)
 
 
 def read_weights(path: str | os.PathLike) -> WeightArrays:
@@ -765,7 +769,9 @@ def _read_npz(path: pathlib.Path) -> WeightArrays:
     return {layer: [values[i] for i in sorted(values)] for layer, values in arrays.items()}
 
 
-def assign_weights(model, arrays: Mapping[str, Sequence[np.ndarray]], *, source: str, skip: Collection[str] = ()) -> None:
+def assign_weights(
+    model, arrays: Mapping[str, Sequence[np.ndarray]], *, source: str, replaceable: Collection[str] = ()
+) -> None:
     """Assign ``arrays`` to every weighted layer of ``model`` by name.
 
     Weights within a layer follow the legacy h5 order (trainable then
@@ -776,7 +782,8 @@ def assign_weights(model, arrays: Mapping[str, Sequence[np.ndarray]], *, source:
         model: The model.
         arrays: ``{layer_name: [arrays]}``.
         source: Name of the weights for messages.
-        skip: Layer names to leave untouched.
+        replaceable: Layer names left at their initial values when the file
+            lacks them or has other shapes.
 
     Raises:
         WeightsError: When a layer is missing from the file or a shape differs;
@@ -786,14 +793,16 @@ def assign_weights(model, arrays: Mapping[str, Sequence[np.ndarray]], *, source:
     missing = []
     for layer in model.layers:
         variables = layer.trainable_weights + layer.non_trainable_weights
-        if not variables or layer.name in skip:
+        if not variables:
             continue
         values = arrays.get(layer.name)
+        shapes = [tuple(v.shape) for v in variables]
+        found = None if values is None else [tuple(np.shape(v)) for v in values]
+        if layer.name in replaceable and shapes != found:
+            continue
         if values is None:
             missing.append(layer.name)
             continue
-        shapes = [tuple(v.shape) for v in variables]
-        found = [tuple(np.shape(v)) for v in values]
         if shapes != found:
             hint = " pass num_classes= to replace the classifier," if layer.name == model.layers[-1].name else ""
             raise WeightsError(

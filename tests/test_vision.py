@@ -160,6 +160,9 @@ def test_num_classes_replaces_only_the_classifier(tmp_path):
             for kept, original in zip(model.get_layer(layer.name).weights, layer.weights):
                 np.testing.assert_array_equal(kept.numpy(), original.numpy())
     assert not np.allclose(model.get_layer("predictions").bias.numpy(), 1.0)  # fresh head, not the file's
+    same_width = vision.build_model(TINY, weights=WeightsRef(location=str(path)), num_classes=10)
+    np.testing.assert_array_equal(same_width.get_layer("predictions").kernel.numpy(),
+                                  source.get_layer("predictions").kernel.numpy())  # timm: a fitting head is kept
     photos = photo_batch(32)
     trunk = keras.Model(model.inputs, model.get_layer("fc1").output)
     reference = keras.Model(source.inputs, source.get_layer("fc1").output)
