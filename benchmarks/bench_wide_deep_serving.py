@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-import time
+import timeit
 
 import numpy as np
 
@@ -73,13 +73,9 @@ class PandasPreprocessor:
 
 
 def timings(fn, repeats: int) -> list[float]:
+    """Seconds of each of ``repeats`` calls, after one warm-up call."""
     fn()
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
+    return timeit.repeat(fn, number=1, repeat=repeats)
 
 
 def main() -> None:
