@@ -524,6 +524,8 @@ class _Run:
             optimizer.build(trainer.trainable_variables)
             if not _assign(optimizer.variables, arrays, "o", strict=False):
                 warnings.warn("The checkpoint's optimizer state does not fit this run; the optimizer starts afresh.", stacklevel=2)
+            elif self.o["schedule"] in (None, "constant"):
+                optimizer.learning_rate = phase["lr"]  # a restart may change the learning rate
         if self.o["verbose"]:
             print(f"hub: resumed from {self.run_dir.path} at epoch {int(arrays['epoch']) + 1}, step {int(arrays['step'])}")
         return {k: v for k, v in arrays.items() if k.startswith("k")}
@@ -584,9 +586,17 @@ class _Run:
             "preprocessing_in_model": self.train_pipe is None or self.train_pipe.preprocess is None,
             "pipeline_preprocess": _describe(self.train_pipe.preprocess) if self.train_pipe else None,
         })
-        skipped = (self.train_pipe.skipped_files if self.train_pipe else []) + (self.val_pipe.skipped_files if self.val_pipe else [])
+        skipped = self._skipped_files()
         if skipped:
             runs.write_json(run / runs.SKIPPED, {"count": len(skipped), "files": skipped})
+
+    def _skipped_files(self) -> list[dict[str, str]]:
+        """Unreadable files of the training and validation data, each once."""
+        found = {}
+        for pipe in (self.train_pipe, self.val_pipe):
+            for entry in getattr(pipe, "skipped_files", None) or []:
+                found.setdefault(entry["path"], entry)
+        return list(found.values())
 
     def _finish(self, start: dict[str, int]) -> FitResult:
         final = {k: v[-1] for k, v in self.history.items() if v}
@@ -597,7 +607,7 @@ class _Run:
             runs.write_json(self.run_dir / runs.METRICS, {"history": self.history, "best": best, "final": final})
             if self.history:
                 runs.plot_curves(self.history, self.run_dir / runs.CURVES)
-        skipped = (self.train_pipe.skipped_files if self.train_pipe else [])
+        skipped = self._skipped_files()
         result = FitResult(
             model=self.model, history=self.history, best=best, final=final,
             run_dir=self.run_dir.path if self.run_dir is not None and self.chief else None,
