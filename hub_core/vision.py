@@ -29,8 +29,6 @@ Specs and building:
     ``reader(ref: WeightsRef, role: str) -> {layer_name: [arrays]}`` for
     foreign formats (files in the legacy Keras h5 layout, Keras 3
     ``.weights.h5`` and ``.npz`` are read without one);
-  - ``rename_weights(arrays) -> arrays`` maps the layer names read from any
-    file to the model's (Inception-ResNet-v2's auto-named ``conv2d_N``).
   - ``rename_weights(arrays) -> arrays`` maps the layer names of any weight
     file read for this spec to the model's, for networks whose published
     files carry Keras' automatic layer names (InceptionResNetV2's
@@ -135,8 +133,6 @@ class ImageSpec:
         preprocessing: One of ``MODES``.
         classifier_name: Name of the final ``Dense`` layer.
         weight_readers: ``{WeightSet.format: reader(ref, role) -> arrays}``.
-        rename_weights: ``rename(arrays) -> arrays`` applied to what was read,
-            to map a file's layer names to the model's; None keeps them.
         rename_weights: ``rename(arrays) -> arrays`` applied to every file read, or None.
     """
 
@@ -149,7 +145,6 @@ class ImageSpec:
     preprocessing: str = "caffe"
     classifier_name: str = "predictions"
     weight_readers: Mapping[str, Callable[..., WeightArrays]] = field(default_factory=dict)
-    rename_weights: Callable[[WeightArrays], WeightArrays] | None = None
     rename_weights: Callable[[WeightArrays], WeightArrays] | None = None
 
 
