@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -82,3 +87,25 @@ def test_layers_round_trip_through_keras_file(tmp_path):
     x = np.random.default_rng(2).normal(scale=30.0, size=(2, 10, 9, 8)).astype("float32")
     np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(restored(x)))
     assert restored(x).shape == (2, 5, 4, 8)
+
+
+JAX_SCRIPT = """
+import sys
+import numpy as np
+import keras
+import caffe_reference as ref
+from hub_core.layers import CaffeMaxPooling2D, LocalResponseNormalization
+assert keras.backend.backend() == "jax", keras.backend.backend()
+x = np.random.default_rng(3).normal(scale=40.0, size=(2, 12, 13, 6)).astype("float32")
+lrn = np.asarray(LocalResponseNormalization(depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75)(x))
+np.testing.assert_allclose(lrn, ref.lrn(x.astype("float64"), 2, 1.0, 2e-5, 0.75), rtol=1e-5, atol=1e-5)
+np.testing.assert_array_equal(np.asarray(CaffeMaxPooling2D(3, 2)(x)), ref.caffe_pool(x, 3, 2))
+print("ok")
+"""
+
+
+def test_layers_run_on_jax():
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(pathlib.Path(__file__).parent)}
+    result = subprocess.run([sys.executable, "-c", JAX_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-2000:]
