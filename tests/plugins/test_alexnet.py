@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import pathlib
 import pickle
 
 import numpy as np
@@ -233,3 +236,39 @@ def test_example_training_lowers_the_loss():
                          precision="float32", verbose=0)
     losses = result["history"]["loss"]
     assert len(losses) == 3 and losses[-1] < losses[0], losses
+
+
+@pytest.fixture
+def mirror(tmp_path, monkeypatch, params):
+    """A HUB_CORE_MIRROR folder holding a bvlc_alexnet.npy with random conv weights."""
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    source = save_bvlc(folder / "bvlc_alexnet.npy", {name: params[name] for name in CONVS})
+    monkeypatch.setenv("HUB_CORE_MIRROR", str(folder))
+    return pathlib.Path(source)
+
+
+def test_catalog_set_is_fetched_verified_and_converted(mirror, tmp_path, monkeypatch, photo, params):
+    from hub_core import registry
+
+    entry = hub.info("alexnet")["variants"]["alexnet"]["weights"]["bvlc"]
+    files = [dict(entry["files"][0], sha256=hashlib.sha256(mirror.read_bytes()).hexdigest())]
+    overlay = tmp_path / "overlay.json"
+    overlay.write_text(json.dumps({"plugins": {"alexnet": {"variants": {"alexnet": {"weights": {"bvlc": {"files": files}}}}}}}))
+    monkeypatch.setenv("HUB_CORE_REGISTRY", str(overlay))
+    registry.refresh()
+    try:
+        model = hub.load("alexnet", weights="bvlc", include_top=False, input_shape=(SIZE, SIZE, 3))
+    finally:
+        monkeypatch.delenv("HUB_CORE_REGISTRY")
+        registry.refresh()
+    x = ref.caffe_preprocess(photo)
+    expected = features(x, params)  # pool5 values reach ~100, so the bound is relative
+    assert np.max(np.abs(model.predict(x.astype("float32"), verbose=0) - expected)) <= 1e-5 * np.abs(expected).max()
+    assert (tmp_path / "hub_home" / "weights" / "bvlc_alexnet.npy").is_file()
+
+
+def test_catalog_set_refuses_a_file_without_the_published_hash(mirror, tmp_path):
+    with pytest.raises(WeightsError, match="sha256 .*expected 1294ef51"):
+        hub.load("alexnet", weights="bvlc", include_top=False, input_shape=(SIZE, SIZE, 3))
+    assert not (tmp_path / "hub_home" / "converted").exists()
