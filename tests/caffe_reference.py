@@ -1,4 +1,4 @@
-"""Plain-numpy reference ops for the Caffe-era networks (AlexNet, GoogLeNet), and their example loader.
+"""Plain-numpy reference ops for the Caffe-era networks (AlexNet, GoogLeNet), plus their test helpers.
 
 Written from Caffe's definitions (``conv_layer``, ``lrn_layer``,
 ``pooling_layer``), independently of the Keras layers they check: pooling
@@ -9,6 +9,7 @@ All arrays are NHWC float64; kernels are HWIO as in the converted files.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 
@@ -82,6 +83,13 @@ def softmax(x):
 def caffe_preprocess(images_rgb):
     """Caffe mode input: RGB uint8 to BGR minus the ImageNet mean (Keras' 'caffe' constants)."""
     return images_rgb[..., ::-1].astype(np.float64) - np.array([103.939, 116.779, 123.68])
+
+
+@pytest.fixture(autouse=True)
+def isolated_hub_home(tmp_path, monkeypatch):
+    """A fresh ``HUB_CORE_HOME`` under ``tmp_path`` and no network (autouse where imported)."""
+    monkeypatch.setenv("HUB_CORE_HOME", str(tmp_path / "hub_home"))
+    monkeypatch.setenv("HUB_CORE_OFFLINE", "1")
 
 
 def load_example(name: str):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import caffe_reference as ref
-from caffe_reference import load_example
+from caffe_reference import isolated_hub_home, load_example  # noqa: F401 (autouse fixture)
 import hub_core as hub
 from hub_core.errors import InvalidArgumentError, WeightsError
 
@@ -26,12 +26,6 @@ CONVS = {  # name: (kernel shape HWIO, stride, pad, groups), from bvlc_alexnet/d
     "conv4": ((3, 3, 192, 384), 1, 1, 2),
     "conv5": ((3, 3, 192, 256), 1, 1, 2),
 }
-
-
-@pytest.fixture(autouse=True)
-def _hub_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("HUB_CORE_HOME", str(tmp_path / "hub_home"))
-    monkeypatch.setenv("HUB_CORE_OFFLINE", "1")
 
 
 @pytest.fixture(scope="module")

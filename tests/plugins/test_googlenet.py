@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import caffe_reference as ref
-from caffe_reference import load_example
+from caffe_reference import isolated_hub_home, load_example  # noqa: F401 (autouse fixture)
 from image_helpers import photo_batch
 import hub_core as hub
 from hub_core.errors import InvalidArgumentError, WeightsError
@@ -22,12 +22,6 @@ TABLE1 = {
     "4d": (112, 144, 288, 32, 64, 64), "4e": (256, 160, 320, 32, 128, 128),
     "5a": (256, 160, 320, 32, 128, 128), "5b": (384, 192, 384, 48, 128, 128),
 }
-
-
-@pytest.fixture(autouse=True)
-def _hub_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("HUB_CORE_HOME", str(tmp_path / "hub_home"))
-    monkeypatch.setenv("HUB_CORE_OFFLINE", "1")
 
 
 @pytest.fixture(scope="module")
