@@ -230,12 +230,6 @@ def _optimizer(name: str, learning_rate: float, label: str):
     return keras.optimizers.get({"class_name": name, "config": {"learning_rate": learning_rate, "name": label}})
 
 
-def _adapt(layer, values) -> None:
-    import numpy as np
-
-    layer.adapt(np.asarray(values).reshape(-1, 1))
-
-
 def build_preprocessing(spec: FeatureSpec, frame) -> tuple[dict[str, Any], dict[str, Any], dict[str, int]]:
     """Raw inputs and the encoded tensors of the preprocessing stage.
 
@@ -249,15 +243,18 @@ def build_preprocessing(spec: FeatureSpec, frame) -> tuple[dict[str, Any], dict[
     """
     import numpy as np
 
+    from hub_plugins.wide_deep.preprocessing import raw_features
+
+    columns = raw_features(spec, frame) if frame is not None else {}  # checked: wrong types name their column
     inputs: dict[str, Any] = {}
     encoded: dict[str, Any] = {}
     sizes: dict[str, int] = {}
     for column in spec.columns:
         name = column.name
-        values = frame[name].to_numpy() if frame is not None else None
+        values = columns.get(name)
         if isinstance(column, Numeric):
             inputs[name] = keras.Input(shape=(1,), dtype="float32", name=name)
-            numbers = values.astype("float32") if values is not None else None
+            numbers = values
             fill = column.fill
             if fill is None:
                 fill = float(np.nanmean(numbers)) if numbers is not None and np.isfinite(numbers).any() else 0.0
@@ -306,17 +303,9 @@ def _category_layer(column: Categorical, values):
     vocabulary = list(column.vocabulary) if column.vocabulary is not None else None
     if vocabulary is None:
         scratch = lookup(max_tokens=column.max_tokens)
-        _adapt_or_fail(scratch, _category_values(column, values), column.name)
+        _adapt_or_fail(scratch, values, column.name)
         vocabulary = scratch.get_vocabulary(include_special_tokens=False)
     return lookup(vocabulary=vocabulary, name=f"lookup_{column.name}")
-
-
-def _category_values(column: Categorical, values):
-    if values is None:
-        return None
-    from hub_plugins.wide_deep.preprocessing import raw_features
-
-    return raw_features(FeatureSpec(columns=(column,)), {column.name: values})[column.name]
 
 
 def _adapt_or_fail(layer, values, column: str) -> None:
@@ -327,7 +316,7 @@ def _adapt_or_fail(layer, values, column: str) -> None:
             f"Column '{column}' needs training data to adapt its preprocessing; pass data=DataFrame/path/"
             "hub.data.table(...) to hub.load, or give its vocabulary/boundaries in the spec."
         )
-    _adapt(layer, values)
+    layer.adapt(values.reshape(-1, 1))
 
 
 def build_core(

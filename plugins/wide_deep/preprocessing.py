@@ -383,7 +383,15 @@ def raw_features(spec_or_model: Any, features: Any) -> dict[str, Any]:
     for name, kind in kinds.items():
         if name not in source:
             raise DataError(f"Column '{name}' is missing from the input; the model needs {sorted(kinds)}.")
-        values = np.asarray(source[name], dtype=object).reshape(-1)
+        values = np.asarray(source[name])
+        values = values.reshape(-1) if values.ndim else values.reshape(1)
+        if kind == "float32" and values.dtype.kind in "fiu":
+            out[name] = values.astype("float32")  # fast path: already numbers (NaN = missing)
+            continue
+        if kind == "string" and values.dtype.kind == "U":
+            out[name] = values.astype(object)
+            continue
+        values = values.astype(object)
         if kind == "float32":
             out[name] = _to_float(name, values)
         elif kind == "int64":

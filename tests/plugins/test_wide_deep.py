@@ -174,9 +174,12 @@ def test_split_optimizer_updates_wide_with_ftrl_and_deep_with_adagrad(adult):
     x = raw_features(adult_spec(), adult.iloc[:64])
     y = tabular.encode_labels(adult_spec(), adult.iloc[:64])
 
-    def fresh(optimizer):
-        keras.utils.set_random_seed(7)
-        built = hub.load("wide_deep", weights=None, features=adult_spec(), data=adult, **SMALL)
+    keras.utils.set_random_seed(7)
+    original = hub.load("wide_deep", weights=None, features=adult_spec(), data=adult, **SMALL)
+
+    def fresh(optimizer):  # the same weights each time
+        built = keras.models.clone_model(original)
+        built.set_weights(original.get_weights())
         built.compile(optimizer=optimizer, loss="binary_crossentropy")
         return built
 
