@@ -128,17 +128,16 @@ class SplitOptimizer(keras.optimizers.Optimizer):
         self.wide = keras.optimizers.get(wide)
         self.deep = keras.optimizers.get(deep)
         self.wide_prefix = wide_prefix
-        self._wide_vars: list = []
-        self._deep_vars: list = []
 
     def is_wide(self, variable) -> bool:
         """Whether ``variable`` is trained by the wide optimizer."""
         return variable.path.split("/")[0].startswith(self.wide_prefix)
 
     def build(self, variables):
-        self._wide_vars = [v for v in variables if self.is_wide(v)]
-        self._deep_vars = [v for v in variables if not self.is_wide(v)]
-        for optimizer, part in ((self.wide, self._wide_vars), (self.deep, self._deep_vars)):
+        # Parts are recomputed from paths, never stored: lists of model variables set as
+        # attributes would be tracked as optimizer variables.
+        for optimizer, wide in ((self.wide, True), (self.deep, False)):
+            part = [v for v in variables if self.is_wide(v) == wide]
             if part and not optimizer.built:
                 optimizer.build(part)
         super().build(variables)
@@ -147,10 +146,9 @@ class SplitOptimizer(keras.optimizers.Optimizer):
         trainable_variables = list(trainable_variables) if trainable_variables is not None else self._trainable_variables
         if not self.built:
             self.build(trainable_variables)
-        wide = {id(v) for v in self._wide_vars}
         parts: dict[bool, tuple[list, list]] = {True: ([], []), False: ([], [])}
         for grad, variable in zip(grads, trainable_variables):
-            part = parts[id(variable) in wide]
+            part = parts[self.is_wide(variable)]
             part[0].append(grad)
             part[1].append(variable)
         for optimizer, (part_grads, part_vars) in ((self.wide, parts[True]), (self.deep, parts[False])):

@@ -200,6 +200,36 @@ def test_split_optimizer_updates_wide_with_ftrl_and_deep_with_adagrad(adult):
     optimizer = split.optimizer
     assert isinstance(optimizer, SplitOptimizer)
     assert (int(optimizer.iterations), int(optimizer.wide.iterations), int(optimizer.deep.iterations)) == (1, 1, 1)
+    assert not {id(v) for v in optimizer.variables} & {id(v) for v in split.variables}, "model variables tracked as optimizer state"
+
+
+JAX_SCRIPT = """
+import keras, numpy as np
+from hub_plugins.wide_deep.model import build_core, split_optimizer
+from hub_plugins.wide_deep.preprocessing import adult_spec
+spec = adult_spec()
+sizes = {"age_bucket": 11, "capital_gain_bucket": 4, "capital_loss_bucket": 3, **{c.name: 1000 for c in spec.crosses},
+         **{c.name: 10 for c in spec.columns if type(c).__name__ == "Categorical"}}
+core = build_core(spec, sizes, hidden_units=(8,))
+rng = np.random.default_rng(0)
+x = {n: rng.integers(0, sizes[n], (32, 1)) if n in sizes else rng.normal(size=(32, 1)).astype("float32") for n in core.input}
+core.compile(optimizer=split_optimizer(), loss="binary_crossentropy")
+before = [keras.ops.convert_to_numpy(v) for v in core.trainable_variables]
+core.fit(x, rng.integers(0, 2, 32).astype("float32"), epochs=1, batch_size=16, verbose=0)
+after = [keras.ops.convert_to_numpy(v) for v in core.trainable_variables]
+print(keras.backend.backend(), int(core.optimizer.wide.iterations), all((a != b).any() for a, b in zip(after, before)))
+"""
+
+
+def test_core_and_split_optimizer_run_on_jax():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", JAX_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-3:] == ["jax", "2", "True"]
 
 
 def test_split_optimizer_survives_save_and_load(adult, tmp_path):
