@@ -202,6 +202,13 @@ def dataclasses_replace(pipeline: Pipeline, **changes: Any) -> Pipeline:
     return copy
 
 
+def _start_cluster() -> None:
+    """Create the multi-worker strategy first when ``TF_CONFIG`` asks for one (TensorFlow requires it)."""
+    from hub_core.training import cluster_strategy
+
+    cluster_strategy()
+
+
 def _to_float(tensor):
     import tensorflow as tf
 
@@ -246,6 +253,7 @@ def image_folder(path: str | os.PathLike, *, model: Any = None, image_size: Sequ
     Raises:
         DataError: For a missing folder, no classes, no readable images, or (strict) an unreadable file.
     """
+    _start_cluster()
     root = pathlib.Path(path)
     if not root.is_dir():
         raise DataError(f"Image folder {root} does not exist; pass a folder with one sub-folder of images per class.")
@@ -416,6 +424,8 @@ def from_arrays(x: Any, y: Any = None, *, model: Any = None, batch_size: int = 3
         DataError: When x and y have different lengths.
     """
     import numpy as np
+
+    _start_cluster()
     import tensorflow as tf
 
     del model

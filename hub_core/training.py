@@ -316,8 +316,8 @@ class _Run:
     def run(self) -> FitResult:
         import keras
 
-        keras.utils.set_random_seed(int(self.o["seed"]))
         self.strategy = _resolve_distribution(self.o["distribution"])
+        keras.utils.set_random_seed(int(self.o["seed"]))
         self.chief = _is_chief(self.strategy)
         self.train_pipe, self.train_ds = _pipeline_or_dataset(self.o["train"], self.o["batch_size"], self.o["seed"], True)
         self.val_pipe, self.val_ds = (None, None)
@@ -467,6 +467,8 @@ class _Run:
             _apply_layer_decay(optimizer, trainer, phase["decay"])
             sample = _sample_targets(self.train_pipe, self.train_ds)
             self.task.compile(trainer, optimizer, sample_targets=sample, label_smoothing=float(self.o["label_smoothing"]))
+            if self.strategy is not None:
+                _build_before_fit(trainer, self.train_pipe, self.train_ds, elements)
         if self.o["verbose"]:
             trainable = sum(int(keras.ops.size(v)) for v in trainer.trainable_variables)
             where = "cached features" if elements is not None else "the full model"
@@ -1012,13 +1014,56 @@ def _resolve_distribution(distribution: Any):
         return distribution
     import tensorflow as tf
 
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    workers = sum(len(v) for k, v in config.get("cluster", {}).items() if k in ("chief", "worker"))
-    if workers > 1:
-        return tf.distribute.MultiWorkerMirroredStrategy()
+    cluster = cluster_strategy()
+    if cluster is not None:
+        return cluster
     if len(tf.config.list_logical_devices("GPU")) > 1:
         return tf.distribute.MirroredStrategy()
     return None
+
+
+def _build_before_fit(trainer, pipeline, dataset, elements) -> None:
+    """Build the model, loss, metrics and optimizer from one local batch, in the strategy's scope.
+
+    Keras' own build step in ``fit`` reduces a distributed batch across
+    workers, which fails under ``MultiWorkerMirroredStrategy``; building here
+    first makes it unnecessary, so it is skipped for this model.
+    """
+    if pipeline is not None:
+        source = pipeline.epoch(0, elements=elements and elements.get("train"), augment=False)
+    else:
+        source = dataset
+    for batch in source.take(1):
+        trainer._symbolic_build(data_batch=batch)
+    trainer._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    import tensorflow as tf
+
+    if isinstance(trainer.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras averages each step's logs over workers along axis 0, which scalars lack
+        # (tensorflow/tensorflow#72388): give the logs that axis.
+        import keras
+
+        for name in ("train_step", "test_step"):
+            step = getattr(trainer, name)
+            setattr(trainer, name, lambda data, step=step: {
+                key: keras.ops.reshape(value, (1,)) for key, value in step(data).items()})
+
+
+@functools.lru_cache(maxsize=None)
+def cluster_strategy():
+    """The program's ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names several workers, else None.
+
+    TensorFlow requires it to be created before any other TensorFlow work,
+    so :mod:`hub_core.data` calls this before building its pipelines; the
+    one instance is kept for the program.
+    """
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    workers = sum(len(v) for k, v in config.get("cluster", {}).items() if k in ("chief", "worker"))
+    if workers < 2:
+        return None
+    import tensorflow as tf
+
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def _is_default_strategy(strategy) -> bool:
