@@ -21,6 +21,7 @@ from keras import layers
 from hub_core import converters, vision
 from hub_core.errors import InvalidArgumentError
 from hub_core.layers import CaffeMaxPooling2D, LocalResponseNormalization
+from hub_core.training import Task, infer_loss
 from hub_plugins.googlenet import weights as googlenet_weights
 
 # Filters of each module: 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj (Szegedy et al., Table 1).
@@ -38,6 +39,8 @@ MODULES = {
 LRN = dict(depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75)
 DROPOUT = 0.4
 AUX_DROPOUT = 0.7
+# The paper adds each auxiliary loss to the total with weight 0.3.
+AUX_LOSS_WEIGHT = 0.3
 # The auxiliary classifiers read these module outputs (loss1 and loss2 in Caffe).
 AUX_TAPS = {"loss1": "inception_4a_output", "loss2": "inception_4d_output"}
 BLOCK_PREFIXES = ("conv1_", "conv2_", *(f"inception_{m}_" for m in MODULES), "loss1_", "loss2_", "loss3_")
@@ -99,6 +102,16 @@ def aux_classifier(x, prefix: str, classes: int, classifier_activation, dtype=No
     return layers.Dense(classes, activation=classifier_activation, name=f"{prefix}_classifier", dtype="float32")(x)
 
 
+class AuxiliaryLossTask(Task):
+    """Training hook of the aux model (``model.hub_task``): main loss + 0.3 x each aux loss."""
+
+    def compile(self, model, optimizer, *, sample_targets, label_smoothing: float = 0.0) -> None:
+        """Compile with the inferred per-output losses and metrics, weighted 1, 0.3, 0.3."""
+        loss, metrics = infer_loss(model, sample_targets, label_smoothing)
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                      loss_weights=[1.0] + [AUX_LOSS_WEIGHT] * len(AUX_TAPS))
+
+
 @functools.lru_cache(maxsize=1)
 def spec() -> vision.ImageSpec:
     """The :class:`~hub_core.vision.ImageSpec` of GoogLeNet."""
@@ -122,7 +135,10 @@ def build(*, weights=None, aux_logits: bool = False, **kwargs: Any):
         weights: Resolved weights; a user-supplied caffe-tensorflow ``.npy`` is
             converted once to ``.npz``.
         aux_logits: Add the two auxiliary classifiers (for training): the model
-            then outputs ``[main, loss1, loss2]``. They start from random values.
+            then outputs ``[main, loss1, loss2]``, takes targets ``(y, y, y)``
+            and carries a ``hub_task`` that weights the aux losses by 0.3 in
+            ``hub.train``/``hub.fine_tune``. They start from random values; a
+            model built without them later ignores their weights.
         **kwargs: As :func:`hub_core.vision.build_model`.
 
     Raises:
@@ -144,4 +160,6 @@ def build(*, weights=None, aux_logits: bool = False, **kwargs: Any):
     dtype = "mixed_bfloat16" if vision.resolve_precision(kwargs.get("precision", "float32")) == "bfloat16" else None
     classes, activation = model.output.shape[-1], model.layers[-1].activation
     aux = [aux_classifier(tap, prefix, classes, activation, dtype) for prefix, tap in zip(AUX_TAPS, taps)]
-    return keras.Model(model.inputs, [model.output, *aux], name=model.name)
+    aux_model = keras.Model(model.inputs, [model.output, *aux], name=model.name)
+    aux_model.hub_task = AuxiliaryLossTask()
+    return aux_model

@@ -191,3 +191,14 @@ def test_example_training_lowers_the_loss():
                          precision="float32", verbose=0)
     losses = result["history"]["loss"]
     assert len(losses) == 4 and losses[-1] < losses[0], losses
+
+
+def test_aux_heads_train_with_the_papers_loss_weights():
+    x, y = load_example("train_caffe_nets").digits_rgb(96, limit=32)
+    train = hub.data.from_arrays(x, (y, y, y), batch_size=16)
+    result = hub.train("googlenet", train, epochs=1, num_classes=10, learning_rate=1e-4, precision="float32",
+                       model_kwargs={"input_shape": (96, 96, 3), "aux_logits": True}, verbose=0)
+    h = {k: v[0] for k, v in result.history.items()}
+    weighted = h["loss3_classifier_loss"] + 0.3 * (h["loss1_classifier_loss"] + h["loss2_classifier_loss"])
+    assert h["loss"] == pytest.approx(weighted, rel=1e-5)
+    assert [o.shape[-1] for o in result.model.outputs] == [10, 10, 10]
