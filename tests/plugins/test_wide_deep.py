@@ -337,3 +337,16 @@ def test_cli_fine_tunes_evaluates_and_exports_a_uci_table(tmp_path, capsys):
     assert result["num_examples"] == 100 and 0.0 <= result["accuracy"] <= 1.0
     assert main(["export", str(run), "--format", "savedmodel"]) == 0
     assert (run / "export" / "model" / "saved_model.pb").is_file()
+
+
+def test_training_resumes_with_split_optimizer_state(run_dir, adult):
+    from hub_plugins.wide_deep.model import split_optimizer
+
+    train = tabular.table(adult, label="income", spec=adult_spec(), batch_size=100)
+    result = hub.train("wide_deep", train, epochs=2, run_dir=run_dir, model_kwargs={"data": train, **SMALL},
+                       optimizer=lambda model, rate: split_optimizer(), verbose=0)
+    assert result.resumed_from == {"epoch": 1, "step": 0}
+    optimizer = result.model.optimizer
+    # 4 steps per epoch: the FTRL and Adagrad states of epoch 1 came back from the checkpoint
+    assert (int(optimizer.wide.iterations), int(optimizer.deep.iterations)) == (8, 8)
+    assert len(result.history["loss"]) == 2
