@@ -3,7 +3,10 @@
 ``bvlc`` is Caffe's ``models/bvlc_alexnet/deploy.prototxt`` layer for layer:
 227x227x3 input, unpadded 11x11/4 conv1, LRN, ceil-mode max pools, channel
 groups of 2 in conv2/4/5. Layer names are Caffe's (``conv1`` ... ``fc8``),
-which are also the keys of the converted ``bvlc_alexnet.npy``.
+which are also the keys of the converted ``bvlc_alexnet.npy``. (The
+TensorFlow port in the seed notes pads conv1 "SAME", giving 57x57 maps; Caffe,
+where the weights were trained, does not pad, giving 55x55. Both reach the
+6x6 pool5, and this module follows Caffe.)
 
 ``single_tower`` is torchvision's ``alexnet`` ("One weird trick",
 Krizhevsky 2014): 64-192-384-256-256 filters, no groups, no LRN, floor-mode pools.
