@@ -119,13 +119,13 @@ def _describe(source: Any) -> str:
 
 def _open(source: Any):
     """Open ``source`` as a fully decoded, upright PIL image."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
-    if isinstance(source, Image.Image):
-        return _checked_pixels(source, _describe(source))
     if isinstance(source, np.ndarray):
         return _from_array(source)
     name = _describe(source)
+    if isinstance(source, Image.Image):
+        return _decoded(lambda: _checked_pixels(source, name), name, owned=False)
     if isinstance(source, (str, os.PathLike)):
         path = pathlib.Path(source)
         if not path.is_file():
@@ -137,19 +137,41 @@ def _open(source: Any):
         raise InvalidArgumentError(
             f"Cannot load an image from {type(source).__name__}; pass a path, bytes, a PIL image or an array."
         )
-    try:
+
+    def open_stream():
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(stream) as opened:
-                opened.load()
-                image = ImageOps.exif_transpose(opened)
-                image.load()
+            return Image.open(stream)
+
+    try:
+        return _decoded(open_stream, name, owned=True)
+    except UnidentifiedImageError:
+        raise DataError(f"Image {name} is not an image format PIL can read; pass a JPEG, PNG, BMP, GIF, TIFF or WebP file.") from None
+
+
+def _decoded(opener, name: str, *, owned: bool):
+    """Run ``opener()`` and decode its image upright (EXIF orientation applied), with errors for people.
+
+    ``exif_transpose`` returns a copy, so an ``owned`` image (opened here) is
+    closed in every case; a caller's image is left open.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    opened = None
+    try:
+        opened = opener()
+        opened.load()
+        image = ImageOps.exif_transpose(opened)
+        image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise DataError(f"Image {name} is refused as a decompression bomb ({error}); raise PIL.Image.MAX_IMAGE_PIXELS if you trust it.") from None
     except UnidentifiedImageError:
-        raise DataError(f"Image {name} is not an image format PIL can read; pass a JPEG, PNG, BMP, GIF, TIFF or WebP file.") from None
+        raise
     except (OSError, SyntaxError, ValueError) as error:
         raise DataError(f"Image {name} is corrupt or truncated ({error}); re-download or re-export it.") from None
+    finally:
+        if owned and opened is not None:
+            opened.close()
     return image
 
 

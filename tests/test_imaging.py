@@ -105,6 +105,7 @@ def test_cmyk_and_exif_orientation(astronaut, tmp_path):
     assert loaded.shape == (200, 512, 3)
     with Image.open(tmp_path / "r.jpg") as raw:
         stored = np.asarray(raw.convert("RGB"))
+        np.testing.assert_array_equal(imaging.load_image(raw), loaded)  # PIL images are turned upright too
     np.testing.assert_array_equal(loaded, np.rot90(stored, k=-1))
 
 
