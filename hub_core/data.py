@@ -169,11 +169,6 @@ class Pipeline:
             inputs = self.preprocess(inputs)
         return inputs, targets
 
-    def map_targets(self, function: Callable) -> "Pipeline":
-        """A copy whose targets go through ``function`` (e.g. one-hot for label smoothing)."""
-        elements = self.elements.map(lambda x, y: (x, function(y)))
-        return dataclasses_replace(self, elements=elements, fingerprint=self.fingerprint + ":mapped")
-
     def dataset(self):
         """A standalone dataset that reshuffles and re-augments every iteration."""
         import tensorflow as tf
@@ -193,13 +188,6 @@ class Pipeline:
         dataset.class_names = self.class_names
         dataset.skipped_files = self.skipped_files
         return dataset
-
-
-def dataclasses_replace(pipeline: Pipeline, **changes: Any) -> Pipeline:
-    """A copy of ``pipeline`` with some attributes changed."""
-    copy = Pipeline.__new__(Pipeline)
-    copy.__dict__.update(pipeline.__dict__, **changes)
-    return copy
 
 
 def _start_cluster() -> None:

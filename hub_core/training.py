@@ -72,10 +72,10 @@ import pathlib
 import tempfile
 import time
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from hub_core import runs
-from hub_core.errors import DataError, HubError, InvalidArgumentError
+from hub_core.errors import DataError, InvalidArgumentError
 
 STRATEGIES = ("two_phase", "head", "full")
 STOCHASTIC_LAYERS = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
@@ -370,7 +370,6 @@ class _Run:
         classes = self.o["num_classes"] or len(self.class_names) or _count_classes(self.train_pipe)
         if not classes:
             raise InvalidArgumentError(f"Cannot tell how many classes to train {name} for; pass num_classes=.")
-        self.num_classes = classes
         kwargs = dict(self.o["model_kwargs"] or {})
         shape = _input_shape_of(self.train_pipe, self.train_ds)
         if shape and "input_shape" not in kwargs:
@@ -490,7 +489,7 @@ class _Run:
             problems.append("the training data is augmented")
         if self.o["validation"] is not None and self.val_pipe is None:
             problems.append("the validation data is not a hub_core.data pipeline")
-        if not _is_default_strategy(self.strategy):
+        if self.strategy is not None:
             problems.append("training is distributed")
         head = set(phase["trainable"])
         stochastic = [l.name for l in self.model.layers if l.name not in head and type(l).__name__ in STOCHASTIC_LAYERS]
@@ -691,8 +690,6 @@ def _as_dataset(data: Any, *, batch_size: int, training: bool):
 
 
 def _cardinality(dataset) -> int:
-    import tensorflow as tf
-
     count = int(dataset.cardinality())
     return count if count >= 0 else 1 << 62
 
@@ -720,8 +717,6 @@ def _input_shape_of(pipeline, dataset) -> tuple | None:
 
 def _sample_targets(pipeline, dataset):
     """One batch of targets (numpy), used to infer the loss."""
-    import tensorflow as tf
-
     source = pipeline.epoch(0, augment=False) if pipeline is not None else dataset
     for _, targets in source.take(1).as_numpy_iterator():
         return targets
@@ -933,7 +928,6 @@ def infer_loss(model, targets, label_smoothing: float = 0.0):
     Returns:
         ``(loss, metrics)`` suitable for ``model.compile``.
     """
-    import keras
     import numpy as np
     import tensorflow as tf
 
@@ -1066,10 +1060,6 @@ def cluster_strategy():
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
-def _is_default_strategy(strategy) -> bool:
-    return strategy is None
-
-
 def _is_chief(strategy) -> bool:
     if strategy is None:
         return True
@@ -1129,7 +1119,6 @@ def _progress(total: int, verbose: int):
 
 def _classification_metrics(pred, true, top_k: int) -> dict[str, Any]:
     """Accuracy, top-k, loss and confusion matrix of one output, chosen by the target layout."""
-    import keras
     import numpy as np
 
     pred, true = np.asarray(pred, dtype=np.float64), np.asarray(true)
