@@ -300,6 +300,7 @@ def load_keras(file: str | os.PathLike, *, compile: bool = False):
 
     import hub_core.vision_layers  # noqa: F401  (registers the preprocessing layer of hub image models)
 
+    _import_layer_modules(file)
     try:
         return keras.saving.load_model(file, compile=compile, safe_mode=True)
     except ValueError as error:
@@ -311,6 +312,40 @@ def load_keras(file: str | os.PathLike, *, compile: bool = False):
         raise DataError(f"Could not load the model in {file}: {' '.join(str(error).split())}") from error
     except (OSError, KeyError, TypeError) as error:
         raise DataError(f"Could not load the model in {file}: {type(error).__name__}: {error}") from error
+
+
+def _import_layer_modules(file: str | os.PathLike) -> None:
+    """Import the hub modules that define a ``.keras`` file's registered custom objects.
+
+    Custom layers and optimizers (``registered_name`` ``"package>Name"``) are
+    registered when their module is imported; plugin metadata modules are
+    light and do not import them. Only modules of hub_core and of installed
+    plugin packages are imported.
+    """
+    import importlib
+    import zipfile
+
+    from hub_core import registry
+
+    try:
+        with zipfile.ZipFile(file) as archive:
+            config = json.loads(archive.read("config.json"))
+        packages = {"hub_core"} | {r.value.split(".", 1)[0].split(":")[0] for r in registry.registrations().values()}
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, HubError):
+        return  # load_model reports unreadable files
+    modules: set[str] = set()
+    pending = [config]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            if ">" in str(node.get("registered_name") or "") and isinstance(node.get("module"), str):
+                modules.add(node["module"])
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    for module in sorted(m for m in modules if m.split(".")[0] in packages):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
 
 
 def _import_plugin_of(config: dict[str, Any]) -> None:

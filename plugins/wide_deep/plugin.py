@@ -109,8 +109,11 @@ class WideDeepPlugin(ModelPlugin):
         return [["core"]]
 
     def sample_batch(self, variant: Variant, *, small: bool = True, batch_size: int = 4, seed: int = 0) -> SampleBatch:
-        """Random raw rows over every column kind: numbers (one bucketised, some missing),
-        string, integer and hashed categories, and a cross; binary targets."""
+        """Random raw rows over every column kind, with binary targets.
+
+        The columns are numbers (one bucketised, one with missing values),
+        string, integer and hashed categories, and a cross of age buckets and job.
+        """
         import numpy as np
         import pandas as pd
 

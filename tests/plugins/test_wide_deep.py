@@ -270,6 +270,16 @@ def test_loads_from_run_dir(run_dir, adult):
     np.testing.assert_allclose(predict(by_plugin, rows), predict(by_path, rows))
 
 
+def test_run_dir_loads_in_a_fresh_process(run_dir):
+    import subprocess
+    import sys
+
+    code = "import sys, hub_core as hub; model = hub.load(sys.argv[1]); print(model.get_layer('core').name)"
+    done = subprocess.run([sys.executable, "-c", code, str(run_dir)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-1500:]  # custom layers registered without importing the builder first
+    assert done.stdout.split()[-1] == "core"
+
+
 def test_loads_catalog_artifact_by_url_and_sha256(run_dir, adult, hub_home, http_server, tmp_path, monkeypatch):
     artifact = http_server.directory / "wide_deep_adult.keras"
     artifact.write_bytes((run_dir / "model.keras").read_bytes())
