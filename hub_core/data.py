@@ -200,7 +200,7 @@ def _start_cluster() -> None:
 def _to_float(tensor):
     import tensorflow as tf
 
-    return tf.cast(tensor, tf.float32) if tensor.dtype in (tf.uint8, tf.uint16, tf.int32, tf.int64) else tensor
+    return tf.cast(tensor, tf.float32) if tensor.dtype in (tf.uint8, tf.uint16) else tensor  # pixels
 
 
 def pipeline_of(data) -> Pipeline | None:

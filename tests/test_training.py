@@ -222,3 +222,21 @@ def test_bad_arguments_are_one_sentence_errors(digit_arrays):
         hub.fine_tune(small_convnet(), (x, y), epochs=1, strategy="two_phase")
     with pytest.raises(InvalidArgumentError, match="hub.train always"):
         hub.train(small_convnet(), (x, y), epochs=1, strategy="head")
+
+
+@pytest.mark.parametrize("batchnorm, changes", [("frozen", False), ("train", True)])
+def test_batchnorm_frozen_or_trained_while_fine_tuning(digit_arrays, batchnorm, changes):
+    import keras
+
+    x, y, _, _ = digit_arrays
+    inputs = keras.Input((8, 8, 1))
+    h = keras.layers.Conv2D(4, 3, name="block1_conv")(keras.layers.Rescaling(1 / 255.0)(inputs))
+    h = keras.layers.BatchNormalization(name="block1_bn")(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax", name="predictions")(h))
+    before = [w.copy() for w in model.get_layer("block1_bn").get_weights()]
+    hub.fine_tune(model, (x, y), epochs=2, head_epochs=1, unfreeze=1, batchnorm=batchnorm, verbose=0,
+                  blocks=[["block1_conv", "block1_bn"], ["predictions"]])
+    after = model.get_layer("block1_bn").get_weights()  # gamma, beta, moving mean, moving variance
+    assert [not np.array_equal(a, b) for a, b in zip(before, after)] == [changes] * 4
+    assert model.get_layer("block1_conv").trainable
