@@ -57,7 +57,7 @@ def print_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``hub`` command and return its exit status."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter is not for users
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter is not for users
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
