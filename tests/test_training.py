@@ -240,3 +240,18 @@ def test_batchnorm_frozen_or_trained_while_fine_tuning(digit_arrays, batchnorm, 
     after = model.get_layer("block1_bn").get_weights()  # gamma, beta, moving mean, moving variance
     assert [not np.array_equal(a, b) for a, b in zip(before, after)] == [changes] * 4
     assert model.get_layer("block1_conv").trainable
+
+
+def test_fine_tune_vision_plugin_builds_with_preprocessing_and_new_classifier(digit_folders):
+    train_dir, _ = digit_folders
+    train = data.image_folder(train_dir, model="resnet20", batch_size=64)
+    result = hub.fine_tune("resnet20", train, epochs=2, head_epochs=1, unfreeze=2, weights=None, precision="float32",
+                           verbose=0)
+    model = result.model
+    assert model.output_shape == (None, 10)
+    assert any(type(layer).__name__ == "ImagePreprocessing" for layer in model.layers)
+    blocks = hub.registry.get_plugin("resnet").blocks(model)
+    trainable = {layer.name for layer in model.layers if layer.trainable and layer.weights}
+    unfrozen = set(blocks[-1]) | set(blocks[-2]) | set(blocks[-3])  # classifier, final BN, the last stage
+    batchnorm = {name for name in unfrozen if "BatchNormalization" in type(model.get_layer(name)).__name__}
+    assert batchnorm and trainable == unfrozen - batchnorm  # BatchNorm stays frozen by default
