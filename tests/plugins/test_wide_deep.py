@@ -330,6 +330,7 @@ def test_savedmodel_export_keeps_preprocessing(model, adult, tmp_path):
     np.testing.assert_allclose(out, predict(model, rows), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # the CLI builds the paper's full 1024-512-256 MLP
 def test_cli_fine_tunes_evaluates_and_exports_a_uci_table(tmp_path, capsys):
     from hub_core.cli import main
 
