@@ -13,6 +13,14 @@ The model is two stages in one ``keras.Model``:
 
 :class:`SplitOptimizer` trains the wide layer with one optimizer (FTRL with
 L1, as in the paper) and everything else with another (Adagrad).
+
+Raw-input handling inside the model: a category not seen in the training
+data maps to the lookup's single out-of-vocabulary id (a zero weight in the
+wide part); a missing category (the empty string) is its own category when
+the training data had missing values, else unknown; a missing number (NaN)
+is replaced by the training mean (``FillMissing``). Wrong types and absent
+columns are rejected, naming the column, by
+:func:`~hub_plugins.wide_deep.preprocessing.raw_features`.
 """
 
 from __future__ import annotations
