@@ -344,7 +344,7 @@ def _import_layer_modules(file: str | os.PathLike) -> None:
         elif isinstance(node, list):
             pending.extend(node)
     for module in sorted(m for m in modules if m.split(".")[0] in packages):
-        with contextlib.suppress(ImportError):
+        with contextlib.suppress(Exception):  # a broken module: load_model then names the missing class
             importlib.import_module(module)
 
 
