@@ -13,7 +13,12 @@ import pytest
 import caffe_reference as ref
 
 keras = pytest.importorskip("keras")
-from hub_core.layers import CaffeMaxPooling2D, LocalResponseNormalization, caffe_pool_output_size  # noqa: E402
+from hub_core.layers import (  # noqa: E402
+    CaffeMaxPooling2D,
+    GroupedConv2D,
+    LocalResponseNormalization,
+    caffe_pool_output_size,
+)
 
 LRN_SETTINGS = [
     dict(depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75),  # AlexNet / GoogLeNet
@@ -74,9 +79,26 @@ def test_caffe_max_pool_rejects_gapped_windows():
         CaffeMaxPooling2D(pool_size=2, strides=3)
 
 
+@pytest.mark.parametrize(("groups", "strides", "padding"), [(2, 1, "same"), (3, 2, "valid"), (1, 1, "same")])
+def test_grouped_conv_matches_keras_groups_and_numpy(groups, strides, padding):
+    x = np.random.default_rng(4).normal(size=(2, 11, 10, 6)).astype("float32")
+    layer = GroupedConv2D(12, 3, strides=strides, padding=padding, groups=groups)
+    reference = keras.layers.Conv2D(12, 3, strides=strides, padding=padding, groups=groups)
+    got = np.asarray(layer(x))
+    reference.build(x.shape)
+    reference.set_weights(layer.get_weights())
+    assert layer.kernel.shape == (3, 3, 6 // groups, 12)
+    np.testing.assert_allclose(got, np.asarray(reference(x)), rtol=1e-5, atol=1e-5)
+    if padding == "valid":
+        kernel, bias = (w.astype("float64") for w in layer.get_weights())
+        np.testing.assert_allclose(got, ref.conv2d(x.astype("float64"), kernel, bias, stride=strides, groups=groups),
+                                   rtol=1e-5, atol=1e-5)
+
+
 def test_layers_round_trip_through_keras_file(tmp_path):
     inputs = keras.Input((None, None, 8))
-    x = LocalResponseNormalization(depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75, name="norm")(inputs)
+    x = GroupedConv2D(8, 3, padding="same", groups=2, name="conv")(inputs)
+    x = LocalResponseNormalization(depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75, name="norm")(x)
     outputs = CaffeMaxPooling2D(3, 2, name="pool")(x)
     model = keras.Model(inputs, outputs)
     path = tmp_path / "caffe_layers.keras"
@@ -84,6 +106,7 @@ def test_layers_round_trip_through_keras_file(tmp_path):
     restored = keras.saving.load_model(path, safe_mode=True)
     assert restored.get_layer("norm").get_config()["alpha"] == 2e-5
     assert restored.get_layer("pool").get_config()["pool_size"] == 3
+    assert type(restored.get_layer("conv")) is GroupedConv2D and restored.get_layer("conv").groups == 2
     x = np.random.default_rng(2).normal(scale=30.0, size=(2, 10, 9, 8)).astype("float32")
     np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(restored(x)))
     assert restored(x).shape == (2, 5, 4, 8)
@@ -94,12 +117,16 @@ import sys
 import numpy as np
 import keras
 import caffe_reference as ref
-from hub_core.layers import CaffeMaxPooling2D, LocalResponseNormalization
+from hub_core.layers import CaffeMaxPooling2D, GroupedConv2D, LocalResponseNormalization
 assert keras.backend.backend() == "jax", keras.backend.backend()
 x = np.random.default_rng(3).normal(scale=40.0, size=(2, 12, 13, 6)).astype("float32")
 lrn = np.asarray(LocalResponseNormalization(depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75)(x))
 np.testing.assert_allclose(lrn, ref.lrn(x.astype("float64"), 2, 1.0, 2e-5, 0.75), rtol=1e-5, atol=1e-5)
 np.testing.assert_array_equal(np.asarray(CaffeMaxPooling2D(3, 2)(x)), ref.caffe_pool(x, 3, 2))
+conv = GroupedConv2D(4, 3, groups=2)
+got = np.asarray(conv(x))
+kernel, bias = (w.astype("float64") for w in conv.get_weights())
+np.testing.assert_allclose(got, ref.conv2d(x.astype("float64"), kernel, bias, groups=2), rtol=1e-4, atol=1e-4)
 print("ok")
 """
 

@@ -20,7 +20,7 @@ from typing import Any
 from keras import layers
 
 from hub_core import converters, vision
-from hub_core.layers import CaffeMaxPooling2D, LocalResponseNormalization
+from hub_core.layers import CaffeMaxPooling2D, GroupedConv2D, LocalResponseNormalization
 from hub_plugins.alexnet import weights as alexnet_weights
 
 # (filters, kernel, stride, zero padding, groups) of conv1..conv5.
@@ -44,7 +44,7 @@ def _conv(x, index: int, spec: tuple[int, int, int, int, int]):
     # Caffe pads symmetrically; Keras "same" would pad the stride-4 conv1 unevenly.
     if pad:
         x = layers.ZeroPadding2D(pad, name=f"conv{index}_pad")(x)
-    return layers.Conv2D(filters, kernel, strides=stride, groups=groups, activation="relu", name=f"conv{index}")(x)
+    return GroupedConv2D(filters, kernel, strides=stride, groups=groups, activation="relu", name=f"conv{index}")(x)
 
 
 def backbone(x, *, architecture: str = "bvlc"):
