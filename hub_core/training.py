@@ -45,8 +45,10 @@ Plugging in other models (the hooks):
       ``(model, learning_rate) -> Optimizer`` (e.g. wide & deep's split
       FTRL/Adagrad optimizer).
     * A model that overrides ``train_step``/``compute_loss`` (a perceptual
-      loss) trains through the same loop: pass ``task=Task(loss=None)`` or a
-      task whose ``compile`` does what the model needs.
+      loss) trains through the same loop: pass ``task=Task(loss=False, metrics=[])``
+      or a task whose ``compile`` does what the model needs.
+    * Keras callbacks run as usual; one that sets ``model.stop_training``
+      (``EarlyStopping``) ends the run after that epoch.
 
 Distribution (``distribution="auto"``): with ``TF_CONFIG`` naming several
 workers a ``MultiWorkerMirroredStrategy`` is used; with several local GPUs a
@@ -433,6 +435,8 @@ class _Run:
                     history = {k: v[: start["epoch"]] for k, v in metrics.get("history", {}).items()}
         self.history = history
         self.global_step = start["global_step"]
+        self.stop_requested = False
+        self.user_callbacks = [_run_scoped_class()(c) for c in self.o["callbacks"]]
         for index, phase in enumerate(self.phases):
             first, stop = phase["epochs"]
             if start["epoch"] >= stop:
@@ -446,6 +450,8 @@ class _Run:
                 skip = start["step"] if epoch == start["epoch"] else 0
                 self._run_epoch(trainer, phase, epoch, skip, elements, metric_state if skip else None)
                 metric_state = None
+                if self.stop_requested:  # e.g. keras.callbacks.EarlyStopping
+                    return self._finish(start)
         return self._finish(start)
 
     def _prepare_phase(self, phase: dict[str, Any]):
@@ -538,13 +544,15 @@ class _Run:
             val_data = self.val_pipe.epoch(0, elements=elements and elements.get("validation"))
         elif self.val_ds is not None:
             val_data = self.val_ds
-        callbacks = [_epoch_state_class()(self, trainer, phase, epoch, skip, metric_state)]
+        callbacks = list(self.user_callbacks)
         if self.run_dir is not None:
             import keras
 
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(self.run_dir / runs.LOGS), write_graph=False, profile_batch=0))
-        history = trainer.fit(train_data, validation_data=val_data, epochs=epoch + 1, initial_epoch=epoch,
-                              callbacks=callbacks + list(self.o["callbacks"]), verbose=self.o["verbose"], shuffle=False)
+        # last, so it sees a stop asked by the others; it ends fit after this one epoch
+        callbacks.append(_epoch_state_class()(self, trainer, phase, epoch, skip, metric_state))
+        history = trainer.fit(train_data, validation_data=val_data, epochs=int(self.o["epochs"]), initial_epoch=epoch,
+                              callbacks=callbacks, verbose=self.o["verbose"], shuffle=False)
         if not history.history:
             raise DataError("The training data yielded no batch; check that it is not empty.")
 
@@ -600,6 +608,8 @@ class _Run:
         return list(found.values())
 
     def _finish(self, start: dict[str, int]) -> FitResult:
+        for callback in self.user_callbacks:
+            callback.end_run()
         final = {k: v[-1] for k, v in self.history.items() if v}
         best = None
         if self.run_dir is not None:
@@ -618,6 +628,48 @@ class _Run:
         if self.o["verbose"] and result.run_dir:
             print(f"hub: run saved to {result.run_dir}")
         return result
+
+
+@functools.lru_cache(maxsize=None)
+def _run_scoped_class():
+    import keras
+
+    class RunScoped(keras.callbacks.Callback):
+        """Forwards every hook to a user callback, but begins and ends training once per run.
+
+        The loop calls ``fit`` once per epoch; without this, stateful callbacks
+        (``EarlyStopping``, ``ReduceLROnPlateau``) would reset every epoch.
+        """
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.began = inner, False
+
+        def set_model(self, model):
+            super().set_model(model)
+            self.inner.set_model(model)
+
+        def set_params(self, params):
+            super().set_params(params)
+            self.inner.set_params(params)
+
+        def on_train_begin(self, logs=None):
+            if not self.began:
+                self.began = True
+                self.inner.on_train_begin(logs)
+
+        def on_train_end(self, logs=None):
+            """Ends with the run (:meth:`end_run`), not with each epoch's ``fit``."""
+
+        def end_run(self):
+            if self.began:
+                self.inner.on_train_end({})
+
+    for hook in ("on_epoch_begin", "on_epoch_end", "on_train_batch_begin", "on_train_batch_end", "on_test_begin",
+                 "on_test_end", "on_test_batch_begin", "on_test_batch_end", "on_predict_begin", "on_predict_end",
+                 "on_predict_batch_begin", "on_predict_batch_end"):
+        setattr(RunScoped, hook, lambda self, *args, _hook=hook, **kwargs: getattr(self.inner, _hook)(*args, **kwargs))
+    return RunScoped
 
 
 @functools.lru_cache(maxsize=None)
@@ -661,7 +713,9 @@ def _epoch_state_class():
                 variable.assign_add(value)
 
         def on_epoch_end(self, epoch, logs=None):
+            self.run.stop_requested = bool(self.trainer.stop_training)
             self.run._end_epoch(self.trainer, self.phase, epoch, dict(logs or {}))
+            self.trainer.stop_training = True  # the loop calls fit once per epoch
 
     return EpochState
 

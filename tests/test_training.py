@@ -255,3 +255,12 @@ def test_fine_tune_vision_plugin_builds_with_preprocessing_and_new_classifier(di
     unfrozen = set(blocks[-1]) | set(blocks[-2]) | set(blocks[-3])  # classifier, final BN, the last stage
     batchnorm = {name for name in unfrozen if "BatchNormalization" in type(model.get_layer(name)).__name__}
     assert batchnorm and trainable == unfrozen - batchnorm  # BatchNorm stays frozen by default
+
+
+def test_early_stopping_callback_ends_the_run(digit_arrays):
+    import keras
+
+    x, y, _, _ = digit_arrays
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)  # stops after the 2nd epoch
+    result = hub.train(small_convnet(), (x, y), epochs=6, callbacks=[stop], verbose=0)
+    assert len(result.history["loss"]) == 2
