@@ -102,3 +102,8 @@ def load_example(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def example_losses(model: str, **options) -> list[float]:
+    """Per-epoch training losses of ``examples/train_caffe_nets.py`` for ``model`` (float32, silent)."""
+    return load_example("train_caffe_nets").run(model, precision="float32", verbose=0, **options)["history"]["loss"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import caffe_reference as ref
-from caffe_reference import isolated_hub_home, load_example  # noqa: F401 (autouse fixture)
+from caffe_reference import example_losses, isolated_hub_home  # noqa: F401 (autouse fixture)
 import hub_core as hub
 from hub_core.errors import InvalidArgumentError, WeightsError
 
@@ -225,10 +225,7 @@ def test_parameter_counts(name, count, size):
 
 def test_example_training_lowers_the_loss():
     """examples/train_caffe_nets.py: AlexNet from scratch on real digits through hub.train."""
-    example = load_example("train_caffe_nets")
-    result = example.run("alexnet", size=63, epochs=3, limit=64, batch_size=16, learning_rate=1e-4,
-                         precision="float32", verbose=0)
-    losses = result["history"]["loss"]
+    losses = example_losses("alexnet", size=63, epochs=3, limit=64, batch_size=16, learning_rate=1e-4)
     assert len(losses) == 3 and losses[-1] < losses[0], losses
 
 

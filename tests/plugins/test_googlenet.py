@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import caffe_reference as ref
-from caffe_reference import isolated_hub_home, load_example  # noqa: F401 (autouse fixture)
+from caffe_reference import example_losses, isolated_hub_home, load_example  # noqa: F401 (autouse fixture)
 from image_helpers import photo_batch
 import hub_core as hub
 from hub_core.errors import InvalidArgumentError, WeightsError
@@ -186,10 +186,7 @@ def test_parameter_counts_at_224():
 
 def test_example_training_lowers_the_loss():
     """examples/train_caffe_nets.py: GoogLeNet from scratch on real digits through hub.train."""
-    example = load_example("train_caffe_nets")
-    result = example.run("googlenet", size=32, epochs=4, limit=96, batch_size=32, learning_rate=1e-4,
-                         precision="float32", verbose=0)
-    losses = result["history"]["loss"]
+    losses = example_losses("googlenet", size=32, epochs=4, limit=96, batch_size=32, learning_rate=1e-4)
     assert len(losses) == 4 and losses[-1] < losses[0], losses
 
 
