@@ -198,6 +198,14 @@ class RunDir:
                 old.unlink(missing_ok=True)
         return file
 
+    def reset(self) -> None:
+        """Forget earlier training state: checkpoints, the best-model record and the metrics."""
+        import shutil
+
+        shutil.rmtree(self.checkpoints, ignore_errors=True)
+        for name in (BEST_INFO, METRICS):
+            (self.path / name).unlink(missing_ok=True)
+
     # --- best model ------------------------------------------------------
     def best(self) -> dict[str, Any] | None:
         """``{"monitor", "mode", "value", "epoch"}`` of ``best.keras``, or None."""

@@ -169,7 +169,8 @@ def fine_tune(model: Any, train: Any, validation: Any = None, *, epochs: int = 3
         mixed_precision: Shortcut: True means ``precision="bfloat16"``, False ``"float32"``.
         callbacks: Extra Keras callbacks.
         run_dir: Run directory (checkpoints, best/final model, metrics, plot, logs); None writes nothing.
-        resume: Continue from the last complete checkpoint in ``run_dir``.
+        resume: Continue from the last complete checkpoint in ``run_dir``; False starts afresh,
+            discarding the directory's checkpoints and its best-model record.
         cache_features: ``"auto"``, True or False (see the module docstring).
         seed: Seed of initialisation, shuffling and augmentation.
         distribution: ``"auto"``, None or a ``tf.distribute.Strategy``.
@@ -347,6 +348,8 @@ class _Run:
         if previous and self.o["resume"] and previous.get("arguments") != config:
             changed = sorted(k for k in config if previous.get("arguments", {}).get(k) != config[k])
             warnings.warn(f"Resuming {path} with changed arguments: {', '.join(changed)}.", stacklevel=3)
+        if not self.o["resume"]:
+            run.reset()
         return run
 
     def _build_model(self):
