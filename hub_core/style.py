@@ -33,53 +33,33 @@ def stylize(
     *,
     size: int | tuple[int, int] | None = None,
     method: str = "fast",
-    steps: int = 200,
-    content_layer: str = "relu4_2",
-    style_layers: Sequence[str] = GATYS_STYLE_LAYERS,
-    optimizer: str = "lbfgs",
-    content_weight: float = 1.0,
-    style_weight: float = 1e3,
-    tv_weight: float = 10.0,
-    learning_rate: float = 5.0,
-    loss_network: str = "vgg16",
-    loss_weights: Any = "hed_bsds500",
     max_pixels: int = DEFAULT_MAX_PIXELS,
     tile_size: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
-    callback: Callable[[int, dict], None] | None = None,
+    **optimize_options: Any,
 ):
     """Stylise an image with a trained network, or by Gatys optimisation.
 
     ``method="fast"``: ``stylize(model, image)`` where ``model`` is a fast_style
     ``keras.Model`` (or a run directory / weights file it was saved to) and
     ``image`` a path, PIL image, ``(H, W, 3)`` array, or a list of those. Images
-    over ``max_pixels`` are processed in overlapping tiles.
+    over ``max_pixels`` are processed in overlapping tiles (see :func:`transform`).
 
-    ``method="optimize"``: ``stylize(content, style, method="optimize")`` starts
-    from the content image and minimises ``content_weight * content +
-    style_weight * style + tv_weight * tv`` over its pixels with the VGG loss
-    network, for ``steps`` iterations of L-BFGS or Adam. The gradients are the
-    Keras backend's.
+    ``method="optimize"``: ``stylize(content, style, method="optimize", steps=200,
+    content_layer="relu4_2", style_layers=GATYS_STYLE_LAYERS, optimizer="lbfgs")``
+    optimises the pixels of the content image against the style with the VGG
+    loss network and the Keras backend's gradients; every keyword of
+    :func:`optimize` is accepted.
 
     Args:
         model_or_content: The network (fast) or the content image (optimize).
         image_or_style: The image(s) to stylise (fast) or the style image (optimize).
         size: Resize the image first: longer side in pixels, or ``(h, w)``.
         method: ``"fast"`` or ``"optimize"``.
-        steps: Optimisation iterations (optimize).
-        content_layer: VGG activation compared with the content (optimize).
-        style_layers: VGG activations whose Gram matrices are matched (optimize).
-        optimizer: ``"lbfgs"`` (scipy's L-BFGS-B; the result is clipped to [0, 255]) or ``"adam"``.
-        content_weight: Weight of the content loss (optimize).
-        style_weight: Weight of the style loss (optimize).
-        tv_weight: Weight of the total-variation loss (optimize).
-        learning_rate: Adam step in pixel units (optimize).
-        loss_network: ``"vgg16"`` or ``"vgg19"`` (optimize).
-        loss_weights: Weights of the loss network (optimize).
         max_pixels: Memory budget of one forward pass, in pixels (fast).
         tile_size: Tile side when tiling (fast).
-        overlap: Overlap of neighbouring tiles, blended linearly (fast).
-        callback: Called as ``callback(step, losses)`` during optimisation.
+        overlap: Overlap of neighbouring tiles (fast).
+        **optimize_options: Keywords of :func:`optimize` (optimize only).
 
     Returns:
         The stylised image as a ``uint8`` ``(H, W, 3)`` array (a list for a list input).
@@ -91,12 +71,11 @@ def stylize(
     if method not in METHODS:
         raise InvalidArgumentError(f"method must be one of {', '.join(METHODS)}, got {method!r}.")
     if method == "optimize":
-        return optimize(
-            model_or_content, image_or_style, size=size, steps=steps, content_layer=content_layer,
-            style_layers=style_layers, optimizer=optimizer, content_weight=content_weight,
-            style_weight=style_weight, tv_weight=tv_weight, learning_rate=learning_rate,
-            loss_network=loss_network, loss_weights=loss_weights, callback=callback,
-        )[0]
+        return optimize(model_or_content, image_or_style, size=size, **optimize_options)[0]
+    if optimize_options:
+        raise InvalidArgumentError(
+            f"{', '.join(sorted(optimize_options))} apply to method='optimize' only; drop them for a fast_style model."
+        )
     model = _transform_model(model_or_content)
     if isinstance(image_or_style, (list, tuple)):
         return [_stylize_one(model, image, size, max_pixels, tile_size, overlap) for image in image_or_style]
@@ -127,11 +106,13 @@ def transform(model, pixels, *, max_pixels: int = DEFAULT_MAX_PIXELS, tile_size:
     """Run the transform network on one float ``(H, W, 3)`` image, tiling over ``max_pixels``.
 
     Tiles start at multiples of 4 (the network's stride) and overlap by
-    ``overlap`` pixels, where they are blended with linear ramps. A network
-    with batch normalisation gives the untiled result away from the seams
-    exactly when ``overlap`` covers its receptive field; with instance
-    normalisation each tile is normalised on its own statistics, so tiles
-    match the untiled output only approximately.
+    ``overlap`` pixels, where they are blended with linear ramps that ignore
+    the outer quarter of the overlap. A network with batch normalisation (in
+    inference) gives exactly the untiled result when a quarter of ``overlap``
+    covers the radius of its receptive field (54 pixels for the default
+    network; the default overlap of 128 gets within rounding of it); with
+    instance normalisation each tile is normalised on its own statistics, so
+    tiles match the untiled output only approximately.
 
     Returns:
         Float pixels ``(H, W, 3)``.
@@ -157,20 +138,28 @@ def transform(model, pixels, *, max_pixels: int = DEFAULT_MAX_PIXELS, tile_size:
 
 
 def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
-    """``(start, stop)`` of tiles covering ``length``; every start but the last is a multiple of the stride."""
+    """``(start, stop)`` of tiles covering ``length``; starts are multiples of the network's stride.
+
+    The last tile ends at ``length`` and may be up to ``TILE_ALIGN - 1`` pixels longer than ``tile``.
+    """
     if length <= tile:
         return [(0, length)]
-    starts = [*range(0, length - tile, tile - overlap), length - tile]
-    return [(start, start + tile) for start in starts]
+    last = (length - tile) // TILE_ALIGN * TILE_ALIGN
+    return [(start, start + tile) for start in range(0, last, tile - overlap)] + [(last, length)]
 
 
 def _ramp(start: int, stop: int, length: int, overlap: int):
-    """Blend weights along one axis: ramps up over ``overlap`` at inner edges only."""
+    """Blend weights along one axis, at inner edges only: 0 over the outer quarter of the overlap, then linear to 1.
+
+    The zero margin drops the pixels nearest a tile's edge, where its reflect
+    padding stands in for the neighbouring image.
+    """
     import numpy as np
 
     weights = np.ones(stop - start)
     if overlap:
-        ramp = (np.arange(overlap) + 0.5) / overlap
+        margin = overlap // 4
+        ramp = np.clip((np.arange(overlap) + 0.5 - margin) / (overlap - 2 * margin), 0.0, 1.0)
         if start > 0:
             weights[:overlap] = np.minimum(weights[:overlap], ramp)
         if stop < length:
@@ -198,17 +187,30 @@ def optimize(
 ):
     """Gatys et al.'s optimisation; :func:`stylize` with ``method="optimize"`` calls it.
 
+    Starts from the content image and minimises ``content_weight * content +
+    style_weight * style + tv_weight * tv`` over its pixels.
+
     Args:
         content: Content image (path, PIL image or array).
         style: Style image; resized so its longer side matches the content's.
+        size: Resize the content first: longer side in pixels, or ``(h, w)``.
+        steps: Iterations (L-BFGS iterations, or Adam steps).
+        content_layer: VGG activation compared with the content.
+        style_layers: VGG activations whose Gram matrices are matched.
+        optimizer: ``"lbfgs"`` (scipy's L-BFGS-B; the result is clipped to [0, 255]) or ``"adam"``.
+        content_weight: Weight of the content loss.
+        style_weight: Weight of the style loss.
+        tv_weight: Weight of the total-variation loss.
+        learning_rate: Adam step in pixel units.
+        loss_network: ``"vgg16"`` or ``"vgg19"`` (a variant of the vgg16 plugin).
+        loss_weights: Weights of the loss network (default: the HED VGG16 conv weights, offline).
         features: A ready feature model (see ``hub_plugins.fast_style.losses``)
             to use instead of building ``loss_network``.
-        Others: as in :func:`stylize`.
+        callback: Called as ``callback(step, losses)`` at every evaluation.
 
     Returns:
         ``(image, history)``: the ``uint8`` result and the list of loss dicts per step.
     """
-    import numpy as np
     from keras import ops
 
     from hub_plugins.fast_style import losses, preprocessing
@@ -320,3 +322,208 @@ def _value_and_grad(objective: Callable[[Any], dict]) -> Callable[[Any], tuple[d
 
         return torch_value_and_grad
     raise InvalidArgumentError(f"Style optimisation supports the tensorflow, jax and torch backends, not {backend}.")
+
+
+JOHNSON_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+PREVIEW_DIR = "previews"
+CROP_MARGIN = 1.25  # content images are stored this much larger than the training crops
+
+
+def train_style(
+    style_image: Any,
+    content_images: Any,
+    *,
+    image_size: int = 256,
+    batch_size: int = 4,
+    steps: int | None = None,
+    epochs: int | None = None,
+    style_weight: float = 1.0,
+    content_weight: float = 1.0,
+    tv_weight: float = 10.0,
+    learning_rate: float = 1e-3,
+    run_dir: str | os.PathLike | None = None,
+    resume: bool = True,
+    preview_every: int = 100,
+    checkpoint_every: int | None = None,
+    style_size: int | None = None,
+    content_layers: Sequence[str] = ("relu3_3",),
+    style_layers: Sequence[str] = JOHNSON_STYLE_LAYERS,
+    loss_network: str = "vgg16",
+    loss_weights: Any = "hed_bsds500",
+    norm: str | None = None,
+    upsampling: str | None = None,
+    width: int | None = None,
+    residual_blocks: int | None = None,
+    initial_weights: str | os.PathLike | None = None,
+    callbacks: Sequence[Any] = (),
+    seed: int = 0,
+    verbose: int = 1,
+    features=None,
+):
+    """Train a fast_style transform network for one style, on the shared training loop.
+
+    Every step takes ``batch_size`` random ``image_size`` crops (randomly
+    flipped) of the content images, stylises them and minimises
+    ``content_weight * content + style_weight * style + tv_weight * tv`` with the
+    frozen VGG loss network. The run directory gets what every hub run gets
+    (checkpoints, resume, metrics, curves, TensorBoard logs) plus
+    ``previews/step_NNNNNN.png`` every ``preview_every`` steps (content above,
+    stylised below) and ``transform.weights.h5`` at the end, which
+    ``hub.load("fast_style", weights=run_dir)`` reads.
+
+    Args:
+        style_image: The style (path, PIL image or array).
+        content_images: A folder of photos, a list of paths/images, an array
+            ``(N, H, W, 3)``, or a ``tf.data.Dataset`` of images (or ``(image, label)``).
+        image_size: Side of the square training crops.
+        batch_size: Crops per step.
+        steps: Training steps (rounded up to whole epochs of at most 100 steps).
+        epochs: Alternatively, passes over the content images (``ceil(N / batch_size)`` steps each).
+        style_weight: Weight of the Gram-matrix style loss. With the relative
+            losses of ``hub_plugins.fast_style.losses``, about 1 keeps the photo
+            recognisable; 10 and more paint over it (the network, unlike Gatys'
+            optimisation, does not start from the photo).
+        content_weight: Weight of the feature content loss.
+        tv_weight: Weight of the total-variation loss.
+        learning_rate: Adam learning rate.
+        run_dir: Run directory; None trains in memory (no previews).
+        resume: Continue from the last checkpoint in ``run_dir``.
+        preview_every: Steps between preview grids (0 disables them).
+        checkpoint_every: Also checkpoint every N steps (epoch ends always do).
+        style_size: Longer side of the style image for its Gram matrices (None: as given).
+        content_layers: VGG activations of the content loss.
+        style_layers: VGG activations of the style loss.
+        loss_network: ``"vgg16"`` or ``"vgg19"``.
+        loss_weights: Weights of the loss network (default: the HED VGG16 conv weights, offline).
+        norm: ``"instance"`` or ``"batch"`` normalisation in the transform network.
+        upsampling: ``"resize"`` or ``"transpose"``.
+        width: Filters of the first convolution.
+        residual_blocks: Residual blocks. These four default to ``initial_weights``'
+            architecture, else to ``transform_net``'s defaults (instance, resize, 32, 5).
+        initial_weights: Start from these transform weights (a run directory or weights file,
+            e.g. to fine-tune a network trained with another style weight) instead of random.
+        callbacks: Extra Keras callbacks for the loop.
+        seed: Seed of initialisation and crops.
+        verbose: 0 silent, 1 progress bars.
+        features: A ready feature model to use instead of building ``loss_network``.
+
+    Returns:
+        The loop's :class:`~hub_core.training.FitResult`, whose ``model`` is the
+        trained transform network.
+
+    Raises:
+        InvalidArgumentError: For bad sizes, step counts or options.
+        DataError: When the content or style images cannot be read.
+    """
+    import dataclasses
+    import math
+
+    from hub_core import training, vision
+    from hub_plugins.fast_style import losses, model, preprocessing
+    from hub_plugins.fast_style import weights as store
+
+    if (steps is None) == (epochs is None):
+        raise InvalidArgumentError("Pass exactly one of steps= and epochs= to train_style.")
+    if int(image_size) < 16 or int(batch_size) < 1:
+        raise InvalidArgumentError(f"image_size must be >= 16 and batch_size >= 1, got {image_size} and {batch_size}.")
+    content = _content_array(content_images, int(image_size))
+    steps = int(steps) if steps is not None else int(epochs) * math.ceil(len(content) / int(batch_size))
+    if steps < 1:
+        raise InvalidArgumentError(f"train_style needs at least one step, got steps={steps}.")
+    steps_per_epoch = min(steps, 100)
+    options = {k: v for k, v in {"norm": norm, "upsampling": upsampling, "width": width,
+                                  "residual_blocks": residual_blocks}.items() if v is not None}
+    if initial_weights is not None:
+        arrays = store.read_arrays(initial_weights)
+        options = store.merge_options(store.architecture(arrays), options, os.fspath(initial_weights))
+    transform = model.transform_net(**options)
+    if initial_weights is not None:
+        vision.assign_weights(transform, arrays, source=os.fspath(initial_weights))
+    features = features or losses.vgg_features((*content_layers, *style_layers), variant=loss_network, weights=loss_weights)
+    perceptual = losses.PerceptualLoss(
+        features, preprocessing.load_image(style_image, style_size), content_layers=content_layers,
+        style_layers=style_layers, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
+    )
+    trainer = losses.StyleTrainer(transform, perceptual, name="fast_style_trainer")
+    callbacks = list(callbacks)
+    if run_dir is not None and preview_every:
+        callbacks.append(_preview_callback(transform, _center_crops(content[:4], int(image_size)),
+                                           os.path.join(os.fspath(run_dir), PREVIEW_DIR), int(preview_every)))
+    result = training.train(
+        trainer, _crop_dataset(content, int(image_size), int(batch_size), steps_per_epoch, seed),
+        epochs=math.ceil(steps / steps_per_epoch), learning_rate=learning_rate, run_dir=run_dir, resume=resume,
+        task=training.Task(loss=False, metrics=[]), callbacks=callbacks, checkpoint_every=checkpoint_every,
+        batchnorm="train", cache_features=False, seed=seed, verbose=verbose,
+    )
+    if result.run_dir is not None:
+        final = result.run_dir / store.TRANSFORM_WEIGHTS
+        partial = final.with_name(f".partial.{final.name}")  # Keras insists on the .weights.h5 suffix
+        try:
+            transform.save_weights(partial)
+            os.replace(partial, final)
+        finally:
+            partial.unlink(missing_ok=True)
+    return dataclasses.replace(result, model=transform)
+
+
+def _content_array(content_images: Any, image_size: int):
+    """Content images as a uint8 ``(N, S, S, 3)`` array, ``S = CROP_MARGIN * image_size`` (centre crops)."""
+    import numpy as np
+
+    from hub_core import imaging
+    from hub_core.errors import DataError
+    from hub_plugins.fast_style import preprocessing
+
+    if isinstance(content_images, (str, os.PathLike)):
+        sources = preprocessing.list_images(content_images)
+    elif hasattr(content_images, "element_spec"):
+        sources = [element[0] if isinstance(element, tuple) else element for element in content_images.as_numpy_iterator()]
+    else:
+        sources = list(content_images)
+    if not sources:
+        raise DataError("train_style got no content images; pass a folder of photos, a list of images or a dataset.")
+    side = round(image_size * CROP_MARGIN)
+    return np.stack([imaging.load_image(source, side, crop="center") for source in sources])
+
+
+def _center_crops(images, size: int):
+    offset = (images.shape[1] - size) // 2
+    return images[:, offset:offset + size, offset:offset + size].astype("float32")
+
+
+def _crop_dataset(content, image_size: int, batch_size: int, steps: int, seed: int):
+    """``steps`` batches of ``(crops, crops)``: random images, crop positions and flips, new each epoch."""
+    import tensorflow as tf
+
+    images = tf.constant(content)
+    count = len(content)
+
+    def sample(value):
+        index = tf.math.floormod(value, count)
+        crop_seed = tf.stack([value, tf.constant(seed, tf.int64)])
+        crop = tf.image.stateless_random_crop(tf.gather(images, index), (image_size, image_size, 3), seed=crop_seed)
+        crop = tf.image.stateless_random_flip_left_right(crop, seed=crop_seed + 1)
+        crop = tf.cast(crop, tf.float32)
+        return crop, crop
+
+    dataset = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).map(sample)
+    return dataset.batch(batch_size, drop_remainder=True).take(steps).prefetch(2)
+
+
+def _preview_callback(transform, previews, folder: str, every: int):
+    """A Keras callback writing ``folder/step_NNNNNN.png`` (content row over stylised row) every ``every`` steps."""
+    import keras
+    import numpy as np
+
+    from hub_plugins.fast_style import preprocessing
+
+    class Preview(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            if step % every == 0:
+                stylised = np.asarray(transform.predict_on_batch(previews))
+                grid = np.concatenate([np.concatenate(list(previews), 1), np.concatenate(list(stylised), 1)], 0)
+                os.makedirs(folder, exist_ok=True)
+                preprocessing.save_image(grid, os.path.join(folder, f"step_{step:06d}.png"))
+
+    return Preview()

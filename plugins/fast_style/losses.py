@@ -5,11 +5,14 @@ keyed by Caffe-style names (``relu3_3``); :func:`vgg_features` builds one from
 the hub's vgg16 plugin. Every loss below is written with ``keras.ops`` only,
 so gradients come from whichever backend Keras runs on.
 
-Normalisation (so that the default weights hold at any image size):
+Normalisation: the activations of VGG layers differ by orders of magnitude
+(with the HED weights, the raw Gram error at relu1_2 is 10^8 times that at
+relu4_3), so every layer's term is divided by the energy of its target and
+each layer counts alike, at any image size:
 
-* content loss: mean squared difference of the features;
+* content loss: ``mean((F - P)^2) / mean(P^2)`` per layer, summed over layers;
 * Gram matrix: ``F^T F / (H * W * C)`` per image;
-* style loss: sum over layers of the mean squared Gram difference;
+* style loss: ``mean((G - A)^2) / mean(A^2)`` per layer, summed over layers;
 * total variation: mean squared difference of neighbouring pixels in [0, 1].
 """
 
@@ -93,16 +96,21 @@ def gram_matrix(features):
     return ops.matmul(ops.transpose(flat, (0, 2, 1)), flat) / size
 
 
+def _relative_error(value, target):
+    """``mean((value - target)^2) / mean(target^2)``; the denominator carries no gradient."""
+    target = ops.cast(target, "float32")
+    energy = ops.stop_gradient(ops.mean(ops.square(target))) + 1e-12
+    return ops.mean(ops.square(ops.cast(value, "float32") - target)) / energy
+
+
 def content_loss(generated: Mapping[str, Any], target: Mapping[str, Any], layers: Sequence[str]):
-    """Mean squared feature difference, summed over ``layers``."""
-    terms = [ops.mean(ops.square(ops.cast(generated[k], "float32") - ops.cast(target[k], "float32"))) for k in layers]
-    return ops.sum(ops.stack(terms))
+    """Relative squared feature error, summed over ``layers``."""
+    return ops.sum(ops.stack([_relative_error(generated[k], target[k]) for k in layers]))
 
 
 def style_loss(generated: Mapping[str, Any], target_grams: Mapping[str, Any], layers: Sequence[str]):
-    """Mean squared Gram difference (target grams broadcast over the batch), summed over ``layers``."""
-    terms = [ops.mean(ops.square(gram_matrix(generated[k]) - target_grams[k])) for k in layers]
-    return ops.sum(ops.stack(terms))
+    """Relative squared Gram error (target grams broadcast over the batch), summed over ``layers``."""
+    return ops.sum(ops.stack([_relative_error(gram_matrix(generated[k]), target_grams[k]) for k in layers]))
 
 
 def total_variation(images):
@@ -167,3 +175,49 @@ class PerceptualLoss:
         generated_features = {k: v[:batch] for k, v in both.items()}
         content_features = {k: ops.stop_gradient(both[k][batch:]) for k in self.content_layers}
         return self.terms(generated_features, content_features, generated)
+
+
+@keras.saving.register_keras_serializable(package="hub_fast_style")
+class StyleTrainer(keras.Model):
+    """The transform network with its perceptual loss, for ``fit`` (any backend's train step).
+
+    ``call`` runs the transform network; ``compute_loss`` applies the
+    :class:`PerceptualLoss` to ``(x, y_pred)`` and tracks its ``content``,
+    ``style`` and ``tv`` terms as metrics. The loss network is not tracked, so
+    saving the trainer saves only the transform network (a reloaded trainer
+    stylises but has no loss).
+
+    Args:
+        transform: The transform network.
+        perceptual: The loss; None for inference only.
+        **kwargs: Standard model arguments.
+    """
+
+    def __init__(self, transform: keras.Model, perceptual: PerceptualLoss | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.transform = transform
+        self._perceptual = perceptual  # a plain object: Keras does not track (or save) the loss network
+        self.term_trackers = {name: keras.metrics.Mean(name=name) for name in ("content", "style", "tv")}
+        self.built = True  # the functional transform network is built already
+
+
+    def call(self, inputs, training=False):
+        return self.transform(inputs, training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        perceptual = self._perceptual
+        if perceptual is None:
+            raise ValueError("This StyleTrainer was loaded without its perceptual loss; train with hub.train_style.")
+        terms = perceptual(x, y_pred)
+        for name, tracker in self.term_trackers.items():
+            tracker.update_state(terms[name])
+        return terms["loss"]
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "transform": keras.saving.serialize_keras_object(self.transform)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]):
+        config = dict(config)
+        transform = keras.saving.deserialize_keras_object(config.pop("transform"))
+        return cls(transform, **config)

@@ -1,0 +1,85 @@
+"""``hub stylize`` and ``hub train-style``: fast neural style transfer from the command line."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+
+def register(subparsers) -> None:
+    """Add the ``stylize`` and ``train-style`` subcommands."""
+    p = subparsers.add_parser(
+        "stylize",
+        help="stylise images with a trained fast_style network",
+        description="Stylise images with a fast_style run directory (from 'hub train-style') or weights file.",
+    )
+    p.add_argument("model", metavar="RUN_DIR_OR_WEIGHTS")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="folder for the stylised PNGs")
+    p.add_argument("--size", type=int, default=None, help="resize so the longer side has this many pixels")
+    p.set_defaults(func=stylize_command)
+
+    t = subparsers.add_parser(
+        "train-style",
+        help="train a fast_style network for one style image",
+        description="Train a fast_style network on a folder of photos; resumes when run again with the same --run-dir.",
+    )
+    t.add_argument("style", metavar="STYLE_IMAGE")
+    t.add_argument("content", metavar="CONTENT_DIR")
+    t.add_argument("--run-dir", required=True, help="run directory (checkpoints, previews, transform.weights.h5)")
+    length = t.add_mutually_exclusive_group(required=True)
+    length.add_argument("--steps", type=int)
+    length.add_argument("--epochs", type=int)
+    t.add_argument("--image-size", type=int, default=256)
+    t.add_argument("--batch-size", type=int, default=4)
+    t.add_argument("--style-weight", type=float, default=1.0)
+    t.add_argument("--content-weight", type=float, default=1.0)
+    t.add_argument("--tv-weight", type=float, default=10.0)
+    t.add_argument("--preview-every", type=int, default=100)
+    t.add_argument("--no-resume", action="store_true", help="start afresh even if the run directory has checkpoints")
+    t.set_defaults(func=train_style_command)
+
+
+def stylize_command(args) -> int:
+    """Stylise each image into ``OUT_DIR/<name>_stylized.png``."""
+    from hub_core.errors import DataError, InvalidArgumentError
+
+    if not os.path.exists(args.model):
+        raise DataError(f"Model {args.model} does not exist; pass a run directory from 'hub train-style' or a weights file.")
+    missing = [image for image in args.images if not pathlib.Path(image).is_file()]
+    if missing:
+        raise DataError(f"Image file {missing[0]} does not exist; check the path.")
+    if args.size is not None and args.size < 1:
+        raise InvalidArgumentError(f"--size must be a positive number of pixels, got {args.size}.")
+    out = pathlib.Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"Output {out} is a file; pass a folder for -o.")
+
+    import hub_core as hub
+    from hub_plugins.fast_style import preprocessing
+
+    model = hub.load("fast_style", weights=args.model)
+    out.mkdir(parents=True, exist_ok=True)
+    for image in args.images:
+        target = out / f"{pathlib.Path(image).stem}_stylized.png"
+        preprocessing.save_image(hub.stylize(model, image, size=args.size), target)
+        print(target)
+    return 0
+
+
+def train_style_command(args) -> int:
+    """Run ``hub.train_style`` and print where the weights went."""
+    from hub_core.errors import DataError
+
+    if not pathlib.Path(args.style).is_file():
+        raise DataError(f"Style image {args.style} does not exist; check the path.")
+
+    import hub_core as hub
+
+    result = hub.train_style(
+        args.style, args.content, image_size=args.image_size, batch_size=args.batch_size, steps=args.steps,
+        epochs=args.epochs, style_weight=args.style_weight, content_weight=args.content_weight,
+        tv_weight=args.tv_weight, run_dir=args.run_dir, resume=not args.no_resume, preview_every=args.preview_every,
+    )
+    print(f"weights: {pathlib.Path(result.run_dir) / 'transform.weights.h5'}")
+    return 0

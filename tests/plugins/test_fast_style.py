@@ -1,0 +1,274 @@
+"""fast_style: transform network, losses, tiling, training on the shared loop, Gatys optimisation, CLI.
+
+Real images only: photos from scikit-image, scikit-learn and matplotlib, and
+Van Gogh's The Starry Night from Debian's opencv-doc (installed by
+``scripts/install-test-data.sh``).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+import hub_core as hub
+from hub_core import cli
+from hub_core.errors import DataError, InvalidArgumentError
+
+PAINTING_CANDIDATES = (
+    pathlib.Path(os.environ.get("HUB_CORE_DATA", pathlib.Path.home() / ".cache" / "hub_core" / "data")) / "starry_night.jpg",
+    pathlib.Path("/usr/share/doc/opencv-doc/examples/data/starry_night.jpg"),
+)
+
+
+@pytest.fixture(scope="module")
+def starry_night() -> pathlib.Path:
+    """The Starry Night; fails (does not skip) with the install command when it is missing."""
+    for path in PAINTING_CANDIDATES:
+        if path.is_file():
+            return path
+    pytest.fail("The Starry Night is not installed; run scripts/install-test-data.sh (Debian opencv-doc).")
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[np.ndarray]:
+    """Real photographs from the scikit-image, scikit-learn and matplotlib packages."""
+    import skimage.data
+    from matplotlib import cbook
+    from sklearn.datasets import load_sample_image
+
+    from hub_core import imaging
+
+    return [skimage.data.astronaut(), skimage.data.chelsea(), load_sample_image("china.jpg"),
+            imaging.load_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))]
+
+
+@pytest.fixture(scope="module")
+def features():
+    """The loss network: the hub's VGG16 with the offline HED weights, every layer the tests use."""
+    from hub_plugins.fast_style import losses
+
+    return losses.vgg_features(("relu3_3", "relu4_2", *losses.JOHNSON_STYLE_LAYERS, *losses.GATYS_STYLE_LAYERS))
+
+
+def _small_net(**options):
+    import keras
+
+    from hub_plugins.fast_style import model
+
+    keras.utils.set_random_seed(0)
+    return model.transform_net(**{"width": 4, "residual_blocks": 1, **options})
+
+
+# --- architecture ------------------------------------------------------------
+def test_architecture_follows_the_paper():
+    from hub_plugins.fast_style import model
+
+    net = model.transform_net()
+    kernels = {layer.name: tuple(layer.kernel.shape) for layer in net.layers if hasattr(layer, "kernel")}
+    assert kernels["down1_conv"] == (9, 9, 3, 32)
+    assert kernels["down2_conv"] == (3, 3, 32, 64) and net.get_layer("down2_conv").strides == (2, 2)
+    assert kernels["down3_conv"] == (3, 3, 64, 128) and net.get_layer("down3_conv").strides == (2, 2)
+    assert [n for n in kernels if n.startswith("res")] == [f"res{i}_{ab}_conv" for i in range(1, 6) for ab in "ab"]
+    assert all(kernels[f"res{i}_{ab}_conv"] == (3, 3, 128, 128) for i in range(1, 6) for ab in "ab")
+    assert kernels["up1_conv"] == (3, 3, 128, 64) and kernels["up2_conv"] == (3, 3, 64, 32)
+    assert kernels["out_conv"] == (9, 9, 32, 3)
+    types = {type(layer).__name__ for layer in net.layers}
+    assert "InstanceNormalization" in types and "BatchNormalization" not in types and "Conv2DTranspose" not in types
+    assert net.count_params() == hub.info("fast_style")["variants"]["fast_style"]["num_params"]
+
+
+@pytest.mark.parametrize("norm,upsampling", [("instance", "resize"), ("batch", "transpose")])
+@pytest.mark.parametrize("height,width", [(33, 47), (17, 65), (40, 40)])
+def test_any_size_gives_same_size_pixels(norm, upsampling, height, width):
+    net = _small_net(norm=norm, upsampling=upsampling)
+    images = np.random.default_rng(0).uniform(0, 255, (2, height, width, 3)).astype("float32")
+    out = np.asarray(net.predict_on_batch(images))
+    assert out.shape == images.shape
+    assert out.min() >= 0.0 and out.max() <= 255.0
+
+
+def test_instance_norm_matches_numpy():
+    from hub_plugins.fast_style.model import InstanceNormalization
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(3.0, 2.0, (2, 5, 7, 4)).astype("float32")
+    layer = InstanceNormalization(epsilon=1e-5)
+    layer.build(x.shape)
+    gamma, beta = rng.normal(size=4).astype("float32"), rng.normal(size=4).astype("float32")
+    layer.set_weights([gamma, beta])
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    var = x.var(axis=(1, 2), keepdims=True)
+    expected = gamma * (x - mean) / np.sqrt(var + 1e-5) + beta
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_reflect_padding_matches_numpy():
+    from hub_plugins.fast_style.model import ReflectionPadding2D
+
+    x = np.arange(2 * 5 * 6 * 3, dtype="float32").reshape(2, 5, 6, 3)
+    padded = np.asarray(ReflectionPadding2D((1, 2, 3, 4))(x))
+    np.testing.assert_array_equal(padded, np.pad(x, [(0, 0), (1, 2), (3, 4), (0, 0)], mode="reflect"))
+    to_multiple = np.asarray(ReflectionPadding2D(multiple=4)(x))
+    np.testing.assert_array_equal(to_multiple, np.pad(x, [(0, 0), (0, 3), (0, 2), (0, 0)], mode="reflect"))
+
+
+# --- tiling ------------------------------------------------------------------
+def test_tiles_match_the_untiled_result(photos):
+    """Batch norm (inference): exact when a quarter of the overlap covers the receptive field.
+
+    Instance norm normalises each tile on its own statistics: with a random
+    network (harsher than a trained one) the tiles stay well within the
+    image's own spread of values.
+    """
+    from hub_core import style
+    from hub_plugins.fast_style import preprocessing
+
+    image = preprocessing.load_image(photos[0], (226, 198))
+    for norm in ("batch", "instance"):
+        net = _small_net(norm=norm)  # receptive field 45 px: radius 22 < 96 // 4
+        whole = style.transform(net, image)
+        tiled = style.transform(net, image, max_pixels=128 * 128, tile_size=128, overlap=96)
+        assert tiled.shape == whole.shape
+        spread = float(np.mean(np.abs(whole - whole.mean())))
+        assert spread > 5.0, "the output must depend on the image for the comparison to mean anything"
+        difference = np.abs(tiled - whole)
+        if norm == "batch":
+            assert difference.max() < 1e-3, difference.max()
+        else:
+            assert difference.mean() < 0.4 * spread, (difference.mean(), spread)
+
+
+def test_tiling_arguments_are_checked(photos):
+    from hub_core import style
+
+    with pytest.raises(InvalidArgumentError, match="multiples of 4"):
+        style.transform(_small_net(), np.zeros((64, 64, 3), "float32"), max_pixels=16, tile_size=30, overlap=8)
+
+
+# --- losses ------------------------------------------------------------------
+def test_gram_and_losses_match_numpy():
+    from hub_plugins.fast_style import losses
+
+    rng = np.random.default_rng(2)
+    f = rng.normal(size=(2, 3, 4, 5)).astype("float32")
+    flat = f.reshape(2, 12, 5)
+    expected = np.einsum("bnc,bnd->bcd", flat, flat) / (3 * 4 * 5)
+    np.testing.assert_allclose(np.asarray(losses.gram_matrix(f)), expected, rtol=1e-5)
+    g = rng.normal(size=f.shape).astype("float32")
+    content = float(losses.content_loss({"a": g}, {"a": f}, ["a"]))
+    assert content == pytest.approx(np.mean((g - f) ** 2) / np.mean(f ** 2), rel=1e-5)
+    images = rng.uniform(0, 255, (1, 6, 7, 3)).astype("float32")
+    tv = float(losses.total_variation(images))
+    unit = images / 255.0
+    assert tv == pytest.approx(np.mean(np.diff(unit, axis=1) ** 2) + np.mean(np.diff(unit, axis=2) ** 2), rel=1e-5)
+
+
+def test_style_loss_prefers_the_painting(features, starry_night, photos):
+    """The painting at another resolution matches the painting's Grams far better than a photo does."""
+    from hub_plugins.fast_style import losses, preprocessing
+
+    painting = preprocessing.load_image(starry_night, 128)
+    loss = losses.PerceptualLoss(features, painting)
+    smaller = preprocessing.load_image(starry_night, 96)[None]
+    photo = preprocessing.load_image(photos[1], smaller.shape[1:3])[None]
+    assert float(loss(smaller, smaller)["style"]) < 0.5 * float(loss(photo, photo)["style"])
+    assert float(loss(photo, photo)["content"]) == pytest.approx(0.0, abs=1e-6)
+
+
+# --- training on the shared loop ----------------------------------------------
+def test_train_style_lowers_the_loss_and_saves_a_loadable_run(tmp_path, features, starry_night, photos):
+    from hub_core import imaging
+    from hub_plugins.fast_style import losses
+
+    start = tmp_path / "start.weights.h5"
+    _small_net(width=8, residual_blocks=2).save_weights(start)
+    batch = np.stack([imaging.load_image(p, 32, crop="center") for p in photos]).astype("float32")
+    measure = losses.PerceptualLoss(features, np.asarray(imaging.load_image(starry_night, 64), "float32"), style_weight=10.0)
+    before = float(measure(batch, hub.load("fast_style", weights=str(start)).predict_on_batch(batch))["loss"])
+
+    run_dir = tmp_path / "run"
+    result = hub.train_style(starry_night, photos, image_size=32, batch_size=4, steps=12, style_size=64, run_dir=run_dir,
+                             preview_every=6, initial_weights=start, features=features, learning_rate=1e-2, verbose=0)
+    after = float(measure(batch, result.model.predict_on_batch(batch))["loss"])
+    assert after < 0.8 * before, (before, after)
+    assert {p.name for p in (run_dir / "previews").iterdir()} == {"step_000006.png", "step_000012.png"}
+    assert (run_dir / "checkpoints").is_dir() and (run_dir / "metrics.json").is_file()
+    reloaded = hub.load("fast_style", weights=str(run_dir))
+    np.testing.assert_allclose(reloaded.predict_on_batch(batch), result.model.predict_on_batch(batch), atol=1e-3)
+    with pytest.raises(InvalidArgumentError, match="do not match the weights"):
+        hub.load("fast_style", weights=str(run_dir), norm="batch")
+
+
+def test_train_style_arguments(photos, starry_night, tmp_path):
+    with pytest.raises(InvalidArgumentError, match="exactly one of steps= and epochs="):
+        hub.train_style(starry_night, photos, image_size=32)
+    with pytest.raises(DataError, match="does not exist"):
+        hub.train_style(starry_night, tmp_path / "missing", image_size=32, steps=1)
+
+
+# --- Gatys optimisation --------------------------------------------------------
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_gatys_optimisation_lowers_its_loss(features, starry_night, photos, optimizer):
+    from hub_core import style
+
+    image, history = style.optimize(photos[1], starry_night, size=48, steps=6, optimizer=optimizer, features=features)
+    assert image.dtype == np.uint8 and image.shape[2] == 3 and max(image.shape[:2]) == 48
+    assert history[-1]["loss"] < 0.7 * history[0]["loss"], [h["loss"] for h in history]
+    assert history[0]["content"] == pytest.approx(0.0, abs=1e-6)  # it starts from the content image
+
+
+def test_stylize_fast_api(tmp_path, photos):
+    from hub_plugins.fast_style import preprocessing
+
+    path = tmp_path / "photo.png"
+    preprocessing.save_image(photos[0][:50, :70], path)
+    net = _small_net()
+    out = hub.stylize(net, path)
+    assert out.dtype == np.uint8 and out.shape == (50, 70, 3)
+    assert [o.shape for o in hub.stylize(net, [path, photos[1]], size=40)] == [(29, 40, 3), (27, 40, 3)]
+    with pytest.raises(InvalidArgumentError, match="method must be one of"):
+        hub.stylize(net, path, method="paint")
+    with pytest.raises(InvalidArgumentError, match="method='optimize'"):
+        hub.stylize(photos[0], path)
+
+
+# --- CLI ---------------------------------------------------------------------
+def _run_cli(capsys, *argv):
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_stylize_writes_pngs(tmp_path, capsys, photos):
+    from hub_plugins.fast_style import preprocessing
+
+    weights = tmp_path / "net.weights.h5"
+    _small_net().save_weights(weights)
+    image = tmp_path / "cat.jpg"
+    preprocessing.save_image(photos[1][:64, :80], image)
+    code, out, err = _run_cli(capsys, "stylize", str(weights), str(image), "-o", str(tmp_path / "out"), "--size", "40")
+    assert code == 0, err
+    written = tmp_path / "out" / "cat_stylized.png"
+    assert out.strip() == str(written)
+    assert preprocessing.load_image(written).shape == (32, 40, 3)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["stylize", "no_such_run", "x.jpg", "-o", "out"], "Model no_such_run does not exist"),
+    (["train-style", "no_such_style.jpg", "photos", "--run-dir", "r", "--steps", "1"], "Style image no_such_style.jpg does not exist"),
+])
+def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run_cli(capsys, *argv)
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("hub: error: ") and message in err
+
+
+def test_cli_stylize_missing_image(tmp_path, capsys):
+    weights = tmp_path / "net.weights.h5"
+    _small_net().save_weights(weights)
+    code, _, err = _run_cli(capsys, "stylize", str(weights), str(tmp_path / "nope.jpg"), "-o", str(tmp_path))
+    assert code == 1 and err.count("\n") == 1 and "nope.jpg does not exist" in err
