@@ -311,17 +311,7 @@ def _value_and_grad(objective: Callable[[Any], dict]) -> Callable[[Any], tuple[d
             return values, grad
 
         return jax_value_and_grad
-    if backend == "torch":
-        import torch
-
-        def torch_value_and_grad(x):
-            x = x.detach().requires_grad_(True)
-            values = objective(x)
-            (grad,) = torch.autograd.grad(values["loss"], x)
-            return {k: v.detach() for k, v in values.items()}, grad
-
-        return torch_value_and_grad
-    raise InvalidArgumentError(f"Style optimisation supports the tensorflow, jax and torch backends, not {backend}.")
+    raise InvalidArgumentError(f"Style optimisation supports the tensorflow and jax backends, not {backend}; set KERAS_BACKEND.")
 
 
 JOHNSON_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")

@@ -202,6 +202,25 @@ def test_train_style_lowers_the_loss_and_saves_a_loadable_run(tmp_path, features
         hub.load("fast_style", weights=str(run_dir), norm="batch")
 
 
+def test_train_style_resumes_after_a_crash(tmp_path, features, starry_night, photos):
+    import keras
+
+    class Crash(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 4:
+                raise RuntimeError("simulated crash")
+
+    options = dict(image_size=32, batch_size=2, steps=8, style_size=64, run_dir=tmp_path / "run", checkpoint_every=4,
+                   preview_every=4, width=4, residual_blocks=1, features=features, verbose=0)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        hub.train_style(starry_night, photos, callbacks=[Crash()], **options)
+    assert not (tmp_path / "run" / "transform.weights.h5").exists()
+    result = hub.train_style(starry_night, photos, **options)
+    assert result.resumed_from == {"epoch": 0, "step": 4}
+    assert sorted(p.name for p in (tmp_path / "run" / "previews").iterdir()) == ["step_000004.png", "step_000008.png"]
+    assert (tmp_path / "run" / "transform.weights.h5").is_file()
+
+
 def test_train_style_arguments(photos, starry_night, tmp_path):
     with pytest.raises(InvalidArgumentError, match="exactly one of steps= and epochs="):
         hub.train_style(starry_night, photos, image_size=32)
@@ -218,6 +237,36 @@ def test_gatys_optimisation_lowers_its_loss(features, starry_night, photos, opti
     assert image.dtype == np.uint8 and image.shape[2] == 3 and max(image.shape[:2]) == 48
     assert history[-1]["loss"] < 0.7 * history[0]["loss"], [h["loss"] for h in history]
     assert history[0]["content"] == pytest.approx(0.0, abs=1e-6)  # it starts from the content image
+
+
+JAX_SCRIPT = r"""
+import json, sys
+import keras, skimage.data
+from hub_core import style
+out = {"backend": keras.backend.backend()}
+for optimizer in ("adam", "lbfgs"):
+    image, history = style.optimize(skimage.data.chelsea(), sys.argv[1], size=32, steps=4, optimizer=optimizer)
+    out[optimizer] = [h["loss"] for h in history]
+out["tensorflow"] = "tensorflow" in sys.modules
+print(json.dumps(out))
+"""
+
+
+def test_gatys_runs_on_jax_gradients(starry_night):
+    """The same keras.ops losses optimise under KERAS_BACKEND=jax, with jax's gradients and no TensorFlow."""
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    done = subprocess.run([sys.executable, "-c", JAX_SCRIPT, str(starry_night)], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["backend"] == "jax" and not report["tensorflow"]
+    for optimizer in ("adam", "lbfgs"):
+        assert report[optimizer][-1] < 0.8 * report[optimizer][0], (optimizer, report[optimizer])
 
 
 def test_stylize_fast_api(tmp_path, photos):
