@@ -156,14 +156,15 @@ class ImageClassifierPlugin(ModelPlugin):
     Attributes:
         model_module: Import path of the module with ``build(variant_name, *,
             weights, **kwargs)`` and ``BLOCK_PREFIXES``; imported on first build.
-        preprocessing_mode: One of ``MODES``.
+            A variant's ``options`` are defaults for ``build``'s arguments.
+        preprocessing_mode: One of ``MODES``, or ``{variant name: mode}``.
         small_size: Height and width of the conformance kit's small inputs.
     """
 
     task = "image-classification"
     capabilities = frozenset({"features", "preprocessing", "pretrained"})
     model_module: ClassVar[str] = ""
-    preprocessing_mode: ClassVar[str] = "caffe"
+    preprocessing_mode: ClassVar[str | Mapping[str, str]] = "caffe"
     small_size: ClassVar[int] = 32
 
     def _model(self):
@@ -171,11 +172,17 @@ class ImageClassifierPlugin(ModelPlugin):
 
     def build(self, variant: Variant, *, weights=None, **kwargs: Any):
         """Build ``variant``; arguments as :func:`build_model` (plus the family's own)."""
-        return self._model().build(variant.name, weights=weights, **kwargs)
+        return self._model().build(variant.name, weights=weights, **{**variant.options, **kwargs})
+
+    def mode(self, variant: Variant | None = None) -> str:
+        """The preprocessing mode of ``variant`` (the default variant when None)."""
+        if isinstance(self.preprocessing_mode, str):
+            return self.preprocessing_mode
+        return self.preprocessing_mode[(variant or self.variant()).name]
 
     def preprocess(self, images, variant: Variant | None = None):
-        """:func:`preprocess_input` in the plugin's mode (numpy, 0..255 RGB in)."""
-        return preprocess_input(images, self.preprocessing_mode)
+        """:func:`preprocess_input` in the variant's mode (numpy, 0..255 RGB in)."""
+        return preprocess_input(images, self.mode(variant))
 
     def blocks(self, model) -> list[list[str]]:
         """Weighted layers grouped by the model module's ``BLOCK_PREFIXES``."""

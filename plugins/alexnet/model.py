@@ -32,6 +32,9 @@ FC_UNITS = 4096
 DROPOUT = 0.5
 # Caffe's norm1/norm2 (local_size 5, alpha 1e-4) in tf.nn terms.
 LRN = dict(depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75)
+# Fine-tuning blocks, from input to output.
+BLOCK_PREFIXES = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
+
 # Feature stages: (layer, stride); conv layers output after their ReLU.
 STAGES = (("conv1", 4), ("conv2", 8), ("conv5", 16), ("pool5", 32))
 VARIANTS = {"bvlc": "alexnet", "single_tower": "alexnet_single_tower"}
@@ -93,8 +96,8 @@ def spec(architecture: str) -> vision.ImageSpec:
     )
 
 
-def build(architecture: str, *, weights=None, **kwargs: Any):
-    """Build AlexNet with the keras.applications signature plus the hub extras.
+def build(variant: str, *, architecture: str, weights=None, **kwargs: Any):
+    """Build AlexNet (``architecture`` "bvlc" or "single_tower") with the keras.applications signature.
 
     A user-supplied ``bvlc_alexnet.npy`` (path or URL) is converted once to
     ``.npz``; see :func:`hub_core.vision.build_model` for the arguments.

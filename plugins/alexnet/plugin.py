@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from hub_core.plugin import ModelPlugin, Paper, Variant
+from hub_core.plugin import Paper, Variant
+from hub_core.vision import ImageClassifierPlugin
 from hub_plugins.alexnet import preprocessing
 from hub_plugins.alexnet.weights import BVLC
 
 
-class AlexNetPlugin(ModelPlugin):
+class AlexNetPlugin(ImageClassifierPlugin):
     """AlexNet (Krizhevsky et al. 2012): BVLC's Caffe model and torchvision's single tower."""
 
     name = "alexnet"
-    task = "image-classification"
     description = "AlexNet: BVLC Caffe model with LRN and grouped convs, plus a single-tower variant."
     license = "Apache-2.0"
     paper = Paper(
@@ -23,7 +21,6 @@ class AlexNetPlugin(ModelPlugin):
         year=2012,
     )
     default_variant = "alexnet"
-    capabilities = frozenset({"features", "preprocessing", "pretrained"})
     variants = (
         Variant(
             name="alexnet",
@@ -43,16 +40,6 @@ class AlexNetPlugin(ModelPlugin):
         ),
     )
 
-    def build(self, variant: Variant, *, weights=None, **kwargs: Any):
-        """Build AlexNet; arguments as :func:`hub_core.vision.build_model`."""
-        from hub_plugins.alexnet import model
-
-        return model.build(variant.options["architecture"], weights=weights, **kwargs)
-
-    def preprocess(self, images, variant: Variant | None = None):
-        """Caffe-mode (BVLC) or torch-mode (single tower) preprocessing of 0..255 RGB images."""
-        return preprocessing.preprocess_input(images, (variant or self.variant()).name)
-
-    def small_input_shape(self, variant: Variant) -> tuple[int, ...]:
-        """63x63 RGB: the smallest size whose pool5 is 1x1."""
-        return (63, 63, 3)
+    model_module = "hub_plugins.alexnet.model"
+    preprocessing_mode = preprocessing.MODES
+    small_size = 63  # the smallest size whose pool5 is 1x1

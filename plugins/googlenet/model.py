@@ -128,10 +128,11 @@ def spec() -> vision.ImageSpec:
     )
 
 
-def build(*, weights=None, aux_logits: bool = False, **kwargs: Any):
+def build(variant: str = "googlenet", *, weights=None, aux_logits: bool = False, **kwargs: Any):
     """Build GoogLeNet with the keras.applications signature plus the hub extras.
 
     Args:
+        variant: The variant name (GoogLeNet has one).
         weights: Resolved weights; a user-supplied caffe-tensorflow ``.npy`` is
             converted once to ``.npz``.
         aux_logits: Add the two auxiliary classifiers (for training): the model

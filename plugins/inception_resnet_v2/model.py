@@ -191,8 +191,8 @@ SPEC = vision.ImageSpec(
 )
 
 
-def build(*, weights=None, **kwargs: Any):
-    """Build Inception-ResNet-v2 with the keras.applications signature plus the hub extras.
+def build(variant: str = "inception_resnet_v2", *, weights=None, **kwargs: Any):
+    """Build Inception-ResNet-v2 (its only ``variant``) with the keras.applications signature.
 
     See :func:`hub_core.vision.build_model` for the arguments.
     """

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from hub_core.plugin import ModelPlugin, Paper, Variant
+from hub_core.plugin import Paper, Variant
+from hub_core.vision import ImageClassifierPlugin
 from hub_plugins.resnet import preprocessing
 from hub_plugins.resnet.weights import imagenet
 
@@ -14,11 +13,10 @@ _IMAGENET = {"resnet50": (25_636_712, 50), "resnet101": (44_707_176, 101), "resn
 _CIFAR = {"resnet20": 271_786, "resnet32": 467_562, "resnet56": 859_114, "resnet110": 1_740_106}
 
 
-class ResNetPlugin(ModelPlugin):
+class ResNetPlugin(ImageClassifierPlugin):
     """Residual networks: ResNet v1 for ImageNet and pre-activation ResNets for CIFAR."""
 
     name = "resnet"
-    task = "image-classification"
     description = "ResNet-50/101/152 v1 (keras.applications-compatible) and CIFAR pre-activation ResNet-20/32/56/110."
     license = "Apache-2.0"
     paper = Paper(
@@ -28,7 +26,6 @@ class ResNetPlugin(ModelPlugin):
         year=2016,
     )
     default_variant = "resnet50"
-    capabilities = frozenset({"features", "preprocessing", "pretrained"})
     variants = tuple(
         Variant(
             name=name,
@@ -53,27 +50,6 @@ class ResNetPlugin(ModelPlugin):
         for name, params in _CIFAR.items()
     )
 
-    def build(self, variant: Variant, *, weights=None, **kwargs: Any):
-        """Build a ResNet; arguments as :func:`hub_core.vision.build_model`.
-
-        CIFAR variants also take ``shortcut="identity"|"projection"`` and
-        ``weight_decay`` and default to 10 classes.
-        """
-        from hub_plugins.resnet import model
-
-        return model.build(variant.name, weights=weights, **kwargs)
-
-    def preprocess(self, images, variant: Variant | None = None):
-        """Caffe-mode preprocessing of 0..255 RGB images (numpy)."""
-        return preprocessing.preprocess_input(images)
-
-    def blocks(self, model) -> list[list[str]]:
-        """The stem, each stage (conv2..conv5, or stage1..stage3 and the final BN), then the classifier."""
-        from hub_core import vision
-        from hub_plugins.resnet.model import BLOCK_PREFIXES
-
-        return vision.blocks(model, BLOCK_PREFIXES)
-
-    def small_input_shape(self, variant: Variant) -> tuple[int, ...]:
-        """32x32 RGB: the smallest size ResNet accepts (and the CIFAR size)."""
-        return (32, 32, 3)
+    model_module = "hub_plugins.resnet.model"
+    preprocessing_mode = preprocessing.MODE
+    small_size = 32  # the smallest size ResNet accepts, and the CIFAR size
