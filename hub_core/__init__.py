@@ -27,11 +27,11 @@ _LAZY = {
     "train": "hub_core.training",
     "evaluate": "hub_core.training",
     "predict": "hub_core.training",
-    "export": "hub_core.export",
+    "export": "hub_core.exporting",
     "stylize": "hub_core.style",
     "train_style": "hub_core.style",
 }
-_LAZY_MODULES = {"data", "weights", "testing", "training", "export", "vision", "imaging", "tabular"}
+_LAZY_MODULES = {"data", "weights", "testing", "training", "exporting", "vision", "imaging", "tabular"}
 
 __all__ = ["HubError", "info", "list_models", "load", "plugins", *_LAZY, *_LAZY_MODULES]
 

@@ -174,7 +174,7 @@ def evaluate_command(args) -> int:
 
 def export_command(args) -> int:
     """Run ``hub export`` and print where the export is."""
-    from hub_core.export import SUFFIXES, export  # hub_core.export is also the submodule's name
+    from hub_core.exporting import SUFFIXES, export
 
     out = args.out
     if out is None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import hub_core as hub
-from hub_core import export as export_module
+from hub_core import exporting as export_module
 from hub_core.cli import main
 from hub_core.errors import DataError
 

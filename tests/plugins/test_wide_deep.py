@@ -319,7 +319,7 @@ def test_weights_must_be_a_wide_deep_model(tmp_path):
 def test_savedmodel_export_keeps_preprocessing(model, adult, tmp_path):
     import tensorflow as tf
 
-    from hub_core.export import export
+    from hub_core.exporting import export
 
     report = export(model, tmp_path / "saved", format="savedmodel")
     assert report["max_abs_diff"] <= 1e-4

@@ -17,9 +17,7 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
-import sys
 import tempfile
-import types
 from typing import Any
 
 from hub_core import runs
@@ -156,15 +154,3 @@ def _run_tflite(path: pathlib.Path, inputs):
     interpreter.set_tensor(detail["index"], np.asarray(inputs, dtype=detail["dtype"]))
     interpreter.invoke()
     return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-
-
-class _CallableModule(types.ModuleType):
-    """``hub.export`` names both this module and its function: importing the
-    submodule rebinds ``hub_core.export`` to the module, so the module forwards
-    calls to :func:`export`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return export(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
