@@ -50,7 +50,7 @@ def bench_list(repeats: int = 7) -> dict:
     }
 
 
-def bench_load(name: str, repeats: int = 5) -> dict:
+def bench_load(name: str, repeats: int = 11) -> dict:
     import hub_core as hub
     from hub_core import registry
 

@@ -20,6 +20,7 @@ ENTRY_POINT_GROUP = "hub_core.plugins"
 _instances: dict[str, Any] = {}
 _failures: dict[str, str] = {}
 _entries: dict[str, Any] = {}
+_registrations: dict[str, Registration] = {}
 
 
 @dataclass(frozen=True)
@@ -39,15 +40,24 @@ def refresh() -> None:
     _instances.clear()
     _failures.clear()
     _entries.clear()
+    _registrations.clear()
     ExtensionManager.ENTRY_POINT_CACHE.pop(ENTRY_POINT_GROUP, None)
 
 
 def registrations() -> dict[str, Registration]:
     """Every registered plugin by name, read from metadata without importing.
 
+    The result is cached until :func:`refresh`.
+
     Raises:
         PluginConflictError: When two distributions register the same name.
     """
+    if not _registrations:
+        _registrations.update(_read_registrations())
+    return _registrations
+
+
+def _read_registrations() -> dict[str, Registration]:
     found: dict[str, list[Registration]] = {}
     for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(entry_point, "dist", None)
