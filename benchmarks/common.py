@@ -24,8 +24,13 @@ def median_time(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> flo
     return statistics.median(times)
 
 
-def interleaved_times(fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1) -> dict[str, float]:
-    """Median times of several callables measured in turn (A, B, A, B...) to share machine noise."""
+def interleaved_times(fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1,
+                      stat: Callable[[list[float]], float] = statistics.median) -> dict[str, float]:
+    """Times of several callables measured in turn (A, B, A, B...) to share machine noise.
+
+    ``stat`` reduces each callable's samples (the median by default; ``min`` for
+    one-off work such as model builds, where noise only ever adds time).
+    """
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -35,7 +40,7 @@ def interleaved_times(fns: dict[str, Callable[[], Any]], repeats: int = 5, warmu
             start = time.perf_counter()
             fn()
             samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return {name: stat(values) for name, values in samples.items()}
 
 
 def write_result(name: str, rows: list[dict[str, Any]], **extra: Any) -> pathlib.Path:
