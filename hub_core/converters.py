@@ -43,7 +43,7 @@ def write_npz(path: pathlib.Path, arrays: Arrays) -> None:
     """Write ``{layer: [arrays]}`` as ``"<layer>/<index>"`` entries, atomically."""
     import numpy as np
 
-    from hub_core.weights import atomic_write
+    from hub_core.files import atomic_write
 
     buffer = io.BytesIO()
     np.savez(buffer, **{f"{layer}/{i}": np.asarray(v) for layer, values in arrays.items() for i, v in enumerate(values)})

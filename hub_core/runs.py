@@ -32,14 +32,13 @@ layers are refused.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import pathlib
-import tempfile
-from typing import Any, Iterator
+from typing import Any
 
 from hub_core.errors import DataError, HubError
+from hub_core.files import atomic_path, sha256_file
 
 RUN_CONFIG = "run.json"
 CLASS_NAMES = "class_names.json"
@@ -54,27 +53,6 @@ LOGS = "logs"
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
 KEEP_CHECKPOINTS = 3
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
-    """Yield a temporary path next to ``path``; move it into place on success.
-
-    The temporary name keeps ``path``'s suffix (Keras checks it). On error the
-    temporary file is removed and ``path`` is left untouched.
-    """
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    tmp_path = pathlib.Path(tmp)
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
@@ -95,15 +73,6 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     return str(value)
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_model(model, path: str | os.PathLike) -> None:

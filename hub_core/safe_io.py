@@ -19,11 +19,11 @@ import pickle
 import shutil
 import stat
 import tarfile
-import tempfile
 import zipfile
 from typing import Any, BinaryIO, Callable
 
 from hub_core.errors import WeightsError
+from hub_core.files import atomic_path
 
 _NPY_MAGIC = b"\x93NUMPY"
 
@@ -173,15 +173,8 @@ def _member_target(target: pathlib.Path, name: str, archive: pathlib.Path) -> pa
 
 def _write_member(source: BinaryIO, destination: pathlib.Path) -> None:
     """Copy one member to ``destination`` through a temp file and an atomic rename."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(source, out)
-        os.replace(temp, destination)
-    except BaseException:
-        pathlib.Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_path(destination) as temp, open(temp, "wb") as out:
+        shutil.copyfileobj(source, out)
 
 
 def _refuse(archive: pathlib.Path, name: str, what: str) -> WeightsError:

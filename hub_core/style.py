@@ -17,6 +17,7 @@ import os
 from typing import Any, Callable, Sequence
 
 from hub_core.errors import InvalidArgumentError
+from hub_core.files import atomic_path
 
 GATYS_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 METHODS = ("fast", "optimize")
@@ -446,13 +447,8 @@ def train_style(
         batchnorm="train", cache_features=False, seed=seed, verbose=verbose,
     )
     if result.run_dir is not None:
-        final = result.run_dir / store.TRANSFORM_WEIGHTS
-        partial = final.with_name(f".partial.{final.name}")  # Keras insists on the .weights.h5 suffix
-        try:
+        with atomic_path(result.run_dir / store.TRANSFORM_WEIGHTS) as partial:
             transform.save_weights(partial)
-            os.replace(partial, final)
-        finally:
-            partial.unlink(missing_ok=True)
     return dataclasses.replace(result, model=transform)
 
 

@@ -34,7 +34,6 @@ import pathlib
 import re
 import shutil
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -42,6 +41,7 @@ import urllib.request
 from typing import Any, Callable, Iterator
 
 from hub_core.errors import ChecksumError, InvalidArgumentError, OfflineError, WeightsError, unknown
+from hub_core.files import atomic_write
 from hub_core.plugin import WeightFile
 
 ENV_HOME = "HUB_CORE_HOME"
@@ -170,21 +170,6 @@ def _hash_file(path: pathlib.Path, *, md5: bool = False) -> _Hashes:
 
 
 # -- sidecar records and atomic writes ------------------------------------------
-def atomic_write(path: pathlib.Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a fsynced temp file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        pathlib.Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def _fsync_dir(folder: pathlib.Path) -> None:
     """Make a rename in ``folder`` durable (POSIX; a no-op elsewhere)."""
     if os.name == "posix":

