@@ -74,7 +74,10 @@ Helpers:
 * ``blocks(model, prefixes) -> [[layer names]]``: weighted layers grouped by
   the first matching name prefix, in model order, for fine-tuning by block.
 * ``resolve_precision(precision) -> "float32" | "bfloat16"`` and
-  ``bf16_supported()``.
+  ``bf16_supported()``. Builds in bfloat16 fold BatchNormalization into the
+  convolution before it for inference
+  (``hub_core.vision_layers.FoldableConv2D``/``FoldableBatchNormalization``,
+  ``set_batchnorm_folding``); plugins use those two classes for conv+BN pairs.
 * ``custom_objects()``: the Keras classes this module puts into models, for
   ``keras.saving.load_model``.
 """
@@ -265,9 +268,9 @@ def preprocessing_layer(mode: str, **kwargs: Any):
 
 def custom_objects() -> dict[str, Any]:
     """The Keras classes hub_core adds to image models, for ``keras.saving.load_model``."""
-    from hub_core.vision_layers import ImagePreprocessing
+    from hub_core.vision_layers import FoldableBatchNormalization, FoldableConv2D, ImagePreprocessing
 
-    return {"hub_core>ImagePreprocessing": ImagePreprocessing}
+    return {f"hub_core>{cls.__name__}": cls for cls in (ImagePreprocessing, FoldableConv2D, FoldableBatchNormalization)}
 
 
 @functools.lru_cache(maxsize=1)
@@ -545,7 +548,10 @@ def build_model(
         features: Return the stage feature maps (all stages, or ``out_indices``).
         out_indices: Which stages to return; implies ``features=True``.
         precision: ``"float32"``, ``"bfloat16"`` (mixed) or ``"auto"``; outputs
-            are float32 in every case.
+            are float32 in every case. In bfloat16, each BatchNormalization
+            that follows a convolution is folded into it at inference time
+            (see :class:`~hub_core.vision_layers.FoldableBatchNormalization`);
+            training is unchanged.
 
     Returns:
         A ``keras.Model``; feature models carry ``feature_info``.
@@ -569,6 +575,10 @@ def build_model(
                           include_preprocessing, name or spec.name)
     finally:
         keras.config.set_dtype_policy(previous_policy)
+    if plan.precision == "bfloat16":
+        from hub_core.vision_layers import set_batchnorm_folding
+
+        set_batchnorm_folding(model)
     if weights is not None:
         load_pretrained(model, spec, weights, role=plan.role,
                         replaceable=(spec.classifier_name,) if plan.replace_classifier else ())

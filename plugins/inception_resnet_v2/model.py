@@ -17,6 +17,7 @@ import keras
 from keras import layers
 
 from hub_core import vision
+from hub_core.vision_layers import FoldableBatchNormalization, FoldableConv2D
 from hub_plugins.inception_resnet_v2.preprocessing import MODE
 from hub_plugins.inception_resnet_v2.weights import rename_auto_named
 
@@ -75,12 +76,12 @@ class _Names:
 
 
 def _conv_bn(names, x, filters, kernel_size, strides=1, padding="same", activation="relu", use_bias=False, name=None):
-    x = layers.Conv2D(
+    x = FoldableConv2D(
         filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias, name=names("conv2d", name)
     )(x)
     if not use_bias:
         bn_name = None if name is None else f"{name}_bn"
-        x = layers.BatchNormalization(axis=3, scale=False, name=names("batch_normalization", bn_name))(x)
+        x = FoldableBatchNormalization(axis=3, scale=False, name=names("batch_normalization", bn_name))(x)
     if activation is not None:
         ac_name = None if name is None else f"{name}_ac"
         x = layers.Activation(activation, name=names("activation", ac_name))(x)

@@ -16,6 +16,7 @@ from keras import layers
 
 from hub_core import vision
 from hub_core.errors import InvalidArgumentError
+from hub_core.vision_layers import FoldableBatchNormalization, FoldableConv2D
 from hub_plugins.resnet.preprocessing import MODE
 
 BN_EPSILON = 1.001e-5
@@ -45,18 +46,18 @@ def bottleneck_block(x, filters: int, stride: int = 1, conv_shortcut: bool = Tru
         The block's output tensor.
     """
     if conv_shortcut:
-        shortcut = layers.Conv2D(4 * filters, 1, strides=stride, name=f"{name}_0_conv")(x)
-        shortcut = layers.BatchNormalization(axis=3, epsilon=BN_EPSILON, name=f"{name}_0_bn")(shortcut)
+        shortcut = FoldableConv2D(4 * filters, 1, strides=stride, name=f"{name}_0_conv")(x)
+        shortcut = FoldableBatchNormalization(axis=3, epsilon=BN_EPSILON, name=f"{name}_0_bn")(shortcut)
     else:
         shortcut = x
-    x = layers.Conv2D(filters, 1, strides=stride, name=f"{name}_1_conv")(x)
-    x = layers.BatchNormalization(axis=3, epsilon=BN_EPSILON, name=f"{name}_1_bn")(x)
+    x = FoldableConv2D(filters, 1, strides=stride, name=f"{name}_1_conv")(x)
+    x = FoldableBatchNormalization(axis=3, epsilon=BN_EPSILON, name=f"{name}_1_bn")(x)
     x = layers.Activation("relu", name=f"{name}_1_relu")(x)
-    x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_2_conv")(x)
-    x = layers.BatchNormalization(axis=3, epsilon=BN_EPSILON, name=f"{name}_2_bn")(x)
+    x = FoldableConv2D(filters, 3, padding="same", name=f"{name}_2_conv")(x)
+    x = FoldableBatchNormalization(axis=3, epsilon=BN_EPSILON, name=f"{name}_2_bn")(x)
     x = layers.Activation("relu", name=f"{name}_2_relu")(x)
-    x = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
-    x = layers.BatchNormalization(axis=3, epsilon=BN_EPSILON, name=f"{name}_3_bn")(x)
+    x = FoldableConv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
+    x = FoldableBatchNormalization(axis=3, epsilon=BN_EPSILON, name=f"{name}_3_bn")(x)
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)
 
@@ -73,8 +74,8 @@ def imagenet_backbone(x, blocks: tuple[int, ...]):
         outputs are the layers named by :func:`imagenet_stage_names`.
     """
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(x)
-    x = layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
-    x = layers.BatchNormalization(axis=3, epsilon=BN_EPSILON, name="conv1_bn")(x)
+    x = FoldableConv2D(64, 7, strides=2, name="conv1_conv")(x)
+    x = FoldableBatchNormalization(axis=3, epsilon=BN_EPSILON, name="conv1_bn")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)

@@ -70,8 +70,16 @@ def model_plugin(hub_name: str) -> str:
 
 
 def structure(model) -> list[tuple[str, list[tuple[int, ...]]]]:
-    """Layer classes and weight shapes in model order (what order-based h5 loading relies on)."""
+    """Keras layer classes and weight shapes in model order (what order-based h5 loading relies on).
+
+    A hub_core subclass of a Keras layer (``FoldableConv2D``) counts as its Keras class.
+    """
     return [
-        (type(layer).__name__, [tuple(w.shape) for w in layer.trainable_weights + layer.non_trainable_weights])
+        (keras_class(layer), [tuple(w.shape) for w in layer.trainable_weights + layer.non_trainable_weights])
         for layer in model.layers
     ]
+
+
+def keras_class(layer) -> str:
+    """Name of ``layer``'s class, or of the Keras class it extends when hub_core defines it."""
+    return next(cls.__name__ for cls in type(layer).__mro__ if not cls.__module__.startswith("hub_core."))

@@ -8,10 +8,10 @@ import pytest
 keras = pytest.importorskip("keras")
 
 import hub_core as hub  # noqa: E402
-from hub_core import testing  # noqa: E402
+from hub_core import testing, vision, vision_layers  # noqa: E402
 from hub_core.errors import InvalidArgumentError  # noqa: E402
 from image_helpers import photo_batch  # noqa: E402
-from parity_helpers import assert_parity, structure  # noqa: E402
+from parity_helpers import assert_parity, randomize, structure  # noqa: E402
 
 from keras.applications import resnet as keras_resnet  # noqa: E402
 
@@ -132,3 +132,18 @@ def test_preprocessing_is_keras_caffe_mode():
     images = photo_batch(32, count=2)
     plugin = hub.registry.get_plugin("resnet")
     np.testing.assert_allclose(plugin.preprocess(images), keras_resnet.preprocess_input(images.copy()), atol=1e-5)
+
+
+def test_bfloat16_resnet50_folds_every_conv_batchnorm_and_tracks_float32():
+    options = dict(weights=None, include_top=False, pooling="avg", input_shape=(64, 64, 3))
+    full = hub.load("resnet50", **options)
+    half = hub.load("resnet50", precision="bfloat16", **options)
+    randomize(full)
+    half.set_weights(full.get_weights())
+    folded = [layer.name for layer in half.layers if isinstance(layer, vision_layers.FoldableBatchNormalization) and layer.folds(False)]
+    assert len(folded) == 53  # every BatchNormalization of ResNet50
+    assert not any(isinstance(layer, vision_layers.FoldableBatchNormalization) and layer.folds(False) for layer in full.layers)
+    images = vision.preprocess_input(photo_batch(64, count=2), "caffe")
+    a, b = full.predict_on_batch(images), half.predict_on_batch(images)
+    cosine = np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert cosine.min() >= 0.999
