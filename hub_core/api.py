@@ -6,7 +6,7 @@ import os
 import pathlib
 from typing import Any
 
-from hub_core import catalog, registry
+from hub_core import registry
 from hub_core.errors import HubError, PluginError, WeightsError
 from hub_core.plugin import WeightsRef
 
@@ -79,6 +79,8 @@ def resolve_weights(plugin_name: str, variant_name: str, weights: Any) -> Weight
             return None
     sets = variant_entry["weights"]
     if weights in sets:
+        from hub_core import catalog
+
         return WeightsRef(weight_set=catalog.weight_set_from_entry(weights, sets[weights]))
     if "://" in weights:
         return WeightsRef(location=weights)

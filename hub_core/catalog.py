@@ -98,7 +98,7 @@ def dumps(data: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m hub_core.catalog --write|--check``."""
+    """``python -m hub_core.catalog [--write]``: regenerate registry.json, or (without --write) check it is current."""
     parser = argparse.ArgumentParser(prog="python -m hub_core.catalog", description=__doc__)
     parser.add_argument("--write", action="store_true", help="regenerate registry.json from the plugins")
     args = parser.parse_args(argv)

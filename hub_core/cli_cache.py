@@ -18,7 +18,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=download_command)
 
     cache = subparsers.add_parser("cache", help="inspect and clean the weights cache",
-                                  description="Inspect, verify and clean the weights cache ($HUB_CORE_HOME/weights).")
+                                  description="Inspect, verify and clean the weights cache ($HUB_CORE_HOME/weights, "
+                                              "and the converted files in $HUB_CORE_HOME/converted).")
     actions = cache.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, help_text, func in (
         ("ls", "list cached files", ls_command),
@@ -50,6 +51,9 @@ def _size(size: int) -> str:
     return f"{value:.1f} GiB"
 
 
+_SOURCES = {"download": "-", "converted": "converted from a pickle"}
+
+
 def ls_command(args) -> int:
     """List cached files."""
     from hub_core import weights
@@ -60,7 +64,7 @@ def ls_command(args) -> int:
         return 0
     print(f"cache: {weights.weights_dir()}")
     print_table(
-        [(e["name"], _size(e["size"]), (e["sha256"] or "-")[:16], e["url"] or "-") for e in entries],
+        [(e["name"], _size(e["size"]), (e["sha256"] or "-")[:16], e["url"] or _SOURCES[e["kind"]]) for e in entries],
         ("FILE", "SIZE", "SHA256", "SOURCE"),
     )
     return 0

@@ -31,12 +31,12 @@ PICKLE_SUFFIXES = (".npy", ".pkl", ".pickle")
 
 def converted_path(source: pathlib.Path, tag: str) -> pathlib.Path:
     """Where the conversion of ``source`` by converter ``tag`` is cached."""
-    from hub_core.weights import home
+    from hub_core.weights import converted_dir
 
     source = source.resolve()
     stat = source.stat()
     key = hashlib.sha256(f"{tag}\0{source}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    return home() / "converted" / f"{source.stem}-{tag}-{key}.npz"
+    return converted_dir() / f"{source.stem}-{tag}-{key}.npz"
 
 
 def write_npz(path: pathlib.Path, arrays: Arrays) -> None:

@@ -12,7 +12,6 @@ import importlib.metadata as metadata
 from dataclasses import dataclass
 from typing import Any
 
-from hub_core import catalog as catalog_module
 from hub_core.errors import HubError, PluginConflictError, PluginError, unknown
 
 ENTRY_POINT_GROUP = "hub_core.plugins"
@@ -160,6 +159,8 @@ def entry(name: str) -> dict[str, Any]:
         registration = registrations().get(name)
         if registration is None:
             raise unknown("plugin", name, registrations(), "Run 'hub plugins' to see the installed plugins.")
+        from hub_core import catalog as catalog_module  # late: `python -m hub_core.catalog` runs it as __main__
+
         described = catalog_module.builtin()["plugins"].get(name) or get_plugin(name).catalog_entry()
         merged = catalog_module.merge(described, catalog_module.overlays()["plugins"].get(name, {}))
         _entries[name] = dict(merged, distribution=registration.distribution, version=registration.version)

@@ -232,15 +232,16 @@ def evaluate(model: Any, data: Any, *, batch_size: int = 32, top_k: int = 5, ver
         targets give ``binary_accuracy`` and ``exact_match``; multi-output models give per-output
         accuracies and ``all_outputs_accuracy`` (every head right).
     """
+    import keras
     import numpy as np
 
     model = _open(model)
     dataset = _as_dataset(data, batch_size=batch_size, training=False)
     outputs, targets = _predict_with_targets(model, dataset, verbose)
-    result: dict[str, Any] = {"num_examples": int(len(tf_flatten(targets)[0]))}
+    result: dict[str, Any] = {"num_examples": int(len(keras.tree.flatten(targets)[0]))}
     names = getattr(model, "class_names", None) or getattr(data, "class_names", None) or ()
     if isinstance(outputs, (list, tuple)) or isinstance(outputs, dict):
-        flat_out, flat_true = tf_flatten(outputs), tf_flatten(targets)
+        flat_out, flat_true = keras.tree.flatten(outputs), keras.tree.flatten(targets)
         correct = []
         for index, (pred, true) in enumerate(zip(flat_out, flat_true)):
             single = _classification_metrics(pred, true, top_k)
@@ -778,13 +779,6 @@ def _sample_targets(pipeline, dataset):
     for _, targets in source.take(1).as_numpy_iterator():
         return targets
     raise DataError("The training data is empty; pass at least one example.")
-
-
-def tf_flatten(structure) -> list:
-    """Leaves of a nested structure (``tf.nest.flatten``)."""
-    import tensorflow as tf
-
-    return tf.nest.flatten(structure)
 
 
 def _cached_features(backbone, pipeline, key: str, run_dir, verbose: int):

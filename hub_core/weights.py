@@ -68,6 +68,11 @@ def weights_dir() -> pathlib.Path:
     return home() / "weights"
 
 
+def converted_dir() -> pathlib.Path:
+    """The folder of ``.npz`` files converted from pickled weights (:mod:`hub_core.converters`)."""
+    return home() / "converted"
+
+
 def offline() -> bool:
     """Whether ``HUB_CORE_OFFLINE`` forbids network access."""
     return os.environ.get(ENV_OFFLINE, "").strip().lower() in ("1", "true", "yes", "on")
@@ -570,38 +575,64 @@ def _select(name: str | None) -> list[str]:
     return [n for n in cached if n in wanted]
 
 
+def _selection(name: str | None) -> tuple[list[str], list[pathlib.Path]]:
+    """Downloaded file names and converted files for ``name`` (see :func:`cache_entries`)."""
+    folder = converted_dir()
+    converted = sorted(folder.glob("*.npz")) if folder.is_dir() else []
+    if name is not None and any(path.name == name for path in converted):
+        return [], [path for path in converted if path.name == name]
+    names = _select(name)
+    if name is not None:  # conversions are named "<source stem>-<converter>-<key>.npz"
+        stems = tuple(f"{pathlib.Path(file_name).stem}-" for file_name in names)
+        converted = [path for path in converted if path.name.startswith(stems)]
+    return names, converted
+
+
 def cache_entries(name: str | None = None) -> list[dict[str, Any]]:
     """Describe the cached files (all, one file name, or a model's files).
 
+    Downloads come first, then the ``.npz`` files converted from pickled
+    weights (``kind`` ``"converted"``; made again from their source on demand).
+
     Returns:
-        One dict per file: ``name``, ``path``, ``size``, ``sha256``, ``url`` and
+        One dict per file: ``name``, ``kind`` (``"download"`` or
+        ``"converted"``), ``path``, ``size``, ``sha256``, ``url`` and
         ``recorded`` (whether the sidecar record still matches size and mtime).
     """
+    names, converted = _selection(name)
     entries = []
-    for file_name in _select(name):
+    for file_name in names:
         path = weights_dir() / file_name
         record = _read_record(file_name) or {}
         entries.append({
             "name": file_name,
+            "kind": "download",
             "path": str(path),
             "size": path.stat().st_size,
             "sha256": record.get("sha256"),
             "url": record.get("url"),
             "recorded": _record_current(record, path),
         })
+    for path in converted:
+        entries.append({"name": path.name, "kind": "converted", "path": str(path), "size": path.stat().st_size,
+                        "sha256": None, "url": None, "recorded": None})
     return entries
 
 
 def verify_cache(name: str | None = None) -> list[dict[str, Any]]:
     """Hash cached files again and compare with the hashes recorded at download.
 
+    Converted files have no recorded hash; their zip checksums are tested.
+
     Returns:
         One dict per file: ``name``, ``path``, ``sha256`` (as now hashed) and
         ``status``: ``"ok"``, ``"corrupt"`` (differs from the verified
-        download) or ``"unknown"`` (no record, e.g. a file copied in by hand).
+        download, or a converted file fails its checksums) or ``"unknown"``
+        (no record, e.g. a file copied in by hand).
     """
+    names, converted = _selection(name)
     results = []
-    for file_name in _select(name):
+    for file_name in names:
         path = weights_dir() / file_name
         with _lock(file_name):
             record = _read_record(file_name)
@@ -615,17 +646,38 @@ def verify_cache(name: str | None = None) -> list[dict[str, Any]]:
             else:
                 status = "corrupt"
         results.append({"name": file_name, "path": str(path), "sha256": hashes.sha256, "status": status})
+    for path in converted:
+        status = "ok" if _zip_intact(path) else "corrupt"
+        results.append({"name": path.name, "path": str(path), "sha256": _hash_file(path).sha256, "status": status})
     return results
+
+
+def _zip_intact(path: pathlib.Path) -> bool:
+    """Whether every member of the zip (``.npz``) file at ``path`` reads back with its CRC."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return False
 
 
 def clear_cache(name: str | None = None) -> list[dict[str, Any]]:
     """Delete cached files (all, one file name, or a model's files) and their records.
 
+    Converted files of the selected downloads are deleted with them.
+
     Returns:
         One dict per deleted file: ``name`` and ``size``.
     """
+    names, converted = _selection(name)
     removed = []
-    for file_name in _select(name):
+    for path in converted:
+        size = path.stat().st_size
+        path.unlink(missing_ok=True)
+        removed.append({"name": path.name, "size": size})
+    for file_name in names:
         path = weights_dir() / file_name
         with _lock(file_name):
             if path.is_file():

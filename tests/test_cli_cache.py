@@ -47,6 +47,39 @@ def test_download_ls_verify_clear(http_server, hub_home):
     assert http_server.count("w.h5") == 1
 
 
+def test_converted_files_are_listed_verified_and_cleared(http_server, hub_home):
+    import pickle
+
+    import numpy as np
+
+    from hub_core import converters
+
+    # A pickled weight dict downloaded into the cache, then converted once to .npz as the caffe plugins do.
+    payload = pickle.dumps({"conv1": [np.arange(6, dtype="float32").reshape(2, 3), np.ones(3, "float32")]})
+    (http_server.directory / "net.npy").write_bytes(payload)
+    assert hub("download", http_server.url("net.npy"), "--sha256", hashlib.sha256(payload).hexdigest()).returncode == 0
+    source = hub_home / "weights" / "net.npy"
+    target = converters.convert_once(source, lambda path: pickle.loads(path.read_bytes()), "test")
+    assert target.parent == hub_home / "converted" and target.name.startswith("net-test-")
+
+    listing = json.loads(hub("cache", "ls", "--json").stdout)["files"]
+    assert [(f["name"], f["kind"]) for f in listing] == [("net.npy", "download"), (target.name, "converted")]
+    assert listing[1]["size"] == target.stat().st_size
+    assert "converted from a pickle" in hub("cache", "ls").stdout
+    assert hub("cache", "verify").returncode == 0
+
+    data = bytearray(target.read_bytes())
+    data[data.index(b"\x93NUMPY") + 140] ^= 0xFF  # a value of the first array (after its 128-byte header)
+    target.write_bytes(bytes(data))
+    result = hub("cache", "verify", target.name, "--json")
+    assert result.returncode == 1 and json.loads(result.stdout)[0]["status"] == "corrupt"
+
+    result = hub("cache", "clear", "--json")
+    assert result.returncode == 0
+    assert sorted(r["name"] for r in json.loads(result.stdout)) == sorted(["net.npy", target.name])
+    assert not target.exists() and not source.exists()
+
+
 def test_errors_are_one_line_without_traceback(http_server, hub_home):
     (http_server.directory / "w.h5").write_bytes(b"abc")
     cases = [
