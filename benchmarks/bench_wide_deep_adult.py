@@ -49,7 +49,8 @@ def run(mode: str, train, x_test, y_test) -> dict:
 
 def main() -> None:
     from hub_core import tabular
-    from hub_plugins.wide_deep.preprocessing import adult_spec, raw_features
+    from hub_core.features import raw_features
+    from hub_plugins.wide_deep.preprocessing import adult_spec
 
     spec = adult_spec()
     train = tabular.table(tabular.uci_adult("train"), label="income", spec=spec, batch_size=BATCH_SIZE, seed=0)

@@ -12,9 +12,22 @@ import abc
 import dataclasses
 import pathlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
 TASKS = ("image-classification", "tabular", "style-transfer")
+OPTIMIZER_CAPABILITY = "optimizer:"
+
+
+def optimizer_names(capabilities: Iterable[str]) -> list[str]:
+    """The named optimizers a plugin declares it offers: its ``"optimizer:NAME"`` capabilities.
+
+    Args:
+        capabilities: A plugin's ``capabilities`` (or its catalog entry's list).
+
+    Returns:
+        The sorted names, e.g. ``["split"]`` for ``{"tabular", "optimizer:split"}``.
+    """
+    return sorted(c[len(OPTIMIZER_CAPABILITY):] for c in capabilities if c.startswith(OPTIMIZER_CAPABILITY))
 
 
 @dataclass(frozen=True)
@@ -184,7 +197,8 @@ class ModelPlugin(abc.ABC):
         license: License of the code.
         variants: The buildable models.
         default_variant: Name of the variant a bare plugin name means.
-        capabilities: Tags used by the conformance kit (``"features"``, ``"preprocessing"``...).
+        capabilities: Tags used by the conformance kit (``"features"``, ``"preprocessing"``...);
+            ``"optimizer:NAME"`` declares a named optimizer that :meth:`optimizer` returns.
     """
 
     name: ClassVar[str] = ""
@@ -222,6 +236,25 @@ class ModelPlugin(abc.ABC):
             InvalidArgumentError: When arguments conflict.
             WeightsError: When the weights cannot be loaded.
         """
+
+    def optimizer(self, name: str, *, learning_rate: Any) -> Any | None:
+        """A named optimizer this plugin offers for its models, or None (the default: none).
+
+        ``hub train``/``hub fine-tune MODEL --optimizer NAME`` asks the model's
+        plugin first, then falls back to Keras' optimizer names. A plugin
+        offers ``NAME`` by returning a fresh optimizer here and declaring the
+        capability ``"optimizer:NAME"``, which the catalog lists (so the CLI can
+        say which plugins offer a name); the conformance kit trains a few
+        steps with each declared optimizer.
+
+        Args:
+            name: The requested name (``"split"``).
+            learning_rate: A float or a ``keras.optimizers.schedules.LearningRateSchedule``.
+
+        Returns:
+            A new ``keras.optimizers.Optimizer``, or None when this plugin does not offer ``name``.
+        """
+        return None
 
     def preprocess(self, images, variant: Variant | None = None):
         """Apply this plugin's input preprocessing to a numpy batch (identity by default)."""

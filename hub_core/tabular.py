@@ -1,11 +1,11 @@
 """Tables (CSV, UCI ``.data``/``.test`` files, parquet or DataFrames) as ``tf.data`` datasets.
 
-:func:`table` reads a table, infers (or takes) the feature spec of the
-``wide_deep`` plugin, encodes the label and returns a batched dataset of
+:func:`table` reads a table, infers (or takes) its feature spec
+(:mod:`hub_core.features`), encodes the label and returns a batched dataset of
 ``(raw feature dict, target)`` built by :func:`hub_core.data.from_arrays`, so
 it replays exactly on resume. The dataset carries ``spec`` (the
-:class:`~hub_plugins.wide_deep.preprocessing.FeatureSpec`), ``frame`` (the
-rows, to adapt the model's preprocessing layers) and ``class_names``.
+:class:`~hub_core.features.FeatureSpec`), ``frame`` (the rows, to adapt the
+model's preprocessing layers) and ``class_names``.
 
 Headerless UCI files are read with the column names of the ``.names`` file
 next to them (``adult.data`` -> ``adult.names``, names in snake_case); the
@@ -26,6 +26,7 @@ import re
 from typing import Any, Sequence
 
 from hub_core.errors import DataError, InvalidArgumentError
+from hub_core.features import as_spec, infer_spec, raw_features
 
 PARQUET_MARKERS = (".parquet", ".pq")
 UCI_NAME = re.compile(r"^([A-Za-z][\w\-]*)\s*:\s*(.+?)\.?\s*$")
@@ -148,7 +149,6 @@ def table(
     import numpy as np
 
     from hub_core import data as hub_data
-    from hub_plugins.wide_deep.preprocessing import as_spec, infer_spec
 
     frame = read_frame(source, columns=columns, label=label)
     if spec is None:
@@ -180,8 +180,6 @@ def table(
 
 def features_for_tf(spec: Any, frame) -> dict[str, Any]:
     """Checked raw columns as numpy arrays ``tf.data`` takes (strings as fixed-width unicode)."""
-    from hub_plugins.wide_deep.preprocessing import raw_features
-
     arrays = raw_features(spec, frame)
     return {k: v.astype(str) if v.dtype == object else v for k, v in arrays.items()}
 

@@ -80,3 +80,29 @@ def test_every_subcommand_has_help():
     for name in subcommands:
         result = hub(name, "--help")
         assert result.returncode == 0 and "usage: hub" in result.stdout, name
+
+
+def test_optimizer_the_models_plugin_does_not_offer_is_one_clear_line(tmp_path):
+    run = tmp_path / "run"
+    result = hub("train", "resnet20", "--data", str(tmp_path / "absent"), "--out", str(run), "--optimizer", "split")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("hub: error:")]  # TensorFlow's start-up logs aside
+    assert len(errors) == 1, result.stderr
+    line = errors[0]
+    assert line.startswith("hub: error: --optimizer 'split' is neither an optimizer of plugin 'resnet' (model resnet20)")
+    assert "offered for wide_deep (plugin wide_deep)" in line and "such as 'adam'" in line
+    assert not run.exists()  # refused before reading data or creating the run directory
+
+
+def test_optimizer_option_asks_the_models_plugin_then_keras():
+    from hub_core.cli_training import optimizer_option
+    from hub_core.errors import InvalidArgumentError
+
+    assert optimizer_option("tiny_convnet", "sgd") == "sgd"  # a third-party plugin without the hook: Keras names
+    with pytest.raises(InvalidArgumentError, match="'split' is neither an optimizer of plugin 'tiny_convnet'.*wide_deep"):
+        optimizer_option("tiny_convnet", "split")
+    with pytest.raises(InvalidArgumentError, match="no installed plugin offers it"):
+        optimizer_option("tiny_convnet", "sgdd")
+    optimizer = optimizer_option("wide_deep", "split")(None, 0.02)
+    assert (type(optimizer.wide).__name__, type(optimizer.deep).__name__) == ("Ftrl", "Adam")
+    assert float(optimizer.learning_rate) == pytest.approx(0.02)  # --lr is the deep part's rate

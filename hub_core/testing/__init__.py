@@ -20,6 +20,7 @@ from hub_core.testing.checks import (  # noqa: F401
     check_keras_round_trip,
     check_metadata,
     check_module_imports_without_tensorflow,
+    check_named_optimizers,
     check_output_shapes,
     check_plugin,
     check_preprocessing,

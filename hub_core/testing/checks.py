@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from hub_core import registry
-from hub_core.plugin import TASKS, ModelPlugin, SampleBatch
+from hub_core.plugin import TASKS, ModelPlugin, SampleBatch, optimizer_names
 
 Check = Callable[..., None]
 
@@ -220,11 +220,30 @@ def check_training_step(plugin_or_name, variant_name: str | None = None) -> None
 
     plugin = _plugin(plugin_or_name)
     variant = _variant(plugin, variant_name)
+    _assert_training_lowers_loss(plugin, variant, keras.optimizers.Adam(1e-3), "training")
+
+
+def check_named_optimizers(plugin_or_name, variant_name: str | None = None) -> None:
+    """Each ``"optimizer:NAME"`` capability: ``plugin.optimizer(NAME)`` returns an optimizer that trains the model."""
+    import keras
+
+    plugin = _plugin(plugin_or_name)
+    variant = _variant(plugin, variant_name)
+    for name in optimizer_names(plugin.capabilities):
+        optimizer = plugin.optimizer(name, learning_rate=1e-3)
+        assert isinstance(optimizer, keras.optimizers.Optimizer), (
+            f"the plugin declares 'optimizer:{name}' but optimizer({name!r}) returned {type(optimizer).__name__}, "
+            "not a keras.optimizers.Optimizer"
+        )
+        _assert_training_lowers_loss(plugin, variant, optimizer, f"training with optimizer {name!r}")
+
+
+def _assert_training_lowers_loss(plugin: ModelPlugin, variant, optimizer, what: str) -> None:
     batch = plugin.sample_batch(variant)
     model = _build(plugin, variant, batch)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=batch.loss)
+    model.compile(optimizer=optimizer, loss=batch.loss)
     losses = [float(_first(model.train_on_batch(batch.inputs, batch.targets))) for _ in range(6)]
-    assert min(losses[-2:]) < losses[0], f"training did not lower the loss: {losses}"
+    assert min(losses[-2:]) < losses[0], f"{what} did not lower the loss: {losses}"
 
 
 def _first(value: Any) -> Any:
@@ -240,6 +259,7 @@ CHECKS: dict[str, Check] = {
     "check_weights_round_trip": check_weights_round_trip,
     "check_preprocessing": check_preprocessing,
     "check_training_step": check_training_step,
+    "check_named_optimizers": check_named_optimizers,
     "check_default_build": check_default_build,
 }
 PLUGIN_LEVEL = ("check_metadata", "check_module_imports_without_tensorflow")
@@ -247,11 +267,13 @@ SLOW = ("check_default_build",)
 
 
 def checks_for(plugin_or_name) -> list[str]:
-    """Names of the checks that apply to this plugin, chosen by its task."""
+    """Names of the checks that apply to this plugin, chosen by its task and capabilities."""
     plugin = _plugin(plugin_or_name)
     names = list(CHECKS)
     if plugin.task == "tabular":
         names.remove("check_preprocessing")
+    if not optimizer_names(plugin.capabilities):
+        names.remove("check_named_optimizers")
     return names
 
 

@@ -20,7 +20,7 @@ wide part); a missing category (the empty string) is its own category when
 the training data had missing values, else unknown; a missing number (NaN)
 is replaced by the training mean (``FillMissing``). Wrong types and absent
 columns are rejected, naming the column, by
-:func:`~hub_plugins.wide_deep.preprocessing.raw_features`.
+:func:`~hub_core.features.raw_features`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import keras
 from keras import ops
 
-from hub_plugins.wide_deep.preprocessing import Categorical, FeatureSpec, Numeric, frame_from
+from hub_core.features import Categorical, FeatureSpec, Numeric, frame_from, raw_features
 
 PACKAGE = "hub_wide_deep"
 WIDE = "wide"
@@ -248,8 +248,6 @@ def build_preprocessing(spec: FeatureSpec, frame) -> tuple[dict[str, Any], dict[
         encoded tensor per core input, and the number of ids of each sparse one.
     """
     import numpy as np
-
-    from hub_plugins.wide_deep.preprocessing import raw_features
 
     columns = raw_features(spec, frame) if frame is not None else {}  # checked: wrong types name their column
     inputs: dict[str, Any] = {}

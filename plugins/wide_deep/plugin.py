@@ -23,7 +23,7 @@ class WideDeepPlugin(ModelPlugin):
     )
     license = "Apache-2.0"
     default_variant = "wide_deep"
-    capabilities = frozenset({"tabular", "raw-inputs", "split-optimizer"})
+    capabilities = frozenset({"tabular", "raw-inputs", "optimizer:split"})
     variants = (
         Variant(
             name="wide_deep",
@@ -83,7 +83,7 @@ class WideDeepPlugin(ModelPlugin):
                 "and data= to adapt it, or weights= pointing to a saved model."
             )
         from hub_plugins.wide_deep.model import build_wide_deep
-        from hub_plugins.wide_deep.preprocessing import as_spec
+        from hub_core.features import as_spec
 
         spec = as_spec(features)
         if classes is not None:
@@ -104,6 +104,22 @@ class WideDeepPlugin(ModelPlugin):
             name=variant.name,
         )
 
+    def optimizer(self, name: str, *, learning_rate: Any) -> Any | None:
+        """``"split"``: FTRL with L1 on the wide part, Adam at ``learning_rate`` on the deep part.
+
+        Args:
+            name: The requested optimizer name.
+            learning_rate: The deep part's learning rate (a float or a schedule).
+
+        Returns:
+            A :class:`~hub_plugins.wide_deep.model.SplitOptimizer` for ``"split"``, else None.
+        """
+        if name != "split":
+            return None
+        from hub_plugins.wide_deep.model import split_optimizer
+
+        return split_optimizer(deep="adam", deep_learning_rate=learning_rate)
+
     def blocks(self, model) -> list[list[str]]:
         """One block: the trainable core (the preprocessing layers are never trained)."""
         return [["core"]]
@@ -117,7 +133,7 @@ class WideDeepPlugin(ModelPlugin):
         import numpy as np
         import pandas as pd
 
-        from hub_plugins.wide_deep.preprocessing import Categorical, Crossed, FeatureSpec, Numeric
+        from hub_core.features import Categorical, Crossed, FeatureSpec, Numeric
 
         rng = np.random.default_rng(seed)
         rows = max(64, batch_size)

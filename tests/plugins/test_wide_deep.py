@@ -13,16 +13,10 @@ import pytest
 
 import hub_core as hub
 from hub_core import registry, tabular
+from hub_core.cli_training import optimizer_option
 from hub_core.errors import ChecksumError, DataError, InvalidArgumentError
-from hub_plugins.wide_deep.preprocessing import (
-    Categorical,
-    Crossed,
-    FeatureSpec,
-    Numeric,
-    adult_spec,
-    infer_spec,
-    raw_features,
-)
+from hub_core.features import Categorical, Crossed, FeatureSpec, Numeric, infer_spec, raw_features
+from hub_plugins.wide_deep.preprocessing import adult_spec
 
 ROWS = 400
 SMALL = {"hidden_units": (16, 8)}
@@ -253,12 +247,11 @@ def test_split_optimizer_survives_save_and_load(adult, tmp_path):
 # --- training through the shared loop, and weights ----------------------------
 @pytest.fixture(scope="module")
 def run_dir(adult, tmp_path_factory):
-    from hub_plugins.wide_deep.model import split_optimizer
-
     train = tabular.table(adult, label="income", spec=adult_spec(), batch_size=100)
     directory = tmp_path_factory.mktemp("runs") / "adult"
+    # what `hub train wide_deep --optimizer split` passes: the plugin's optimizer("split") hook
     result = hub.train("wide_deep", train, epochs=1, run_dir=directory, model_kwargs={"data": train, **SMALL},
-                       optimizer=lambda model, rate: split_optimizer(), verbose=0)
+                       optimizer=optimizer_option("wide_deep", "split"), verbose=0)
     assert np.isfinite(result.final["loss"])
     return directory
 
@@ -351,13 +344,12 @@ def test_cli_fine_tunes_evaluates_and_exports_a_uci_table(tmp_path, capsys):
 
 
 def test_training_resumes_with_split_optimizer_state(run_dir, adult):
-    from hub_plugins.wide_deep.model import split_optimizer
-
     train = tabular.table(adult, label="income", spec=adult_spec(), batch_size=100)
     result = hub.train("wide_deep", train, epochs=2, run_dir=run_dir, model_kwargs={"data": train, **SMALL},
-                       optimizer=lambda model, rate: split_optimizer(), verbose=0)
+                       optimizer=optimizer_option("wide_deep", "split"), verbose=0)
     assert result.resumed_from == {"epoch": 1, "step": 0}
     optimizer = result.model.optimizer
-    # 4 steps per epoch: the FTRL and Adagrad states of epoch 1 came back from the checkpoint
+    assert (type(optimizer.wide).__name__, type(optimizer.deep).__name__) == ("Ftrl", "Adam")
+    # 4 steps per epoch: the FTRL and Adam states of epoch 1 came back from the checkpoint
     assert (int(optimizer.wide.iterations), int(optimizer.deep.iterations)) == (8, 8)
     assert len(result.history["loss"]) == 2
