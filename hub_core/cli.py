@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "hub_core.cli_training",
     "hub_core.cli_style",
 )
+# Command modules whose commands never import TensorFlow (the others import it up front, quietly).
+LIGHT_COMMAND_MODULES = ("hub_core.cli_catalog", "hub_core.cli_cache")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if args.func.__module__ not in LIGHT_COMMAND_MODULES:
+        _import_tensorflow_quietly()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -74,6 +78,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # never show a traceback to a user
         _report(error, f"{type(error).__name__}: ")
         return 1
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its native start-up lines discarded.
+
+    TensorFlow logs through absl before absl's logging is initialised, so
+    ``TF_CPP_MIN_LOG_LEVEL`` cannot silence those lines; stderr's file
+    descriptor points at /dev/null for the import instead. Nothing is hidden
+    with ``HUB_CORE_DEBUG`` set or ``TF_CPP_MIN_LOG_LEVEL=0``, and an import
+    failure is left for the command itself to report.
+    """
+    if os.environ.get("HUB_CORE_DEBUG") or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0" or "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        pass
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _report(error: BaseException, prefix: str = "") -> None:

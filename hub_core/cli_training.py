@@ -12,7 +12,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import functools
 import pathlib
 from typing import Any
 
@@ -114,77 +113,15 @@ def _table_data(args) -> tuple[Any, Any]:
     return train, validation
 
 
-def optimizer_option(model: str, name: str) -> Any:
-    """What ``--optimizer NAME`` means for ``model``: its plugin's optimizer of that name, else Keras'.
-
-    Args:
-        model: The hub model name being trained.
-        name: The ``--optimizer`` value.
-
-    Returns:
-        A function ``(model, learning_rate) -> Optimizer`` calling the plugin's
-        :meth:`~hub_core.plugin.ModelPlugin.optimizer`, or ``name`` itself when
-        it is a Keras optimizer name.
-
-    Raises:
-        InvalidArgumentError: When neither the model's plugin nor Keras offers
-            ``name``, saying which plugins (and models) do.
-    """
-    from hub_core import registry
-    from hub_core.errors import InvalidArgumentError
-    from hub_core.plugin import optimizer_names
-
-    plugin_name, _ = registry.resolve(model)
-    plugin = registry.get_plugin(plugin_name)
-    if name in optimizer_names(plugin.capabilities):
-        return functools.partial(_plugin_optimizer, plugin, name)
-    if _is_keras_optimizer(name):
-        return name
-    offering = {other: sorted(entry["variants"]) for other, entry in registry.catalog().items()
-                if name in optimizer_names(entry["capabilities"])}
-    if offering:
-        models = ", ".join(f"{', '.join(variants)} (plugin {other})" for other, variants in sorted(offering.items()))
-        where = f"it is offered for {models}, so train one of those with it or pass"
-    else:
-        where = "no installed plugin offers it, so pass"
-    raise InvalidArgumentError(
-        f"--optimizer {name!r} is neither an optimizer of plugin '{plugin_name}' (model {model}) nor a Keras optimizer; "
-        f"{where} a Keras optimizer name such as 'adam' or 'sgd'."
-    )
-
-
-def _plugin_optimizer(plugin, name: str, model, learning_rate):
-    """``plugin.optimizer(name)`` at ``learning_rate``, in the training loop's ``(model, rate)`` form."""
-    optimizer = plugin.optimizer(name, learning_rate=learning_rate)
-    if optimizer is None:
-        from hub_core.errors import PluginError
-
-        raise PluginError(
-            f"Plugin '{plugin.name}' declares the capability 'optimizer:{name}' but its optimizer() returned None; "
-            "fix the plugin (the conformance kit's check_named_optimizers shows it) or pick another --optimizer."
-        )
-    return optimizer
-
-
-def _is_keras_optimizer(name: str) -> bool:
-    import keras
-
-    try:
-        keras.optimizers.get(name)
-    except ValueError:
-        return False
-    return True
-
-
 def fit_command(args) -> int:
     """Run ``hub fine-tune`` or ``hub train`` and print the result."""
     import hub_core as hub
 
-    optimizer = optimizer_option(args.model, args.optimizer)  # before reading data: a wrong name fails at once
+    hub.training.check_optimizer(args.model, args.optimizer)  # before reading data: a wrong name fails at once
     train, validation = load_training_data(args, args.model)
     options = dict(
         epochs=args.epochs, learning_rate=args.lr, weights=args.weights, run_dir=args.out, resume=not args.no_resume,
-        seed=args.seed, checkpoint_every=args.checkpoint_every, optimizer=optimizer, schedule=args.schedule,
+        seed=args.seed, checkpoint_every=args.checkpoint_every, optimizer=args.optimizer, schedule=args.schedule,
         label_smoothing=args.label_smoothing, verbose=0 if args.quiet else 1,
     )
     if args.label:  # tabular models adapt their preprocessing to the training table

@@ -240,8 +240,9 @@ class ModelPlugin(abc.ABC):
     def optimizer(self, name: str, *, learning_rate: Any) -> Any | None:
         """A named optimizer this plugin offers for its models, or None (the default: none).
 
-        ``hub train``/``hub fine-tune MODEL --optimizer NAME`` asks the model's
-        plugin first, then falls back to Keras' optimizer names. A plugin
+        ``hub.train``/``hub.fine_tune(MODEL, ..., optimizer=NAME)`` and the
+        CLI's ``--optimizer NAME`` ask the model's plugin first, then fall back
+        to Keras' optimizer names. A plugin
         offers ``NAME`` by returning a fresh optimizer here and declaring the
         capability ``"optimizer:NAME"``, which the catalog lists (so the CLI can
         say which plugins offer a name); the conformance kit trains a few

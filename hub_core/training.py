@@ -42,8 +42,9 @@ Plugging in other models (the hooks):
       multi-output models (a loss per output, e.g. the seed's captcha net
       with 10 binary heads) and outputs of shape ``(heads, classes)``.
     * ``optimizer=``: a name, a ``keras.optimizers.Optimizer``, or a function
-      ``(model, learning_rate) -> Optimizer`` (e.g. wide & deep's split
-      FTRL/Adagrad optimizer).
+      ``(model, learning_rate) -> Optimizer``. A name is first looked up among
+      the optimizers the model's plugin offers (``"split"`` for wide_deep: FTRL
+      on the wide part, Adam on the deep part), then among Keras'.
     * A model that overrides ``train_step``/``compute_loss`` (a perceptual
       loss) trains through the same loop: pass ``task=Task(loss=False, metrics=[])``
       or a task whose ``compile`` does what the model needs.
@@ -77,7 +78,7 @@ import warnings
 from typing import Any, Sequence
 
 from hub_core import runs
-from hub_core.errors import DataError, InvalidArgumentError
+from hub_core.errors import DataError, InvalidArgumentError, PluginError
 
 STRATEGIES = ("two_phase", "head", "full")
 STOCHASTIC_LAYERS = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
@@ -472,7 +473,7 @@ class _Run:
                 trainer = head_model
         with _scope(self.strategy):
             optimizer = _make_optimizer(self.o["optimizer"], trainer, phase["lr"], self.o["schedule"],
-                                        self._phase_steps(phase))
+                                        self._phase_steps(phase), plugin=self.plugin)
             _apply_layer_decay(optimizer, trainer, phase["decay"])
             sample = _sample_targets(self.train_pipe, self.train_ds)
             self.task.compile(trainer, optimizer, sample_targets=sample, label_smoothing=float(self.o["label_smoothing"]))
@@ -912,8 +913,62 @@ def _assign(variables, arrays: dict[str, Any], prefix: str, strict: bool = True)
 
 
 # --- helpers: optimisation ---------------------------------------------------
-def _make_optimizer(spec: Any, model, learning_rate: float, schedule: Any, total_steps: int):
+def check_optimizer(model: str, name: str) -> None:
+    """Fail now, as training would later, when ``optimizer=name`` means nothing for hub model ``model``.
+
+    A name means the model's plugin's optimizer of that name
+    (:meth:`~hub_core.plugin.ModelPlugin.optimizer`, declared as capability
+    ``"optimizer:NAME"``), else the Keras optimizer of that name.
+
+    Raises:
+        InvalidArgumentError: When neither offers ``name``, saying which plugins do.
+    """
     import keras
+
+    from hub_core import registry
+    from hub_core.plugin import optimizer_names
+
+    plugin_name, _ = registry.resolve(model)
+    if name in optimizer_names(registry.get_plugin(plugin_name).capabilities):
+        return
+    try:
+        keras.optimizers.get(name)
+    except ValueError:
+        raise _unknown_optimizer(name, plugin_name, model) from None
+
+
+def _unknown_optimizer(name: str, plugin_name: str | None, model: str | None) -> InvalidArgumentError:
+    from hub_core import registry
+    from hub_core.plugin import optimizer_names
+
+    offering = {other: sorted(entry["variants"]) for other, entry in registry.catalog().items()
+                if name in optimizer_names(entry["capabilities"])}
+    if offering:
+        models = ", ".join(f"{', '.join(variants)} (plugin {other})" for other, variants in sorted(offering.items()))
+        where = f"it is offered for {models}, so train one of those with it or pass"
+    else:
+        where = "no installed plugin offers it, so pass"
+    owner = f"an optimizer of plugin '{plugin_name}' (model {model})" if plugin_name else "an optimizer of this model's plugin"
+    return InvalidArgumentError(
+        f"Optimizer {name!r} is neither {owner} nor a Keras optimizer; {where} a Keras optimizer name such as 'adam' or 'sgd'."
+    )
+
+
+def _plugin_optimizer(plugin, name: str, learning_rate):
+    """``plugin.optimizer(name)`` at ``learning_rate``; a plugin that declares it must return one."""
+    optimizer = plugin.optimizer(name, learning_rate=learning_rate)
+    if optimizer is None:
+        raise PluginError(
+            f"Plugin '{plugin.name}' declares the capability 'optimizer:{name}' but its optimizer() returned None; "
+            "fix the plugin (the conformance kit's check_named_optimizers shows it) or pick another optimizer."
+        )
+    return optimizer
+
+
+def _make_optimizer(spec: Any, model, learning_rate: float, schedule: Any, total_steps: int, plugin=None):
+    import keras
+
+    from hub_core.plugin import optimizer_names
 
     rate = _schedule(schedule, learning_rate, total_steps)
     if isinstance(spec, keras.optimizers.Optimizer):
@@ -921,10 +976,12 @@ def _make_optimizer(spec: Any, model, learning_rate: float, schedule: Any, total
         config["learning_rate"] = rate
         return type(spec).from_config(config)
     if isinstance(spec, str):
+        if plugin is not None and spec in optimizer_names(plugin.capabilities):
+            return _plugin_optimizer(plugin, spec, rate)
         try:
             optimizer = keras.optimizers.get(spec)
-        except ValueError as error:
-            raise InvalidArgumentError(f"Unknown optimizer {spec!r}; use a Keras optimizer name such as 'adam' or 'sgd'.") from error
+        except ValueError:
+            raise _unknown_optimizer(spec, plugin.name if plugin else None, None) from None
         config = optimizer.get_config()
         config["learning_rate"] = rate
         return type(optimizer).from_config(config)

@@ -199,6 +199,20 @@ def test_task_and_optimizer_hooks(digit_arrays):
     assert "sparse_categorical_accuracy" in result.history
 
 
+def test_optimizer_names_ask_the_models_plugin_then_keras(digit_folders):
+    from hub_core.errors import InvalidArgumentError
+
+    hub.training.check_optimizer("tiny_convnet", "sgd")  # a third-party plugin without the hook: Keras names
+    with pytest.raises(InvalidArgumentError, match="'split' is neither an optimizer of plugin 'tiny_convnet'.*wide_deep"):
+        hub.training.check_optimizer("tiny_convnet", "split")
+    with pytest.raises(InvalidArgumentError, match="no installed plugin offers it"):
+        hub.training.check_optimizer("tiny_convnet", "sgdd")
+    hub.training.check_optimizer("wide_deep", "split")
+    train = data.image_folder(digit_folders[0], model="tiny_convnet", batch_size=32)
+    with pytest.raises(InvalidArgumentError, match="'split' is neither an optimizer of plugin 'tiny_convnet'"):
+        hub.train("tiny_convnet", train, epochs=1, optimizer="split", verbose=0)
+
+
 def test_predict_on_image_files_agrees_with_cli(digit_folders, tmp_path):
     from hub_core.cli_vision import predict_files
 

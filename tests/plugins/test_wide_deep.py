@@ -13,7 +13,6 @@ import pytest
 
 import hub_core as hub
 from hub_core import registry, tabular
-from hub_core.cli_training import optimizer_option
 from hub_core.errors import ChecksumError, DataError, InvalidArgumentError
 from hub_core.features import Categorical, Crossed, FeatureSpec, Numeric, infer_spec, raw_features
 from hub_plugins.wide_deep.preprocessing import adult_spec
@@ -249,9 +248,9 @@ def test_split_optimizer_survives_save_and_load(adult, tmp_path):
 def run_dir(adult, tmp_path_factory):
     train = tabular.table(adult, label="income", spec=adult_spec(), batch_size=100)
     directory = tmp_path_factory.mktemp("runs") / "adult"
-    # what `hub train wide_deep --optimizer split` passes: the plugin's optimizer("split") hook
+    # as `hub train wide_deep --optimizer split`: the name goes to the plugin's optimizer("split") hook
     result = hub.train("wide_deep", train, epochs=1, run_dir=directory, model_kwargs={"data": train, **SMALL},
-                       optimizer=optimizer_option("wide_deep", "split"), verbose=0)
+                       optimizer="split", learning_rate=0.02, verbose=0)
     assert np.isfinite(result.final["loss"])
     return directory
 
@@ -346,10 +345,11 @@ def test_cli_fine_tunes_evaluates_and_exports_a_uci_table(tmp_path, capsys):
 def test_training_resumes_with_split_optimizer_state(run_dir, adult):
     train = tabular.table(adult, label="income", spec=adult_spec(), batch_size=100)
     result = hub.train("wide_deep", train, epochs=2, run_dir=run_dir, model_kwargs={"data": train, **SMALL},
-                       optimizer=optimizer_option("wide_deep", "split"), verbose=0)
+                       optimizer="split", learning_rate=0.02, verbose=0)
     assert result.resumed_from == {"epoch": 1, "step": 0}
     optimizer = result.model.optimizer
     assert (type(optimizer.wide).__name__, type(optimizer.deep).__name__) == ("Ftrl", "Adam")
+    assert float(optimizer.deep.learning_rate) == pytest.approx(0.02)  # the rate given is the deep part's
     # 4 steps per epoch: the FTRL and Adam states of epoch 1 came back from the checkpoint
     assert (int(optimizer.wide.iterations), int(optimizer.deep.iterations)) == (8, 8)
     assert len(result.history["loss"]) == 2
