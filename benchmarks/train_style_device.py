@@ -2,10 +2,10 @@
 
 ``hub.train_style`` runs on the shared TensorFlow training loop; this script is
 the accelerator route for the style benchmark when a GPU without TensorFlow is
-at hand. It uses the same pieces (``transform_net``, ``PerceptualLoss``,
-``StyleTrainer``, the vgg16 plugin's builder) with ``train_on_batch`` on
-random 256x256 crops, for a fixed wall-clock budget per style weight, and
-writes for each: ``<tag>.weights.h5`` (readable by ``hub.load("fast_style",
+at hand. It uses the same pieces (the fast_style plugin's ``transform_net``,
+``hub_core.perceptual``'s ``PerceptualLoss`` and ``StyleTrainer``, the vgg16
+plugin's builder) with ``train_on_batch`` on random 256x256 crops, for a fixed
+wall-clock budget per style weight, and writes for each: ``<tag>.weights.h5`` (readable by ``hub.load("fast_style",
 weights=...)``), ``<tag>_preview.png`` and the loss curve in ``<tag>.json``.
 
 The data folder holds ``content/*.jpg`` (the photos), ``style.jpg`` and
@@ -76,8 +76,8 @@ def main(argv=None) -> int:
     import keras
     import numpy as np
 
-    from hub_core import imaging
-    from hub_plugins.fast_style import losses, model, preprocessing
+    from hub_core import imaging, perceptual
+    from hub_plugins.fast_style import model
 
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"keras {keras.__version__} backend {keras.backend.backend()}", flush=True)
@@ -85,14 +85,14 @@ def main(argv=None) -> int:
     content = np.stack([imaging.load_image(p, side, crop="center") for p in sorted((args.data / "content").glob("*.jpg"))])
     content = content.astype("float32")
     previews = content[:4, (side - args.size) // 2:, (side - args.size) // 2:][:, :args.size, :args.size]
-    features = losses.feature_model(_vgg(args.data / "vgg16_hed.npz"), ("relu3_3", *losses.JOHNSON_STYLE_LAYERS))
-    style = preprocessing.load_image(args.data / "style.jpg", args.style_size)
+    features = perceptual.feature_model(_vgg(args.data / "vgg16_hed.npz"), ("relu3_3", *perceptual.JOHNSON_STYLE_LAYERS))
+    style = imaging.load_pixels(args.data / "style.jpg", args.style_size)
     for style_weight in [float(w) for w in args.style_weights.split(",")]:
         tag = f"starry_sw{style_weight:g}"
         keras.utils.set_random_seed(0)
         rng = np.random.default_rng(0)
-        perceptual = losses.PerceptualLoss(features, style, style_weight=style_weight, tv_weight=args.tv_weight)
-        trainer = losses.StyleTrainer(model.transform_net(), perceptual)
+        loss = perceptual.PerceptualLoss(features, style, style_weight=style_weight, tv_weight=args.tv_weight)
+        trainer = perceptual.StyleTrainer(model.transform_net(), loss)
         trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
         curve, start, step = [], time.time(), 0
         while time.time() - start < args.seconds:
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
         trainer.transform.save_weights(args.out / f"{tag}.weights.h5")
         stylised = np.asarray(trainer.transform.predict_on_batch(previews))
         grid = np.concatenate([np.concatenate(list(previews), 1), np.concatenate(list(stylised), 1)], 0)
-        preprocessing.save_image(grid, args.out / f"{tag}_preview.png")
+        imaging.save_image(grid, args.out / f"{tag}_preview.png")
         summary = {"style_weight": style_weight, "tv_weight": args.tv_weight, "steps": step, "batch": args.batch,
                    "size": args.size, "seconds": round(seconds, 1), "curve": curve}
         (args.out / f"{tag}.json").write_text(json.dumps(summary, indent=1))

@@ -56,13 +56,13 @@ def stylize_command(args) -> int:
         raise DataError(f"Output {out} is a file; pass a folder for -o.")
 
     import hub_core as hub
-    from hub_plugins.fast_style import preprocessing
+    from hub_core import imaging
 
     model = hub.load("fast_style", weights=args.model)
     out.mkdir(parents=True, exist_ok=True)
     for image in args.images:
         target = out / f"{pathlib.Path(image).stem}_stylized.png"
-        preprocessing.save_image(hub.stylize(model, image, size=args.size), target)
+        imaging.save_image(hub.stylize(model, image, size=args.size), target)
         print(target)
     return 0
 

@@ -15,6 +15,10 @@ TensorFlow). Conversions:
 A file PIL cannot decode, or one that is truncated, raises ``DataError``
 naming the file. Images with more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``
 (PIL's decompression-bomb limit) are refused with ``DataError``.
+
+For image-to-image models (style transfer), ``load_pixels`` reads float32
+pixels resized by their longer side, ``save_image`` writes pixels atomically,
+``to_uint8`` rounds and clips, and ``list_images`` lists a folder's images.
 """
 
 from __future__ import annotations
@@ -98,6 +102,80 @@ def load_images(sources: Sequence[Any], size: int | Sequence[int], **kwargs: Any
         **kwargs: ``crop``, ``channels``, ``interpolation``.
     """
     return np.stack([load_image(source, size, **kwargs) for source in sources])
+
+
+def scaled_size(height: int, width: int, size: int | Sequence[int] | None) -> tuple[int, int]:
+    """``(height, width)`` after resizing: ``size`` is the longer side, an exact ``(h, w)``, or None (unchanged).
+
+    Raises:
+        InvalidArgumentError: For a size that is not positive.
+    """
+    if size is None:
+        return height, width
+    if isinstance(size, (int, np.integer)):
+        if size < 1:
+            raise InvalidArgumentError(f"size must be a positive number of pixels, got {size}.")
+        scale = size / max(height, width)
+        return max(1, round(height * scale)), max(1, round(width * scale))
+    if len(size) != 2 or min(size) < 1:
+        raise InvalidArgumentError(f"size must be an int (longer side) or (height, width), got {size!r}.")
+    return int(size[0]), int(size[1])
+
+
+def load_pixels(source: Any, size: int | Sequence[int] | None = None) -> np.ndarray:
+    """Read an image as float32 RGB pixels in [0, 255], resized with Lanczos.
+
+    Decoding and colour conversion are :func:`load_image`'s.
+
+    Args:
+        source: Anything :func:`load_image` accepts.
+        size: The longer side in pixels (keeping the aspect ratio), an exact
+            ``(height, width)``, or None to keep the image's size.
+
+    Returns:
+        A float32 ``(height, width, 3)`` array.
+
+    Raises:
+        DataError: When the image cannot be read.
+        InvalidArgumentError: For a size that is not positive.
+    """
+    pixels = load_image(source)
+    target = scaled_size(*pixels.shape[:2], size)
+    if target != pixels.shape[:2]:
+        pixels = load_image(pixels, target, interpolation="lanczos")
+    return pixels.astype(np.float32)
+
+
+def to_uint8(pixels: Any) -> np.ndarray:
+    """Round and clip pixel values (0..255 scale) to a ``uint8`` array."""
+    return np.clip(np.rint(np.asarray(pixels, dtype=np.float64)), 0, 255).astype(np.uint8)
+
+
+def save_image(pixels: Any, path: str | os.PathLike) -> None:
+    """Write pixels (rounded and clipped to ``uint8``) to an image file atomically; the format follows the suffix."""
+    from PIL import Image
+
+    from hub_core.files import atomic_path
+
+    with atomic_path(path) as temp:
+        Image.fromarray(to_uint8(pixels)).save(temp)
+
+
+def list_images(folder: str | os.PathLike) -> list[str]:
+    """Sorted image files directly inside ``folder`` (by suffix, see ``hub_core.data.IMAGE_EXTENSIONS``).
+
+    Raises:
+        DataError: When the folder does not exist or holds no images.
+    """
+    from hub_core.data import IMAGE_EXTENSIONS
+
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        raise DataError(f"Image folder {folder} does not exist; pass a folder of JPEG/PNG images.")
+    files = sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.lower().endswith(IMAGE_EXTENSIONS))
+    if not files:
+        raise DataError(f"Folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}); add some.")
+    return files
 
 
 def _target_size(size) -> tuple[int, int] | None:
@@ -197,7 +275,7 @@ def _from_array(array: np.ndarray):
     if array.dtype == np.uint16:
         array = _scale_16bit(array)
     elif array.dtype != np.uint8:
-        array = np.clip(np.rint(np.asarray(array, dtype=np.float64)), 0, 255).astype(np.uint8)
+        array = to_uint8(array)
     mode = "L" if array.ndim == 2 else ("RGB" if array.shape[-1] == 3 else "RGBA")
     return _checked_pixels(Image.fromarray(np.ascontiguousarray(array), mode), f"<array {array.shape}>")
 
@@ -213,7 +291,7 @@ def _to_rgb_or_gray(image):
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         return Image.fromarray(_scale_16bit(np.asarray(image)), "L")
     if image.mode == "F":
-        return Image.fromarray(np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8), "L")
+        return Image.fromarray(to_uint8(image), "L")
     if image.mode == "1":
         return image.convert("L")
     if image.mode == "P":

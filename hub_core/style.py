@@ -5,6 +5,10 @@ overlapping tiles); ``stylize(content, style, method="optimize")`` optimises the
 pixels of one image against a style (Gatys et al.); ``train_style`` trains a
 transform network for one style on the shared training loop.
 
+The perceptual losses are :mod:`hub_core.perceptual`'s and image I/O is
+:mod:`hub_core.imaging`'s; the transform network is the fast_style plugin's,
+reached through the registry (``hub.load("fast_style", ...)``).
+
 Example:
     >>> import hub_core as hub
     >>> out = hub.stylize(hub.load("fast_style", weights="runs/starry"), "photo.jpg")
@@ -17,9 +21,7 @@ import os
 from typing import Any, Callable, Sequence
 
 from hub_core.errors import InvalidArgumentError
-from hub_core.files import atomic_path
 
-GATYS_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 METHODS = ("fast", "optimize")
 OPTIMIZERS = ("lbfgs", "adam")
 DEFAULT_MAX_PIXELS = 1024 * 1024
@@ -47,7 +49,7 @@ def stylize(
     over ``max_pixels`` are processed in overlapping tiles (see :func:`transform`).
 
     ``method="optimize"``: ``stylize(content, style, method="optimize", steps=200,
-    content_layer="relu4_2", style_layers=GATYS_STYLE_LAYERS, optimizer="lbfgs")``
+    content_layer="relu4_2", style_layers=None, optimizer="lbfgs")``
     optimises the pixels of the content image against the style with the VGG
     loss network and the Keras backend's gradients; every keyword of
     :func:`optimize` is accepted.
@@ -97,10 +99,10 @@ def _transform_model(model: Any):
 
 
 def _stylize_one(model, image, size, max_pixels, tile_size, overlap):
-    from hub_plugins.fast_style import preprocessing
+    from hub_core import imaging
 
-    pixels = preprocessing.load_image(image, size)
-    return preprocessing.to_uint8(transform(model, pixels, max_pixels=max_pixels, tile_size=tile_size, overlap=overlap))
+    pixels = imaging.load_pixels(image, size)
+    return imaging.to_uint8(transform(model, pixels, max_pixels=max_pixels, tile_size=tile_size, overlap=overlap))
 
 
 def transform(model, pixels, *, max_pixels: int = DEFAULT_MAX_PIXELS, tile_size: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP):
@@ -175,7 +177,7 @@ def optimize(
     size: int | tuple[int, int] | None = None,
     steps: int = 200,
     content_layer: str = "relu4_2",
-    style_layers: Sequence[str] = GATYS_STYLE_LAYERS,
+    style_layers: Sequence[str] | None = None,
     optimizer: str = "lbfgs",
     content_weight: float = 1.0,
     style_weight: float = 1e3,
@@ -197,7 +199,8 @@ def optimize(
         size: Resize the content first: longer side in pixels, or ``(h, w)``.
         steps: Iterations (L-BFGS iterations, or Adam steps).
         content_layer: VGG activation compared with the content.
-        style_layers: VGG activations whose Gram matrices are matched.
+        style_layers: VGG activations whose Gram matrices are matched
+            (None: ``hub_core.perceptual.GATYS_STYLE_LAYERS``).
         optimizer: ``"lbfgs"`` (scipy's L-BFGS-B; the result is clipped to [0, 255]) or ``"adam"``.
         content_weight: Weight of the content loss.
         style_weight: Weight of the style loss.
@@ -205,7 +208,7 @@ def optimize(
         learning_rate: Adam step in pixel units.
         loss_network: ``"vgg16"`` or ``"vgg19"`` (a variant of the vgg16 plugin).
         loss_weights: Weights of the loss network (default: the HED VGG16 conv weights, offline).
-        features: A ready feature model (see ``hub_plugins.fast_style.losses``)
+        features: A ready feature model (see :func:`hub_core.perceptual.vgg_features`)
             to use instead of building ``loss_network``.
         callback: Called as ``callback(step, losses)`` at every evaluation.
 
@@ -214,17 +217,17 @@ def optimize(
     """
     from keras import ops
 
-    from hub_plugins.fast_style import losses, preprocessing
+    from hub_core import imaging, perceptual
 
     if optimizer not in OPTIMIZERS:
         raise InvalidArgumentError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}.")
     if int(steps) < 1:
         raise InvalidArgumentError(f"steps must be at least 1, got {steps}.")
-    content_pixels = preprocessing.load_image(content, size)
-    style_pixels = preprocessing.load_image(style, max(content_pixels.shape[:2]))
-    layers = (content_layer, *style_layers)
-    features = features or losses.vgg_features(layers, variant=loss_network, weights=loss_weights)
-    loss = losses.PerceptualLoss(
+    content_pixels = imaging.load_pixels(content, size)
+    style_pixels = imaging.load_pixels(style, max(content_pixels.shape[:2]))
+    style_layers = perceptual.GATYS_STYLE_LAYERS if style_layers is None else tuple(style_layers)
+    features = features or perceptual.vgg_features((content_layer, *style_layers), variant=loss_network, weights=loss_weights)
+    loss = perceptual.PerceptualLoss(
         features, style_pixels, content_layers=(content_layer,), style_layers=style_layers,
         content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
     )
@@ -246,7 +249,7 @@ def optimize(
         result = _adam(value_and_grad, content_pixels, steps, learning_rate, record)
     else:
         result = _lbfgs(value_and_grad, content_pixels, steps, record)
-    return preprocessing.to_uint8(result), history
+    return imaging.to_uint8(result), history
 
 
 def _adam(value_and_grad, start, steps: int, learning_rate: float, record):
@@ -315,7 +318,6 @@ def _value_and_grad(objective: Callable[[Any], dict]) -> Callable[[Any], tuple[d
     raise InvalidArgumentError(f"Style optimisation supports the tensorflow and jax backends, not {backend}; set KERAS_BACKEND.")
 
 
-JOHNSON_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 PREVIEW_DIR = "previews"
 CROP_MARGIN = 1.25  # content images are stored this much larger than the training crops
 
@@ -338,7 +340,7 @@ def train_style(
     checkpoint_every: int | None = None,
     style_size: int | None = None,
     content_layers: Sequence[str] = ("relu3_3",),
-    style_layers: Sequence[str] = JOHNSON_STYLE_LAYERS,
+    style_layers: Sequence[str] | None = None,
     loss_network: str = "vgg16",
     loss_weights: Any = "hed_bsds500",
     norm: str | None = None,
@@ -359,7 +361,8 @@ def train_style(
     frozen VGG loss network. The run directory gets what every hub run gets
     (checkpoints, resume, metrics, curves, TensorBoard logs) plus
     ``previews/step_NNNNNN.png`` every ``preview_every`` steps (content above,
-    stylised below) and ``transform.weights.h5`` at the end, which
+    stylised below) and, at the end, the transform weights saved by the
+    fast_style plugin's ``save_weights`` (``transform.weights.h5``), which
     ``hub.load("fast_style", weights=run_dir)`` reads.
 
     Args:
@@ -371,7 +374,7 @@ def train_style(
         steps: Training steps (rounded up to whole epochs of at most 100 steps).
         epochs: Alternatively, passes over the content images (``ceil(N / batch_size)`` steps each).
         style_weight: Weight of the Gram-matrix style loss. With the relative
-            losses of ``hub_plugins.fast_style.losses``, about 1 keeps the photo
+            losses of :mod:`hub_core.perceptual`, about 1 keeps the photo
             recognisable; 10 and more paint over it (the network, unlike Gatys'
             optimisation, does not start from the photo).
         content_weight: Weight of the feature content loss.
@@ -383,14 +386,14 @@ def train_style(
         checkpoint_every: Also checkpoint every N steps (epoch ends always do).
         style_size: Longer side of the style image for its Gram matrices (None: as given).
         content_layers: VGG activations of the content loss.
-        style_layers: VGG activations of the style loss.
+        style_layers: VGG activations of the style loss (None: ``hub_core.perceptual.JOHNSON_STYLE_LAYERS``).
         loss_network: ``"vgg16"`` or ``"vgg19"``.
         loss_weights: Weights of the loss network (default: the HED VGG16 conv weights, offline).
         norm: ``"instance"`` or ``"batch"`` normalisation in the transform network.
         upsampling: ``"resize"`` or ``"transpose"``.
         width: Filters of the first convolution.
         residual_blocks: Residual blocks. These four default to ``initial_weights``'
-            architecture, else to ``transform_net``'s defaults (instance, resize, 32, 5).
+            architecture, else to the fast_style variant's (instance, resize, 32, 5).
         initial_weights: Start from these transform weights (a run directory or weights file,
             e.g. to fine-tune a network trained with another style weight) instead of random.
         callbacks: Extra Keras callbacks for the loop.
@@ -409,9 +412,8 @@ def train_style(
     import dataclasses
     import math
 
-    from hub_core import training, vision
-    from hub_plugins.fast_style import losses, model, preprocessing
-    from hub_plugins.fast_style import weights as store
+    from hub_core import imaging, perceptual, registry, training
+    from hub_core.api import load
 
     if (steps is None) == (epochs is None):
         raise InvalidArgumentError("Pass exactly one of steps= and epochs= to train_style.")
@@ -424,18 +426,14 @@ def train_style(
     steps_per_epoch = min(steps, 100)
     options = {k: v for k, v in {"norm": norm, "upsampling": upsampling, "width": width,
                                   "residual_blocks": residual_blocks}.items() if v is not None}
-    if initial_weights is not None:
-        arrays = store.read_arrays(initial_weights)
-        options = store.merge_options(store.architecture(arrays), options, os.fspath(initial_weights))
-    transform = model.transform_net(**options)
-    if initial_weights is not None:
-        vision.assign_weights(transform, arrays, source=os.fspath(initial_weights))
-    features = features or losses.vgg_features((*content_layers, *style_layers), variant=loss_network, weights=loss_weights)
-    perceptual = losses.PerceptualLoss(
-        features, preprocessing.load_image(style_image, style_size), content_layers=content_layers,
+    transform = load("fast_style", weights=None if initial_weights is None else os.fspath(initial_weights), **options)
+    style_layers = perceptual.JOHNSON_STYLE_LAYERS if style_layers is None else tuple(style_layers)
+    features = features or perceptual.vgg_features((*content_layers, *style_layers), variant=loss_network, weights=loss_weights)
+    loss = perceptual.PerceptualLoss(
+        features, imaging.load_pixels(style_image, style_size), content_layers=content_layers,
         style_layers=style_layers, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
     )
-    trainer = losses.StyleTrainer(transform, perceptual, name="fast_style_trainer")
+    trainer = perceptual.StyleTrainer(transform, loss, name="fast_style_trainer")
     callbacks = list(callbacks)
     if run_dir is not None and preview_every:
         callbacks.append(_preview_callback(transform, _center_crops(content[:4], int(image_size)),
@@ -447,8 +445,7 @@ def train_style(
         batchnorm="train", cache_features=False, seed=seed, verbose=verbose,
     )
     if result.run_dir is not None:
-        with atomic_path(result.run_dir / store.TRANSFORM_WEIGHTS) as partial:
-            transform.save_weights(partial)
+        registry.get_plugin("fast_style").save_weights(transform, result.run_dir)
     return dataclasses.replace(result, model=transform)
 
 
@@ -458,10 +455,9 @@ def _content_array(content_images: Any, image_size: int):
 
     from hub_core import imaging
     from hub_core.errors import DataError
-    from hub_plugins.fast_style import preprocessing
 
     if isinstance(content_images, (str, os.PathLike)):
-        sources = preprocessing.list_images(content_images)
+        sources = imaging.list_images(content_images)
     elif hasattr(content_images, "element_spec"):
         sources = [element[0] if isinstance(element, tuple) else element for element in content_images.as_numpy_iterator()]
     else:
@@ -501,7 +497,7 @@ def _preview_callback(transform, previews, folder: str, every: int):
     import keras
     import numpy as np
 
-    from hub_plugins.fast_style import preprocessing
+    from hub_core import imaging
 
     class Preview(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -510,6 +506,6 @@ def _preview_callback(transform, previews, folder: str, every: int):
                 stylised = np.asarray(transform.predict_on_batch(previews))
                 grid = np.concatenate([np.concatenate(list(previews), 1), np.concatenate(list(stylised), 1)], 0)
                 os.makedirs(folder, exist_ok=True)
-                preprocessing.save_image(grid, os.path.join(folder, f"step_{step:06d}.png"))
+                imaging.save_image(grid, os.path.join(folder, f"step_{step:06d}.png"))
 
     return Preview()

@@ -149,3 +149,31 @@ def test_bad_options_raise():
         imaging.load_image([1, 2, 3])
     with pytest.raises(DataError, match="shape"):
         imaging.load_image(np.zeros((4, 4, 2), np.uint8))
+
+
+def test_pixels_round_trip_through_files(astronaut, tmp_path):
+    """load_pixels resizes by the longer side with PIL's Lanczos; save_image rounds, clips and writes atomically."""
+    photo = astronaut[:300, :200]
+    assert imaging.scaled_size(300, 200, 150) == (150, 100)
+    assert imaging.scaled_size(300, 200, (7, 9)) == (7, 9) and imaging.scaled_size(300, 200, None) == (300, 200)
+    pixels = imaging.load_pixels(photo, 150)
+    assert pixels.dtype == np.float32 and pixels.shape == (150, 100, 3)
+    np.testing.assert_array_equal(pixels, np.asarray(Image.fromarray(photo).resize((100, 150), Image.Resampling.LANCZOS)))
+    noisy = photo.astype("float32") + np.random.default_rng(0).uniform(-0.49, 0.49, photo.shape)
+    noisy[0, 0] = (-20.0, 300.0, 127.6)
+    imaging.save_image(noisy, tmp_path / "out.png")
+    expected = photo.copy()
+    expected[0, 0] = (0, 255, 128)
+    with Image.open(tmp_path / "out.png") as written:
+        np.testing.assert_array_equal(np.asarray(written), expected)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # no temporary file left
+    (tmp_path / "notes.txt").write_text("not an image")
+    imaging.save_image(photo, tmp_path / "a.jpg")
+    assert imaging.list_images(tmp_path) == [str(tmp_path / "a.jpg"), str(tmp_path / "out.png")]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="holds no images"):
+        imaging.list_images(tmp_path / "empty")
+    with pytest.raises(DataError, match="does not exist"):
+        imaging.list_images(tmp_path / "missing")
+    with pytest.raises(InvalidArgumentError, match="positive"):
+        imaging.load_pixels(photo, 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pathlib
 from typing import Any
 
 from hub_core.plugin import ModelPlugin, Paper, SampleBatch, Variant, WeightsRef
@@ -55,6 +57,23 @@ class FastStylePlugin(ModelPlugin):
         built = model.transform_net(**{**options, **store.merge_options(store.architecture(arrays), kwargs, weights.label)})
         vision.assign_weights(built, arrays, source=weights.label)
         return built
+
+    def save_weights(self, model, run_dir: str | os.PathLike) -> pathlib.Path:
+        """Save a transform network into a run directory, where ``hub.load("fast_style", weights=run_dir)`` reads it.
+
+        ``hub.train_style`` calls this when training ends; the file is written
+        atomically (a crash leaves no partial weights).
+
+        Args:
+            model: The transform network.
+            run_dir: The run directory.
+
+        Returns:
+            The weights file written.
+        """
+        from hub_plugins.fast_style import weights as store
+
+        return store.save(model, run_dir)
 
     def preprocess(self, images, variant: Variant | None = None):
         """Float32 pixels in [0, 255]: the network rescales internally."""

@@ -1,6 +1,7 @@
 """Weights of the fast_style transform network: no published set, yours from training.
 
-``hub.train_style`` writes ``RUN_DIR/transform.weights.h5``. ``hub.load("fast_style",
+``hub.train_style`` writes ``RUN_DIR/transform.weights.h5`` through the plugin's
+``save_weights`` (:func:`save`). ``hub.load("fast_style",
 weights=X)`` accepts that run directory, the ``.weights.h5`` file itself, a
 ``.keras`` file of a transform network, or a ``.npz`` of ``"<layer>/<index>"``
 arrays. The architecture options (normalisation, upsampling, width, residual
@@ -39,6 +40,20 @@ def resolve(location: str | os.PathLike) -> pathlib.Path:
             )
         return file
     return path
+
+
+def save(model, run_dir: str | os.PathLike) -> pathlib.Path:
+    """Write ``model``'s weights atomically to ``run_dir/TRANSFORM_WEIGHTS``, where :func:`resolve` finds them.
+
+    Returns:
+        The weights file.
+    """
+    from hub_core.files import atomic_path
+
+    file = pathlib.Path(run_dir) / TRANSFORM_WEIGHTS
+    with atomic_path(file) as partial:
+        model.save_weights(partial)
+    return file
 
 
 def read_arrays(location: str | os.PathLike) -> dict[str, list[Any]]:

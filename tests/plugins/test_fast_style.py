@@ -48,9 +48,9 @@ def photos() -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def features():
     """The loss network: the hub's VGG16 with the offline HED weights, every layer the tests use."""
-    from hub_plugins.fast_style import losses
+    from hub_core import perceptual
 
-    return losses.vgg_features(("relu3_3", "relu4_2", *losses.JOHNSON_STYLE_LAYERS, *losses.GATYS_STYLE_LAYERS))
+    return perceptual.vgg_features(("relu3_3", "relu4_2", *perceptual.JOHNSON_STYLE_LAYERS, *perceptual.GATYS_STYLE_LAYERS))
 
 
 def _small_net(**options):
@@ -123,10 +123,9 @@ def test_tiles_match_the_untiled_result(photos):
     network (harsher than a trained one) the tiles stay well within the
     image's own spread of values.
     """
-    from hub_core import style
-    from hub_plugins.fast_style import preprocessing
+    from hub_core import imaging, style
 
-    image = preprocessing.load_image(photos[0], (226, 198))
+    image = imaging.load_pixels(photos[0], (226, 198))
     for norm in ("batch", "instance"):
         net = _small_net(norm=norm)  # receptive field 45 px: radius 22 < 96 // 4
         whole = style.transform(net, image)
@@ -150,43 +149,42 @@ def test_tiling_arguments_are_checked(photos):
 
 # --- losses ------------------------------------------------------------------
 def test_gram_and_losses_match_numpy():
-    from hub_plugins.fast_style import losses
+    from hub_core import perceptual
 
     rng = np.random.default_rng(2)
     f = rng.normal(size=(2, 3, 4, 5)).astype("float32")
     flat = f.reshape(2, 12, 5)
     expected = np.einsum("bnc,bnd->bcd", flat, flat) / (3 * 4 * 5)
-    np.testing.assert_allclose(np.asarray(losses.gram_matrix(f)), expected, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(perceptual.gram_matrix(f)), expected, rtol=1e-5)
     g = rng.normal(size=f.shape).astype("float32")
-    content = float(losses.content_loss({"a": g}, {"a": f}, ["a"]))
+    content = float(perceptual.content_loss({"a": g}, {"a": f}, ["a"]))
     assert content == pytest.approx(np.mean((g - f) ** 2) / np.mean(f ** 2), rel=1e-5)
     images = rng.uniform(0, 255, (1, 6, 7, 3)).astype("float32")
-    tv = float(losses.total_variation(images))
+    tv = float(perceptual.total_variation(images))
     unit = images / 255.0
     assert tv == pytest.approx(np.mean(np.diff(unit, axis=1) ** 2) + np.mean(np.diff(unit, axis=2) ** 2), rel=1e-5)
 
 
 def test_style_loss_prefers_the_painting(features, starry_night, photos):
     """The painting at another resolution matches the painting's Grams far better than a photo does."""
-    from hub_plugins.fast_style import losses, preprocessing
+    from hub_core import imaging, perceptual
 
-    painting = preprocessing.load_image(starry_night, 128)
-    loss = losses.PerceptualLoss(features, painting)
-    smaller = preprocessing.load_image(starry_night, 96)[None]
-    photo = preprocessing.load_image(photos[1], smaller.shape[1:3])[None]
+    painting = imaging.load_pixels(starry_night, 128)
+    loss = perceptual.PerceptualLoss(features, painting)
+    smaller = imaging.load_pixels(starry_night, 96)[None]
+    photo = imaging.load_pixels(photos[1], smaller.shape[1:3])[None]
     assert float(loss(smaller, smaller)["style"]) < 0.5 * float(loss(photo, photo)["style"])
     assert float(loss(photo, photo)["content"]) == pytest.approx(0.0, abs=1e-6)
 
 
 # --- training on the shared loop ----------------------------------------------
 def test_train_style_lowers_the_loss_and_saves_a_loadable_run(tmp_path, features, starry_night, photos):
-    from hub_core import imaging
-    from hub_plugins.fast_style import losses
+    from hub_core import imaging, perceptual
 
     start = tmp_path / "start.weights.h5"
     _small_net(width=8, residual_blocks=2).save_weights(start)
     batch = np.stack([imaging.load_image(p, 32, crop="center") for p in photos]).astype("float32")
-    measure = losses.PerceptualLoss(features, np.asarray(imaging.load_image(starry_night, 64), "float32"), style_weight=10.0)
+    measure = perceptual.PerceptualLoss(features, np.asarray(imaging.load_image(starry_night, 64), "float32"), style_weight=10.0)
     before = float(measure(batch, hub.load("fast_style", weights=str(start)).predict_on_batch(batch))["loss"])
 
     run_dir = tmp_path / "run"
@@ -270,10 +268,10 @@ def test_gatys_runs_on_jax_gradients(starry_night):
 
 
 def test_stylize_fast_api(tmp_path, photos):
-    from hub_plugins.fast_style import preprocessing
+    from hub_core import imaging
 
     path = tmp_path / "photo.png"
-    preprocessing.save_image(photos[0][:50, :70], path)
+    imaging.save_image(photos[0][:50, :70], path)
     net = _small_net()
     out = hub.stylize(net, path)
     assert out.dtype == np.uint8 and out.shape == (50, 70, 3)
@@ -292,17 +290,17 @@ def _run_cli(capsys, *argv):
 
 
 def test_cli_stylize_writes_pngs(tmp_path, capsys, photos):
-    from hub_plugins.fast_style import preprocessing
+    from hub_core import imaging
 
     weights = tmp_path / "net.weights.h5"
     _small_net().save_weights(weights)
     image = tmp_path / "cat.jpg"
-    preprocessing.save_image(photos[1][:64, :80], image)
+    imaging.save_image(photos[1][:64, :80], image)
     code, out, err = _run_cli(capsys, "stylize", str(weights), str(image), "-o", str(tmp_path / "out"), "--size", "40")
     assert code == 0, err
     written = tmp_path / "out" / "cat_stylized.png"
     assert out.strip() == str(written)
-    assert preprocessing.load_image(written).shape == (32, 40, 3)
+    assert imaging.load_pixels(written).shape == (32, 40, 3)
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -1,9 +1,11 @@
 """Perceptual losses of Johnson et al. (2016) and Gatys et al. (2015), in ``keras.ops``.
 
 A *feature model* maps RGB pixels in [0, 255] to a dict of VGG activations
-keyed by Caffe-style names (``relu3_3``); :func:`vgg_features` builds one from
-the hub's vgg16 plugin. Every loss below is written with ``keras.ops`` only,
-so gradients come from whichever backend Keras runs on.
+keyed by Caffe-style names (``relu3_3``); :func:`vgg_features` builds one with
+``hub.load("vgg16", features=True, ...)``. :class:`StyleTrainer` pairs a
+transform network (the fast_style plugin's) with a :class:`PerceptualLoss` for
+``fit``; :mod:`hub_core.style` is what uses it. Every loss below is written
+with ``keras.ops`` only, so gradients come from whichever backend Keras runs on.
 
 Normalisation: the activations of VGG layers differ by orders of magnitude
 (with the HED weights, the raw Gram error at relu1_2 is 10^8 times that at
@@ -14,6 +16,8 @@ each layer counts alike, at any image size:
 * Gram matrix: ``F^T F / (H * W * C)`` per image;
 * style loss: ``mean((G - A)^2) / mean(A^2)`` per layer, summed over layers;
 * total variation: mean squared difference of neighbouring pixels in [0, 1].
+
+This module imports Keras when imported; the core imports it lazily.
 """
 
 from __future__ import annotations
@@ -177,7 +181,7 @@ class PerceptualLoss:
         return self.terms(generated_features, content_features, generated)
 
 
-@keras.saving.register_keras_serializable(package="hub_fast_style")
+@keras.saving.register_keras_serializable(package="hub_core")
 class StyleTrainer(keras.Model):
     """The transform network with its perceptual loss, for ``fit`` (any backend's train step).
 
@@ -199,7 +203,6 @@ class StyleTrainer(keras.Model):
         self._perceptual = perceptual  # a plain object: Keras does not track (or save) the loss network
         self.term_trackers = {name: keras.metrics.Mean(name=name) for name in ("content", "style", "tv")}
         self.built = True  # the functional transform network is built already
-
 
     def call(self, inputs, training=False):
         return self.transform(inputs, training=training)
