@@ -54,6 +54,7 @@ def bench(name: str, batch: int, repeats: int) -> list[dict]:
     import keras
 
     import hub_core as hub
+    from hub_core import testing
 
     constructor_name, module_name, size = ANCHORS[name]
     constructor = getattr(keras.applications, constructor_name)
@@ -65,7 +66,7 @@ def bench(name: str, batch: int, repeats: int) -> list[dict]:
         repeats=max(repeats, 7), warmup=1, stat=min,
     )
     options = dict(weights=None, include_top=False, pooling="avg", input_shape=(size, size, 3))
-    anchor = with_trained_statistics(constructor(**options))
+    anchor = testing.randomize_statistics(constructor(**options))  # BN away from the identity
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16")
     anchor_bf16 = constructor(**options)
@@ -97,21 +98,6 @@ def bench(name: str, batch: int, repeats: int) -> list[dict]:
          "target": "-", "unit": "hub auto vs keras' own bf16"},
     ]
 
-
-def with_trained_statistics(model):
-    """``model`` with BatchNorm statistics and biases away from their initial values, as after training.
-
-    Freshly initialised BatchNorm layers are the identity, which would hide
-    any error of folding them into the convolutions.
-    """
-    rng = np.random.default_rng(0)
-    for variable in model.weights:
-        leaf = variable.path.rsplit("/", 1)[-1]
-        if leaf in ("gamma", "moving_variance"):
-            variable.assign(rng.uniform(0.5, 1.5, variable.shape).astype("float32"))
-        elif leaf in ("beta", "moving_mean", "bias"):
-            variable.assign(rng.normal(0.0, 0.1, variable.shape).astype("float32"))
-    return model
 
 
 def main() -> None:

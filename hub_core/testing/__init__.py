@@ -30,3 +30,4 @@ from hub_core.testing.checks import (  # noqa: F401
     checks_for,
     parametrize_checks,
 )
+from hub_core.testing.models import randomize_statistics  # noqa: F401

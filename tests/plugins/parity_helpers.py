@@ -11,24 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from hub_core.testing import randomize_statistics
 from image_helpers import photo_batch, write_legacy_h5
 
 # Max abs difference allowed between keras.applications and the hub (float32).
 ATOL = 1e-5
-
-
-def randomize(model, seed: int = 0) -> None:
-    """Give every BatchNormalization statistic and every bias a random value (kernels keep theirs)."""
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        leaf = variable.path.rsplit("/", 1)[-1]
-        if leaf in ("gamma", "moving_variance"):
-            value = rng.uniform(0.5, 1.5, variable.shape)
-        elif leaf in ("beta", "moving_mean", "bias"):
-            value = rng.normal(0.0, 0.1, variable.shape)
-        else:
-            continue
-        variable.assign(value.astype("float32"))
 
 
 def assert_parity(reference, hub_name: str, server, *, size: int, preprocess, **build_kwargs):
@@ -47,7 +34,7 @@ def assert_parity(reference, hub_name: str, server, *, size: int, preprocess, **
     """
     import hub_core as hub
 
-    randomize(reference)
+    randomize_statistics(reference)
     file_name = f"{hub_name}_{'top' if build_kwargs.get('include_top', True) else 'notop'}.h5"
     write_legacy_h5(reference, server.directory / file_name)
     model = hub.load(hub_name, weights=server.url(file_name), **build_kwargs)

@@ -11,7 +11,7 @@ import hub_core as hub  # noqa: E402
 from hub_core import testing, vision, vision_layers  # noqa: E402
 from hub_core.errors import InvalidArgumentError  # noqa: E402
 from image_helpers import photo_batch  # noqa: E402
-from parity_helpers import assert_parity, randomize, structure  # noqa: E402
+from parity_helpers import assert_parity, structure  # noqa: E402
 
 from keras.applications import resnet as keras_resnet  # noqa: E402
 
@@ -138,7 +138,7 @@ def test_bfloat16_resnet50_folds_every_conv_batchnorm_and_tracks_float32():
     options = dict(weights=None, include_top=False, pooling="avg", input_shape=(64, 64, 3))
     full = hub.load("resnet50", **options)
     half = hub.load("resnet50", precision="bfloat16", **options)
-    randomize(full)
+    testing.randomize_statistics(full)
     half.set_weights(full.get_weights())
     folded = [layer.name for layer in half.layers if isinstance(layer, vision_layers.FoldableBatchNormalization) and layer.folds(False)]
     assert len(folded) == 53  # every BatchNormalization of ResNet50
