@@ -19,7 +19,7 @@ from common import interleaved_times, print_table, write_result
 
 LIST_CODE = (
     "import sys, io, contextlib\n"
-    "from hub_core.cli import main\n"
+    "from hub_core.cli.main import main\n"
     "with contextlib.redirect_stdout(io.StringIO()): main(['list'])\n"
     "print(int('tensorflow' in sys.modules or 'keras' in sys.modules))"
 )
@@ -52,7 +52,7 @@ def bench_list(repeats: int = 7) -> dict:
 
 def bench_load(name: str, repeats: int = 11) -> dict:
     import hub_core as hub
-    from hub_core import registry
+    from hub_core.hub import registry
 
     plugin_name, variant_name = registry.resolve(name)
     plugin = registry.get_plugin(plugin_name)

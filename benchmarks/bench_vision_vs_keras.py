@@ -37,7 +37,7 @@ def photos(size: int, batch: int) -> np.ndarray:
     import importlib.util
     import pathlib
 
-    from hub_core import imaging
+    from hub_core.vision import imaging
 
     folder = pathlib.Path(next(iter(importlib.util.find_spec("foolbox").submodule_search_locations))) / "data"
     files = sorted(folder.glob("imagenet_*.jpg"))

@@ -33,8 +33,8 @@ def main() -> None:
         os.environ["HUB_CORE_HOME"] = str(scratch / "home")
         os.environ.pop("HUB_CORE_MIRROR", None)
         os.environ.pop("HUB_CORE_OFFLINE", None)
-        from hub_core import weights
-        from hub_core.plugin import WeightFile
+        from hub_core.store import download as weights
+        from hub_core.hub.plugin import WeightFile
         from hub_core.testing.http_server import FileServer
 
         served = scratch / "served"

@@ -49,7 +49,7 @@ def run(mode: str, train, x_test, y_test) -> dict:
 
 def main() -> None:
     from hub_core import tabular
-    from hub_core.features import raw_features
+    from hub_core.tabular.features import raw_features
     from hub_plugins.wide_deep.preprocessing import adult_spec
 
     spec = adult_spec()

@@ -33,7 +33,7 @@ class PandasPreprocessor:
     """The model's preprocessing re-done with pandas/numpy from its adapted layers."""
 
     def __init__(self, model, spec):
-        from hub_core.features import Numeric
+        from hub_core.tabular.features import Numeric
 
         self.spec = spec
         self.model = model
@@ -82,7 +82,7 @@ def main() -> None:
     import keras
 
     from hub_core import tabular
-    from hub_core.features import raw_features
+    from hub_core.tabular.features import raw_features
     from hub_plugins.wide_deep.preprocessing import adult_spec
 
     import hub_core as hub

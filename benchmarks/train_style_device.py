@@ -41,7 +41,7 @@ def _import_checkout() -> None:
 
 
 def _vgg(weights: pathlib.Path):
-    from hub_core.plugin import WeightsRef
+    from hub_core.hub.plugin import WeightsRef
     from hub_plugins.vgg16.plugin import VGG16Plugin
 
     plugin = VGG16Plugin()
@@ -76,7 +76,9 @@ def main(argv=None) -> int:
     import keras
     import numpy as np
 
-    from hub_core import imaging, perceptual
+    from hub_core import perceptual
+
+    from hub_core.vision import imaging
     from hub_plugins.fast_style import model
 
     args.out.mkdir(parents=True, exist_ok=True)

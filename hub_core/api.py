@@ -6,9 +6,9 @@ import os
 import pathlib
 from typing import Any
 
-from hub_core import registry
+from hub_core.hub import registry
 from hub_core.errors import HubError, PluginError, WeightsError
-from hub_core.plugin import WeightsRef
+from hub_core.hub.plugin import WeightsRef
 
 DEFAULT = "default"
 
@@ -39,7 +39,7 @@ def load(name: str | os.PathLike, *, weights: Any = DEFAULT, **builder_kwargs: A
     """
     path = pathlib.Path(os.fspath(name))
     if path.suffix == ".keras" or path.is_dir():
-        from hub_core import runs
+        from hub_core.training import runs
 
         return runs.open_saved(path, **builder_kwargs)
     plugin_name, variant_name = registry.resolve(str(name))
@@ -79,7 +79,7 @@ def resolve_weights(plugin_name: str, variant_name: str, weights: Any) -> Weight
             return None
     sets = variant_entry["weights"]
     if weights in sets:
-        from hub_core import catalog
+        from hub_core.hub import catalog
 
         return WeightsRef(weight_set=catalog.weight_set_from_entry(weights, sets[weights]))
     if "://" in weights:

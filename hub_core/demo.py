@@ -44,7 +44,7 @@ def write_digits(folder: str | os.PathLike, *, test_fraction: float = 0.2, per_c
     from PIL import Image
     from sklearn.datasets import load_digits
 
-    from hub_core import runs
+    from hub_core.training import runs
 
     digits = load_digits()
     rng = np.random.default_rng(seed)
@@ -75,7 +75,7 @@ def run(out: str | os.PathLike | None = None, *, quick: bool = False) -> dict[st
         ``{"run_dir", "accuracy", "predictions", "wall_time"}``.
     """
     import hub_core as hub
-    from hub_core import registry
+    from hub_core.hub import registry
 
     started = time.time()
     root = pathlib.Path(out or "hub-demo")

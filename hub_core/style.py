@@ -6,7 +6,7 @@ pixels of one image against a style (Gatys et al.); ``train_style`` trains a
 transform network for one style on the shared training loop.
 
 The perceptual losses are :mod:`hub_core.perceptual`'s and image I/O is
-:mod:`hub_core.imaging`'s; the transform network is the fast_style plugin's,
+:mod:`hub_core.vision.imaging`'s; the transform network is the fast_style plugin's,
 reached through the registry (``hub.load("fast_style", ...)``).
 
 Example:
@@ -99,7 +99,7 @@ def _transform_model(model: Any):
 
 
 def _stylize_one(model, image, size, max_pixels, tile_size, overlap):
-    from hub_core import imaging
+    from hub_core.vision import imaging
 
     pixels = imaging.load_pixels(image, size)
     return imaging.to_uint8(transform(model, pixels, max_pixels=max_pixels, tile_size=tile_size, overlap=overlap))
@@ -217,7 +217,9 @@ def optimize(
     """
     from keras import ops
 
-    from hub_core import imaging, perceptual
+    from hub_core import perceptual
+
+    from hub_core.vision import imaging
 
     if optimizer not in OPTIMIZERS:
         raise InvalidArgumentError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}.")
@@ -412,7 +414,11 @@ def train_style(
     import dataclasses
     import math
 
-    from hub_core import imaging, perceptual, registry, training
+    from hub_core import perceptual, training
+
+    from hub_core.vision import imaging
+
+    from hub_core.hub import registry
     from hub_core.api import load
 
     if (steps is None) == (epochs is None):
@@ -453,7 +459,7 @@ def _content_array(content_images: Any, image_size: int):
     """Content images as a uint8 ``(N, S, S, 3)`` array, ``S = CROP_MARGIN * image_size`` (centre crops)."""
     import numpy as np
 
-    from hub_core import imaging
+    from hub_core.vision import imaging
     from hub_core.errors import DataError
 
     if isinstance(content_images, (str, os.PathLike)):
@@ -497,7 +503,7 @@ def _preview_callback(transform, previews, folder: str, every: int):
     import keras
     import numpy as np
 
-    from hub_core import imaging
+    from hub_core.vision import imaging
 
     class Preview(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):

@@ -36,7 +36,7 @@ def pytest_configure(config):
             check=True,
         )
         _installed_here.extend(name for name, path in FIXTURE_DISTRIBUTIONS.items() if str(path) in missing)
-        from hub_core import registry
+        from hub_core.hub import registry
 
         registry.refresh()
 

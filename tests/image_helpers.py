@@ -17,7 +17,7 @@ def foolbox_photos() -> list[pathlib.Path]:
 
 def photo_batch(size: int, count: int = 2) -> np.ndarray:
     """``count`` real photos, center-cropped to ``size``, as float32 0..255 RGB."""
-    from hub_core import imaging
+    from hub_core.vision import imaging
 
     return imaging.load_images(foolbox_photos()[:count], size, crop="center").astype("float32")
 

@@ -7,7 +7,9 @@ import json
 import jsonschema
 import pytest
 
-from hub_core import catalog, registry
+from hub_core.hub import catalog
+
+from hub_core.hub import registry
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,7 @@ def test_registry_json_is_generated_from_the_plugins():
         name for name, reg in registry.registrations().items() if reg.value.startswith("hub_plugins.")
     ), "a built-in plugin failed to import, so it is missing from the generated catalog"
     assert catalog.dumps(generated) == catalog.CATALOG_PATH.read_text(), (
-        "registry.json is out of date; run: python -m hub_core.catalog --write"
+        "registry.json is out of date; run: python -m hub_core.hub.catalog --write"
     )
 
 

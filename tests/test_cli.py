@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from hub_core.cli import build_parser
+from hub_core.cli.main import build_parser
 
 HUB = [sys.executable, "-m", "hub_core.cli"]
 
@@ -32,7 +32,7 @@ def test_list_json_and_table():
 
 
 def test_list_does_not_import_tensorflow():
-    code = "import sys; from hub_core.cli import main; main(['list']); print('TF' if 'tensorflow' in sys.modules or 'keras' in sys.modules else 'light', file=sys.stderr)"
+    code = "import sys; from hub_core.cli.main import main; main(['list']); print('TF' if 'tensorflow' in sys.modules or 'keras' in sys.modules else 'light', file=sys.stderr)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stderr.strip().endswith("light"), result.stderr
 

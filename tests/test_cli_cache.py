@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from hub_core.cli import build_parser
+from hub_core.cli.main import build_parser
 
 HUB = [sys.executable, "-m", "hub_core.cli"]
 
@@ -52,7 +52,7 @@ def test_converted_files_are_listed_verified_and_cleared(http_server, hub_home):
 
     import numpy as np
 
-    from hub_core import converters
+    from hub_core.store import converters
 
     # A pickled weight dict downloaded into the cache, then converted once to .npz as the caffe plugins do.
     payload = pickle.dumps({"conv1": [np.arange(6, dtype="float32").reshape(2, 3), np.ones(3, "float32")]})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from hub_core import registry, testing
+from hub_core import testing
+
+from hub_core.hub import registry
 
 PLUGINS = sorted(
     name for name, reg in registry.registrations().items()
@@ -18,7 +20,7 @@ def test_conformance(plugin_name, variant_name, check):
 def test_check_plugin_reports_every_failure():
     import pytest
 
-    from hub_core.plugin import Variant
+    from hub_core.hub.plugin import Variant
 
     plugin = registry.get_plugin("tiny_convnet")
     wrong = type(plugin)()

@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 
-from hub_core.cli import main
+from hub_core.cli.main import main
 from hub_core.demo import write_digits
 
 

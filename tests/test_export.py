@@ -7,7 +7,7 @@ import pytest
 
 import hub_core as hub
 from hub_core import exporting as export_module
-from hub_core.cli import main
+from hub_core.cli.main import main
 from hub_core.errors import DataError
 
 

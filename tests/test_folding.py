@@ -1,4 +1,4 @@
-"""BatchNormalization folded into the convolution before it (hub_core.vision_layers)."""
+"""BatchNormalization folded into the convolution before it (hub_core.vision.layers)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from hub_core import vision  # noqa: E402
-from hub_core.vision_layers import (  # noqa: E402
+from hub_core.vision.layers import (  # noqa: E402
     FoldableBatchNormalization,
     FoldableConv2D,
     set_batchnorm_folding,

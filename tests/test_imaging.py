@@ -1,4 +1,4 @@
-"""hub_core.imaging.load_image on real photos and on every PIL mode we convert."""
+"""hub_core.vision.imaging.load_image on real photos and on every PIL mode we convert."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hub_core import imaging
+from hub_core.vision import imaging
 from hub_core.errors import DataError, InvalidArgumentError
 from image_helpers import foolbox_photos
 

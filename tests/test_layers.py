@@ -1,4 +1,4 @@
-"""hub_core.layers: LRN and Caffe ceil-mode pooling against TF and plain numpy."""
+"""hub_core.vision.caffe_layers: LRN and Caffe ceil-mode pooling against TF and plain numpy."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import caffe_reference as ref
 
 keras = pytest.importorskip("keras")
-from hub_core.layers import (  # noqa: E402
+from hub_core.vision.caffe_layers import (  # noqa: E402
     CaffeMaxPooling2D,
     GroupedConv2D,
     LocalResponseNormalization,
@@ -117,7 +117,7 @@ import sys
 import numpy as np
 import keras
 import caffe_reference as ref
-from hub_core.layers import CaffeMaxPooling2D, GroupedConv2D, LocalResponseNormalization
+from hub_core.vision.caffe_layers import CaffeMaxPooling2D, GroupedConv2D, LocalResponseNormalization
 assert keras.backend.backend() == "jax", keras.backend.backend()
 x = np.random.default_rng(3).normal(scale=40.0, size=(2, 12, 13, 6)).astype("float32")
 lrn = np.asarray(LocalResponseNormalization(depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75)(x))

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 import hub_core as hub
-from hub_core import registry
+from hub_core.hub import registry
 from hub_core.errors import PluginConflictError, PluginError, UnknownNameError
 
 BUILTIN = ["alexnet", "fast_style", "googlenet", "inception_resnet_v2", "resnet", "vgg16", "wide_deep"]
@@ -125,7 +125,7 @@ def test_broken_plugins_are_isolated_and_reported():
     assert "missing_dependency" in rows["broken_import"]["reason"]
     assert rows["broken_import"]["distribution"] == "hub-broken-plugin"
     assert rows["not_a_plugin"]["status"] == "broken"
-    assert "not a hub_core.plugin.ModelPlugin subclass" in rows["not_a_plugin"]["reason"]
+    assert "not a hub_core.hub.plugin.ModelPlugin subclass" in rows["not_a_plugin"]["reason"]
     assert rows["tiny_convnet"]["status"] == "ok"
     for name in BUILTIN:
         assert rows[name]["status"] == "ok", rows[name]["reason"]
@@ -140,7 +140,7 @@ def test_plugin_whose_build_raises_is_reported_by_name(extra_distribution):
         {"failing_build": "failing_build_plugin:Failing"},
         {
             "failing_build_plugin": """
-                from hub_core.plugin import ModelPlugin, Variant
+                from hub_core.hub.plugin import ModelPlugin, Variant
 
                 class Failing(ModelPlugin):
                     name = "failing_build"

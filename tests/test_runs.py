@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import hub_core as hub
-from hub_core import data, runs
+from hub_core import data
+from hub_core.training import runs
 from hub_core.demo import write_digits
 from hub_core.errors import DataError
 

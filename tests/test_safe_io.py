@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from hub_core.errors import WeightsError
-from hub_core.safe_io import extract_archive, load_npz, load_pickled_arrays
+from hub_core.store.safe_io import extract_archive, load_npz, load_pickled_arrays
 
 
 def _arrays(seed=0):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import hub_core as hub
+from hub_core.hub import registry
 from hub_core import data, training
 from hub_core.demo import write_digits
 from hub_core.errors import InvalidArgumentError
@@ -214,7 +215,7 @@ def test_optimizer_names_ask_the_models_plugin_then_keras(digit_folders):
 
 
 def test_predict_on_image_files_agrees_with_cli(digit_folders, tmp_path):
-    from hub_core.cli_vision import predict_files
+    from hub_core.cli.predict import predict_files
 
     train_dir, test_dir = digit_folders
     train = data.image_folder(train_dir, model="tiny_convnet", batch_size=32)
@@ -264,7 +265,7 @@ def test_fine_tune_vision_plugin_builds_with_preprocessing_and_new_classifier(di
     model = result.model
     assert model.output_shape == (None, 10)
     assert any(type(layer).__name__ == "ImagePreprocessing" for layer in model.layers)
-    blocks = hub.registry.get_plugin("resnet").blocks(model)
+    blocks = registry.get_plugin("resnet").blocks(model)
     trainable = {layer.name for layer in model.layers if layer.trainable and layer.weights}
     unfrozen = set(blocks[-1]) | set(blocks[-2]) | set(blocks[-3])  # classifier, final BN, the last stage
     batchnorm = {name for name in unfrozen if "BatchNormalization" in type(model.get_layer(name)).__name__}

@@ -15,7 +15,7 @@ from keras.applications import imagenet_utils  # noqa: E402
 
 from hub_core import vision  # noqa: E402
 from hub_core.errors import InvalidArgumentError, WeightsError  # noqa: E402
-from hub_core.plugin import WeightSet, WeightsRef  # noqa: E402
+from hub_core.hub.plugin import WeightSet, WeightsRef  # noqa: E402
 
 
 def tiny_backbone(x):
@@ -86,7 +86,7 @@ def test_preprocessing_rejects_unknown_modes():
 
 # -- decode_predictions -----------------------------------------------------
 def test_shipped_class_index_is_the_keras_file():
-    data = importlib.resources.files("hub_core").joinpath("data/imagenet_class_index.json").read_bytes()
+    data = importlib.resources.files("hub_core.vision").joinpath("imagenet_class_index.json").read_bytes()
     # keras/src/applications/imagenet_utils.py downloads it with this md5
     assert hashlib.md5(data).hexdigest() == "c2c37ea517e94d9795004a39431a14cb"
 

@@ -11,9 +11,11 @@ import time
 
 import pytest
 
-from hub_core import registry, weights
+from hub_core.hub import registry
+
+from hub_core.store import download as weights
 from hub_core.errors import ChecksumError, OfflineError, UnknownNameError, WeightsError
-from hub_core.plugin import WeightFile
+from hub_core.hub.plugin import WeightFile
 from hub_core.testing.http_server import FileServer
 
 
@@ -135,8 +137,8 @@ def test_dropping_every_attempt_leaves_no_partial_file(http_server):
 
 WORKER = """
 import sys, time, pathlib
-from hub_core import weights
-from hub_core.plugin import WeightFile
+from hub_core.store import download as weights
+from hub_core.hub.plugin import WeightFile
 go = pathlib.Path(sys.argv[3])
 while not go.exists():
     time.sleep(0.01)
@@ -372,7 +374,7 @@ def test_progress_bar_only_on_a_terminal(http_server, monkeypatch):
 
 
 def test_importing_the_store_does_not_import_tensorflow():
-    code = "import sys, hub_core.weights, hub_core.safe_io, hub_core.cli_cache; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
+    code = "import sys, hub_core.store.download, hub_core.store.safe_io, hub_core.cli.cache; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
 

@@ -15,8 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from hub_core import registry
-from hub_core.plugin import TASKS, ModelPlugin, SampleBatch, optimizer_names
+from hub_core.hub import registry
+from hub_core.hub.plugin import TASKS, ModelPlugin, SampleBatch, optimizer_names
 
 Check = Callable[..., None]
 

@@ -19,8 +19,10 @@ from typing import Any
 
 from keras import layers
 
-from hub_core import converters, vision
-from hub_core.layers import CaffeMaxPooling2D, GroupedConv2D, LocalResponseNormalization
+from hub_core import vision
+
+from hub_core.store import converters
+from hub_core.vision.caffe_layers import CaffeMaxPooling2D, GroupedConv2D, LocalResponseNormalization
 from hub_plugins.alexnet import weights as alexnet_weights
 
 # (filters, kernel, stride, zero padding, groups) of conv1..conv5.

@@ -6,14 +6,14 @@ AlexNet the seed notes use. The file is ``np.save`` of a pickled dict
 ``{"conv1": [W, b], ..., "fc8": [W, b]}`` with conv kernels in HWIO (grouped
 layers hold ``in_channels / 2`` inputs) and fc kernels as ``(in, out)`` over
 the HWC-flattened pool5. It is read once with the restricted unpickler and
-cached as ``.npz`` (:mod:`hub_core.converters`).
+cached as ``.npz`` (:mod:`hub_core.store.converters`).
 """
 
 from __future__ import annotations
 
 import pathlib
 
-from hub_core.plugin import WeightFile, WeightSet
+from hub_core.hub.plugin import WeightFile, WeightSet
 
 FORMAT = "bvlc_alexnet_npy"
 TAG = "bvlc_alexnet"
@@ -49,6 +49,6 @@ def read_bvlc_alexnet(path: pathlib.Path) -> dict:
         WeightsError: When the restricted unpickler refuses the file or it is
             not a dict of ``[kernel, bias]`` pairs.
     """
-    from hub_core.converters import read_pickled_layers
+    from hub_core.store.converters import read_pickled_layers
 
     return read_pickled_layers(path, _kernel_bias, "the {layer: [kernel, bias]} dict of bvlc_alexnet.npy")

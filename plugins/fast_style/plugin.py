@@ -6,7 +6,7 @@ import os
 import pathlib
 from typing import Any
 
-from hub_core.plugin import ModelPlugin, Paper, SampleBatch, Variant, WeightsRef
+from hub_core.hub.plugin import ModelPlugin, Paper, SampleBatch, Variant, WeightsRef
 
 
 class FastStylePlugin(ModelPlugin):

@@ -2,7 +2,7 @@
 
 The transform network rescales internally, so preprocessing is only a
 conversion to float32. Reading, resizing and writing images is
-:mod:`hub_core.imaging`'s (``load_pixels``, ``save_image``). Imports numpy
+:mod:`hub_core.vision.imaging`'s (``load_pixels``, ``save_image``). Imports numpy
 lazily; never TensorFlow or Keras.
 """
 

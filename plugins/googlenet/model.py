@@ -18,9 +18,11 @@ from typing import Any
 import keras
 from keras import layers
 
-from hub_core import converters, vision
+from hub_core import vision
+
+from hub_core.store import converters
 from hub_core.errors import InvalidArgumentError
-from hub_core.layers import CaffeMaxPooling2D, LocalResponseNormalization
+from hub_core.vision.caffe_layers import CaffeMaxPooling2D, LocalResponseNormalization
 from hub_core.training import Task, infer_loss
 from hub_plugins.googlenet import weights as googlenet_weights
 

@@ -7,15 +7,15 @@ layer names with ``/`` written as ``_`` (``conv1_7x7_s2``, ``inception_3a_1x1``
 ... ``loss3_classifier``), conv kernels in HWIO and fc kernels ``(in, out)``.
 Nobody publishes that export with a hash, so the set lists no file: convert
 the caffemodel yourself and pass ``weights=PATH``. The export is read once
-with the restricted unpickler and cached as ``.npz`` (:mod:`hub_core.converters`).
+with the restricted unpickler and cached as ``.npz`` (:mod:`hub_core.store.converters`).
 """
 
 from __future__ import annotations
 
 import pathlib
 
-from hub_core.converters import text
-from hub_core.plugin import WeightSet
+from hub_core.store.converters import text
+from hub_core.hub.plugin import WeightSet
 
 FORMAT = "caffe_tensorflow_npy"
 TAG = "caffe_tensorflow"
@@ -52,6 +52,6 @@ def read_caffe_tensorflow(path: pathlib.Path) -> dict:
         WeightsError: When the restricted unpickler refuses the file or it is
             not a dict of ``{"weights", "biases"}`` dicts.
     """
-    from hub_core.converters import read_pickled_layers
+    from hub_core.store.converters import read_pickled_layers
 
     return read_pickled_layers(path, _weights_biases, "a caffe-tensorflow export {layer: {'weights': W, 'biases': b}}")

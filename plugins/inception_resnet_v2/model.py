@@ -17,7 +17,7 @@ import keras
 from keras import layers
 
 from hub_core import vision
-from hub_core.vision_layers import FoldableBatchNormalization, FoldableConv2D
+from hub_core.vision.layers import FoldableBatchNormalization, FoldableConv2D
 from hub_plugins.inception_resnet_v2.preprocessing import MODE
 from hub_plugins.inception_resnet_v2.weights import rename_auto_named
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub_core.plugin import Paper, Variant
+from hub_core.hub.plugin import Paper, Variant
 from hub_core.vision import ImageClassifierPlugin
 from hub_plugins.inception_resnet_v2 import preprocessing
 from hub_plugins.inception_resnet_v2.weights import IMAGENET

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from hub_core.plugin import WeightFile, WeightSet
+from hub_core.hub.plugin import WeightFile, WeightSet
 
 BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/inception_resnet_v2/"
 STEM = "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels"

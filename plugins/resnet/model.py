@@ -16,7 +16,7 @@ from keras import layers
 
 from hub_core import vision
 from hub_core.errors import InvalidArgumentError
-from hub_core.vision_layers import FoldableBatchNormalization, FoldableConv2D
+from hub_core.vision.layers import FoldableBatchNormalization, FoldableConv2D
 from hub_plugins.resnet.preprocessing import MODE
 
 BN_EPSILON = 1.001e-5
@@ -248,7 +248,7 @@ def build(variant: str, *, weights=None, shortcut: str | None = None, weight_dec
 
     Args:
         variant: The variant name.
-        weights: A :class:`~hub_core.plugin.WeightsRef` or None.
+        weights: A :class:`~hub_core.hub.plugin.WeightsRef` or None.
         shortcut: CIFAR variants: ``"identity"`` (zero-padded, default) or ``"projection"``.
         weight_decay: CIFAR variants: L2 decay of the kernels (tflearn's 1e-4 by default).
         **kwargs: See :func:`hub_core.vision.build_model`; CIFAR variants default to 10 classes.

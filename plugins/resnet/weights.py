@@ -8,7 +8,7 @@ weights.
 
 from __future__ import annotations
 
-from hub_core.plugin import WeightFile, WeightSet
+from hub_core.hub.plugin import WeightFile, WeightSet
 
 BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 # md5 of the (top, notop) files, from keras/src/applications/resnet.py WEIGHTS_HASHES.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub_core.plugin import Paper, Variant
+from hub_core.hub.plugin import Paper, Variant
 from hub_core.vision import ImageClassifierPlugin
 from hub_plugins.vgg16.preprocessing import MODE
 from hub_plugins.vgg16.weights import HED_BSDS500, IMAGENET

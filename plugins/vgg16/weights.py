@@ -18,7 +18,7 @@ import pathlib
 
 from hub_core.errors import ChecksumError, WeightsError
 from hub_core.files import sha256_file
-from hub_core.plugin import WeightFile, WeightSet
+from hub_core.hub.plugin import WeightFile, WeightSet
 
 KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications"
 IMAGENET_LICENSE = "CC-BY-4.0"

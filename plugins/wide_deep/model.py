@@ -20,7 +20,7 @@ wide part); a missing category (the empty string) is its own category when
 the training data had missing values, else unknown; a missing number (NaN)
 is replaced by the training mean (``FillMissing``). Wrong types and absent
 columns are rejected, naming the column, by
-:func:`~hub_core.features.raw_features`.
+:func:`~hub_core.tabular.features.raw_features`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import keras
 from keras import ops
 
-from hub_core.features import Categorical, FeatureSpec, Numeric, frame_from, raw_features
+from hub_core.tabular.features import Categorical, FeatureSpec, Numeric, frame_from, raw_features
 
 PACKAGE = "hub_wide_deep"
 WIDE = "wide"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from hub_core.plugin import ModelPlugin, Paper, SampleBatch, Variant, WeightsRef
+from hub_core.hub.plugin import ModelPlugin, Paper, SampleBatch, Variant, WeightsRef
 
 PAPER_UNITS = (1024, 512, 256)
 
@@ -83,7 +83,7 @@ class WideDeepPlugin(ModelPlugin):
                 "and data= to adapt it, or weights= pointing to a saved model."
             )
         from hub_plugins.wide_deep.model import build_wide_deep
-        from hub_core.features import as_spec
+        from hub_core.tabular.features import as_spec
 
         spec = as_spec(features)
         if classes is not None:
@@ -133,7 +133,7 @@ class WideDeepPlugin(ModelPlugin):
         import numpy as np
         import pandas as pd
 
-        from hub_core.features import Categorical, Crossed, FeatureSpec, Numeric
+        from hub_core.tabular.features import Categorical, Crossed, FeatureSpec, Numeric
 
         rng = np.random.default_rng(seed)
         rows = max(64, batch_size)

@@ -1,13 +1,13 @@
 """The UCI Adult feature spec of the Wide & Deep census example.
 
-The spec machinery itself (:class:`~hub_core.features.FeatureSpec`, the
+The spec machinery itself (:class:`~hub_core.tabular.features.FeatureSpec`, the
 column kinds, inference and raw-input checks) is generic and lives in
-:mod:`hub_core.features`. This module imports neither TensorFlow nor Keras.
+:mod:`hub_core.tabular.features`. This module imports neither TensorFlow nor Keras.
 """
 
 from __future__ import annotations
 
-from hub_core.features import Categorical, Crossed, FeatureSpec, Numeric
+from hub_core.tabular.features import Categorical, Crossed, FeatureSpec, Numeric
 
 
 def adult_spec(label: str = "income") -> FeatureSpec:

@@ -5,14 +5,14 @@ and training data. "Weights" are therefore complete saved models (the
 preprocessing adapted from the data included): a run directory written by
 ``hub.fine_tune``/``hub.train``, a ``.keras`` file, or a catalog weight set
 whose file is such a ``.keras`` artifact (URL plus sha256, fetched and
-verified by :mod:`hub_core.weights`).
+verified by :mod:`hub_core.store.download`).
 """
 
 from __future__ import annotations
 
 import pathlib
 
-from hub_core.plugin import WeightsRef
+from hub_core.hub.plugin import WeightsRef
 
 ARTIFACT_FORMAT = "hub_keras"
 
@@ -30,7 +30,7 @@ def load_artifact(ref: WeightsRef):
     Raises:
         WeightsError: When the file is not a saved Wide & Deep model.
     """
-    from hub_core import runs
+    from hub_core.training import runs
     from hub_core.errors import DataError, WeightsError
 
     import hub_plugins.wide_deep.model  # noqa: F401  (registers the custom layers)

@@ -33,6 +33,7 @@ def assert_parity(reference, hub_name: str, server, *, size: int, preprocess, **
         The hub model.
     """
     import hub_core as hub
+    from hub_core.hub import registry
 
     randomize_statistics(reference)
     file_name = f"{hub_name}_{'top' if build_kwargs.get('include_top', True) else 'notop'}.h5"
@@ -42,7 +43,7 @@ def assert_parity(reference, hub_name: str, server, *, size: int, preprocess, **
 
     images = photo_batch(size, count=2)
     expected = np.asarray(reference.predict_on_batch(preprocess(images.copy())))
-    actual = np.asarray(model.predict_on_batch(hub.registry.get_plugin(model_plugin(hub_name)).preprocess(images)))
+    actual = np.asarray(model.predict_on_batch(registry.get_plugin(model_plugin(hub_name)).preprocess(images)))
     assert actual.shape == expected.shape
     assert float(np.max(np.abs(actual - expected))) <= ATOL
     assert float(np.std(expected)) > 0.0  # the comparison is not between constants
@@ -52,8 +53,9 @@ def assert_parity(reference, hub_name: str, server, *, size: int, preprocess, **
 def model_plugin(hub_name: str) -> str:
     """The plugin that provides ``hub_name``."""
     import hub_core as hub
+    from hub_core.hub import registry
 
-    return hub.registry.resolve(hub_name)[0]
+    return registry.resolve(hub_name)[0]
 
 
 def structure(model) -> list[tuple[str, list[tuple[int, ...]]]]:

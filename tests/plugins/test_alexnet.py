@@ -151,7 +151,7 @@ def test_converted_once_then_pickle_is_never_read(tmp_path, photo, params, monke
     def refuse(path):
         raise AssertionError(f"pickle read again: {path}")
 
-    monkeypatch.setattr("hub_core.safe_io.load_pickled_arrays", refuse)
+    monkeypatch.setattr("hub_core.store.safe_io.load_pickled_arrays", refuse)
     second = load(source)
     x = ref.caffe_preprocess(photo).astype("float32")
     np.testing.assert_array_equal(first.predict(x, verbose=0), second.predict(x, verbose=0))
@@ -240,7 +240,7 @@ def mirror(tmp_path, monkeypatch, params):
 
 
 def test_catalog_set_is_fetched_verified_and_converted(mirror, tmp_path, monkeypatch, photo, params):
-    from hub_core import registry
+    from hub_core.hub import registry
 
     entry = hub.info("alexnet")["variants"]["alexnet"]["weights"]["bvlc"]
     files = [dict(entry["files"][0], sha256=hashlib.sha256(mirror.read_bytes()).hexdigest())]

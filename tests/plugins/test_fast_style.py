@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import hub_core as hub
-from hub_core import cli
+from hub_core.cli import main as cli
 from hub_core.errors import DataError, InvalidArgumentError
 
 PAINTING_CANDIDATES = (
@@ -39,7 +39,7 @@ def photos() -> list[np.ndarray]:
     from matplotlib import cbook
     from sklearn.datasets import load_sample_image
 
-    from hub_core import imaging
+    from hub_core.vision import imaging
 
     return [skimage.data.astronaut(), skimage.data.chelsea(), load_sample_image("china.jpg"),
             imaging.load_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))]
@@ -123,7 +123,8 @@ def test_tiles_match_the_untiled_result(photos):
     network (harsher than a trained one) the tiles stay well within the
     image's own spread of values.
     """
-    from hub_core import imaging, style
+    from hub_core import style
+    from hub_core.vision import imaging
 
     image = imaging.load_pixels(photos[0], (226, 198))
     for norm in ("batch", "instance"):
@@ -167,7 +168,8 @@ def test_gram_and_losses_match_numpy():
 
 def test_style_loss_prefers_the_painting(features, starry_night, photos):
     """The painting at another resolution matches the painting's Grams far better than a photo does."""
-    from hub_core import imaging, perceptual
+    from hub_core import perceptual
+    from hub_core.vision import imaging
 
     painting = imaging.load_pixels(starry_night, 128)
     loss = perceptual.PerceptualLoss(features, painting)
@@ -179,7 +181,8 @@ def test_style_loss_prefers_the_painting(features, starry_night, photos):
 
 # --- training on the shared loop ----------------------------------------------
 def test_train_style_lowers_the_loss_and_saves_a_loadable_run(tmp_path, features, starry_night, photos):
-    from hub_core import imaging, perceptual
+    from hub_core import perceptual
+    from hub_core.vision import imaging
 
     start = tmp_path / "start.weights.h5"
     _small_net(width=8, residual_blocks=2).save_weights(start)
@@ -268,7 +271,7 @@ def test_gatys_runs_on_jax_gradients(starry_night):
 
 
 def test_stylize_fast_api(tmp_path, photos):
-    from hub_core import imaging
+    from hub_core.vision import imaging
 
     path = tmp_path / "photo.png"
     imaging.save_image(photos[0][:50, :70], path)
@@ -290,7 +293,7 @@ def _run_cli(capsys, *argv):
 
 
 def test_cli_stylize_writes_pngs(tmp_path, capsys, photos):
-    from hub_core import imaging
+    from hub_core.vision import imaging
 
     weights = tmp_path / "net.weights.h5"
     _small_net().save_weights(weights)

@@ -8,6 +8,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 import hub_core as hub  # noqa: E402
+from hub_core.hub import registry  # noqa: E402
 from hub_plugins.inception_resnet_v2.weights import rename_auto_named  # noqa: E402
 from image_helpers import photo_batch  # noqa: E402
 from parity_helpers import assert_parity, structure  # noqa: E402
@@ -67,7 +68,7 @@ def test_features_blocks_and_preprocessing():
         (2, 64), (4, 192), (8, 320), (16, 1088), (32, 1536)
     ]
     classifier = hub.load("inception_resnet_v2", weights=None, input_shape=(75, 75, 3), classes=3)
-    groups = hub.registry.get_plugin("inception_resnet_v2").blocks(classifier)
+    groups = registry.get_plugin("inception_resnet_v2").blocks(classifier)
     # stem, mixed_5b, 10 block35, mixed_6a, 20 block17, mixed_7a, 10 block8, conv_7b, predictions
     assert len(groups) == 46
     assert groups[1][-1].startswith("batch_normalization") and groups[2][-1] == "block35_1_conv"
@@ -75,5 +76,5 @@ def test_features_blocks_and_preprocessing():
     assert sorted(sum(groups, [])) == sorted(layer.name for layer in classifier.layers if layer.weights)
 
     images = photo_batch(75, count=1)
-    plugin = hub.registry.get_plugin("inception_resnet_v2")
+    plugin = registry.get_plugin("inception_resnet_v2")
     np.testing.assert_allclose(plugin.preprocess(images), keras_irv2.preprocess_input(images.copy()), atol=1e-6)

@@ -8,7 +8,9 @@ import pytest
 keras = pytest.importorskip("keras")
 
 import hub_core as hub  # noqa: E402
-from hub_core import testing, vision, vision_layers  # noqa: E402
+from hub_core.hub import registry  # noqa: E402
+from hub_core import testing, vision  # noqa: E402
+from hub_core.vision import layers as vision_layers
 from hub_core.errors import InvalidArgumentError  # noqa: E402
 from image_helpers import photo_batch  # noqa: E402
 from parity_helpers import assert_parity, structure  # noqa: E402
@@ -72,7 +74,7 @@ def cifar_params(n: int, classes: int, projection: bool) -> int:
 
 @pytest.mark.parametrize("variant", sorted(CIFAR))
 def test_cifar_variants_shapes_and_parameter_counts(variant):
-    plugin = hub.registry.get_plugin("resnet")
+    plugin = registry.get_plugin("resnet")
     model = hub.load(variant)
     n = CIFAR[variant]
     assert 6 * n + 2 == int(variant[6:])
@@ -110,7 +112,7 @@ def test_cifar_features_and_blocks():
     assert [o.shape for o in outputs] == [(1, 32, 32, 16), (1, 16, 16, 32), (1, 8, 8, 64)]
 
     classifier = hub.load("resnet20")
-    groups = hub.registry.get_plugin("resnet").blocks(classifier)
+    groups = registry.get_plugin("resnet").blocks(classifier)
     assert [g[0] for g in groups] == ["conv1_conv", "stage1_block1_1_bn", "stage2_block1_1_bn",
                                       "stage3_block1_1_bn", "post_bn", "predictions"]
     assert sorted(sum(groups, [])) == sorted(layer.name for layer in classifier.layers if layer.weights)
@@ -130,7 +132,7 @@ def test_resnet_arguments_are_checked():
 
 def test_preprocessing_is_keras_caffe_mode():
     images = photo_batch(32, count=2)
-    plugin = hub.registry.get_plugin("resnet")
+    plugin = registry.get_plugin("resnet")
     np.testing.assert_allclose(plugin.preprocess(images), keras_resnet.preprocess_input(images.copy()), atol=1e-5)
 
 

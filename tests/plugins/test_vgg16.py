@@ -18,7 +18,9 @@ from parity_helpers import assert_parity, structure
 keras = pytest.importorskip("keras")
 
 import hub_core as hub  # noqa: E402
-from hub_core import imaging, registry, vision  # noqa: E402
+from hub_core import vision  # noqa: E402
+from hub_core.vision import imaging
+from hub_core.hub import registry
 from hub_core.errors import WeightsError  # noqa: E402
 from hub_plugins.vgg16 import weights as vgg_weights  # noqa: E402
 

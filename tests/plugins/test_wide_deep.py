@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 import hub_core as hub
-from hub_core import registry, tabular
+from hub_core import tabular
+from hub_core.hub import registry
 from hub_core.errors import ChecksumError, DataError, InvalidArgumentError
-from hub_core.features import Categorical, Crossed, FeatureSpec, Numeric, infer_spec, raw_features
+from hub_core.tabular.features import Categorical, Crossed, FeatureSpec, Numeric, infer_spec, raw_features
 from hub_plugins.wide_deep.preprocessing import adult_spec
 
 ROWS = 400
@@ -324,7 +325,7 @@ def test_savedmodel_export_keeps_preprocessing(model, adult, tmp_path):
 
 @pytest.mark.slow  # the CLI builds the paper's full 1024-512-256 MLP
 def test_cli_fine_tunes_evaluates_and_exports_a_uci_table(tmp_path, capsys):
-    from hub_core.cli import main
+    from hub_core.cli.main import main
 
     source = tabular.uci_adult("train")
     lines = source.read_text().splitlines()

@@ -2,7 +2,7 @@
 
 ``hub.fine_tune`` adapts a pretrained hub model (or any ``keras.Model``) to
 new classes; ``hub.train`` runs the same loop from scratch. Both write a run
-directory (see :mod:`hub_core.runs`), checkpoint atomically at every epoch
+directory (see :mod:`hub_core.training.runs`), checkpoint atomically at every epoch
 end and every ``checkpoint_every`` steps, and resume after a crash when
 called again with the same arguments.
 
@@ -77,7 +77,8 @@ import time
 import warnings
 from typing import Any, Sequence
 
-from hub_core import runs
+from hub_core._keras_compat import build_from_batch, direct_sublayers, inbound_call_count, is_functional, variable_key
+from hub_core.training import runs
 from hub_core.errors import DataError, InvalidArgumentError, PluginError
 
 STRATEGIES = ("two_phase", "head", "full")
@@ -370,7 +371,8 @@ class _Run:
         raise InvalidArgumentError(f"model must be a hub model name, a keras.Model or a function, not {type(model).__name__}.")
 
     def _build_named(self, name: str):
-        from hub_core import api, registry
+        from hub_core import api
+        from hub_core.hub import registry
 
         self.plugin_name, variant = registry.resolve(name)
         self.plugin = registry.get_plugin(self.plugin_name)
@@ -784,6 +786,7 @@ def _sample_targets(pipeline, dataset):
 
 def _cached_features(backbone, pipeline, key: str, run_dir, verbose: int):
     """Backbone outputs of ``pipeline``'s elements (in order) as a dataset; disk cache under the run dir."""
+    import keras
     import numpy as np
     import tensorflow as tf
 
@@ -795,13 +798,13 @@ def _cached_features(backbone, pipeline, key: str, run_dir, verbose: int):
         inputs = pipeline.elements.batch(256).map(pipeline._finish)
         features = backbone.predict(inputs.map(lambda x, y: x), verbose=verbose)
         batches = [y for _, y in pipeline.elements.batch(4096).as_numpy_iterator()]
-        targets = [np.concatenate([tf.nest.flatten(b)[i] for b in batches]) for i in range(len(tf.nest.flatten(batches[0])))]
+        targets = [np.concatenate([keras.tree.flatten(b)[i] for b in batches]) for i in range(len(keras.tree.flatten(batches[0])))]
         if file is not None:
             with runs.atomic_path(file) as tmp:
                 with open(tmp, "wb") as handle:
                     np.savez(handle, features=features, **{f"t{i}": t for i, t in enumerate(targets)})
     structure = pipeline.elements.element_spec[1]
-    packed = tf.nest.pack_sequence_as(structure, targets)
+    packed = keras.tree.pack_sequence_as(structure, targets)
     return tf.data.Dataset.from_tensor_slices((features, packed))
 
 
@@ -870,7 +873,7 @@ def _set_trainable(model, trainable: Sequence[str] | None, batchnorm: str) -> No
 
 def _sublayers(layer) -> list:
     found = [layer]
-    for sub in getattr(layer, "_layers", []) or []:
+    for sub in direct_sublayers(layer):
         found += _sublayers(sub)
     return found
 
@@ -879,11 +882,11 @@ def _split_head(model, head: Sequence[str]):
     """``(feature tensor, head model)`` when the head is a separable tail of a functional model, else None."""
     import keras
 
-    if not runs.is_functional(model) or len(model.inputs) != 1:
+    if not is_functional(model) or len(model.inputs) != 1:
         return None
     names = [layer.name for layer in model.layers]
     first = model.layers[min(names.index(n) for n in head if n in names)]
-    if len(first._inbound_nodes) != 1:
+    if inbound_call_count(first) != 1:
         return None
     features_at = first.input
     if isinstance(features_at, (list, tuple)) or features_at is model.inputs[0]:
@@ -917,7 +920,7 @@ def check_optimizer(model: str, name: str) -> None:
     """Fail now, as training would later, when ``optimizer=name`` means nothing for hub model ``model``.
 
     A name means the model's plugin's optimizer of that name
-    (:meth:`~hub_core.plugin.ModelPlugin.optimizer`, declared as capability
+    (:meth:`~hub_core.hub.plugin.ModelPlugin.optimizer`, declared as capability
     ``"optimizer:NAME"``), else the Keras optimizer of that name.
 
     Raises:
@@ -925,8 +928,8 @@ def check_optimizer(model: str, name: str) -> None:
     """
     import keras
 
-    from hub_core import registry
-    from hub_core.plugin import optimizer_names
+    from hub_core.hub import registry
+    from hub_core.hub.plugin import optimizer_names
 
     plugin_name, _ = registry.resolve(model)
     if name in optimizer_names(registry.get_plugin(plugin_name).capabilities):
@@ -938,8 +941,8 @@ def check_optimizer(model: str, name: str) -> None:
 
 
 def _unknown_optimizer(name: str, plugin_name: str | None, model: str | None) -> InvalidArgumentError:
-    from hub_core import registry
-    from hub_core.plugin import optimizer_names
+    from hub_core.hub import registry
+    from hub_core.hub.plugin import optimizer_names
 
     offering = {other: sorted(entry["variants"]) for other, entry in registry.catalog().items()
                 if name in optimizer_names(entry["capabilities"])}
@@ -968,7 +971,7 @@ def _plugin_optimizer(plugin, name: str, learning_rate):
 def _make_optimizer(spec: Any, model, learning_rate: float, schedule: Any, total_steps: int, plugin=None):
     import keras
 
-    from hub_core.plugin import optimizer_names
+    from hub_core.hub.plugin import optimizer_names
 
     rate = _schedule(schedule, learning_rate, total_steps)
     if isinstance(spec, keras.optimizers.Optimizer):
@@ -1015,11 +1018,11 @@ def _apply_layer_decay(optimizer, model, multipliers: dict[str, float]) -> None:
         factor = multipliers.get(layer.name, 1.0)
         if factor != 1.0:
             for variable in layer.trainable_variables:
-                scale[optimizer._var_key(variable)] = factor
+                scale[variable_key(optimizer, variable)] = factor
     inner = optimizer.update_step
 
     def update_step(gradient, variable, learning_rate):
-        factor = scale.get(optimizer._var_key(variable), 1.0)
+        factor = scale.get(variable_key(optimizer, variable), 1.0)
         return inner(gradient, variable, learning_rate * factor if factor != 1.0 else learning_rate)
 
     optimizer.update_step = update_step
@@ -1036,14 +1039,14 @@ def infer_loss(model, targets, label_smoothing: float = 0.0):
     Returns:
         ``(loss, metrics)`` suitable for ``model.compile``.
     """
+    import keras
     import numpy as np
-    import tensorflow as tf
 
     try:
         outputs = list(model.outputs or [])
     except (AttributeError, ValueError):  # subclassed models have no symbolic outputs
         outputs = []
-    flat_targets = tf.nest.flatten(targets)
+    flat_targets = keras.tree.flatten(targets)
     if len(flat_targets) > 1:
         shapes = [tuple(o.shape) for o in outputs] if len(outputs) == len(flat_targets) else [None] * len(flat_targets)
         losses = [_single_loss(np.asarray(t), s, label_smoothing)[0] for t, s in zip(flat_targets, shapes)]
@@ -1136,8 +1139,7 @@ def _build_before_fit(trainer, pipeline, dataset, elements) -> None:
     else:
         source = dataset
     for batch in source.take(1):
-        trainer._symbolic_build(data_batch=batch)
-    trainer._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+        build_from_batch(trainer, batch)
     import tensorflow as tf
 
     if isinstance(trainer.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
@@ -1201,8 +1203,8 @@ def _describe(value: Any) -> Any:
 # --- helpers: evaluation -----------------------------------------------------
 def _predict_with_targets(model, dataset, verbose: int):
     """Run ``model`` over a labelled dataset; return ``(outputs, targets)`` as numpy (nested like the model)."""
+    import keras
     import numpy as np
-    import tensorflow as tf
 
     outputs, targets = [], []
     iterator = dataset.as_numpy_iterator()
@@ -1216,7 +1218,7 @@ def _predict_with_targets(model, dataset, verbose: int):
     if not outputs:
         raise DataError("The evaluation data is empty; pass at least one labelled example.")
     concat = lambda *parts: np.concatenate([np.asarray(p) for p in parts])
-    return tf.nest.map_structure(concat, *outputs), tf.nest.map_structure(concat, *targets)
+    return keras.tree.map_structure(concat, *outputs), keras.tree.map_structure(concat, *targets)
 
 
 def _progress(total: int, verbose: int):

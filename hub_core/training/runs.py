@@ -37,6 +37,7 @@ import os
 import pathlib
 from typing import Any
 
+from hub_core._keras_compat import is_functional
 from hub_core.errors import DataError, HubError
 from hub_core.files import atomic_path, sha256_file
 
@@ -90,13 +91,6 @@ def save_model(model, path: str | os.PathLike) -> None:
         to_save.set_weights(model.get_weights())
     with atomic_path(path) as tmp:
         to_save.save(tmp)
-
-
-def is_functional(model) -> bool:
-    """Whether ``model`` is a functional (graph) model, whose layers can be re-wired and cloned."""
-    from keras.src.models.functional import Functional
-
-    return isinstance(model, Functional)
 
 
 class RunDir:
@@ -275,7 +269,7 @@ def load_keras(file: str | os.PathLike, *, compile: bool = False):
     """
     import keras
 
-    import hub_core.vision_layers  # noqa: F401  (registers the preprocessing layer of hub image models)
+    import hub_core.vision.layers  # noqa: F401  (registers the preprocessing layer of hub image models)
 
     _import_layer_modules(file)
     try:
@@ -302,7 +296,7 @@ def _import_layer_modules(file: str | os.PathLike) -> None:
     import importlib
     import zipfile
 
-    from hub_core import registry
+    from hub_core.hub import registry
 
     try:
         with zipfile.ZipFile(file) as archive:
@@ -330,7 +324,7 @@ def _import_plugin_of(config: dict[str, Any]) -> None:
     plugin = config.get("plugin")
     if not plugin:
         return
-    from hub_core import registry
+    from hub_core.hub import registry
 
     try:
         registry.get_plugin(plugin)

@@ -1,10 +1,10 @@
 """Tables (CSV, UCI ``.data``/``.test`` files, parquet or DataFrames) as ``tf.data`` datasets.
 
 :func:`table` reads a table, infers (or takes) its feature spec
-(:mod:`hub_core.features`), encodes the label and returns a batched dataset of
+(:mod:`hub_core.tabular.features`), encodes the label and returns a batched dataset of
 ``(raw feature dict, target)`` built by :func:`hub_core.data.from_arrays`, so
 it replays exactly on resume. The dataset carries ``spec`` (the
-:class:`~hub_core.features.FeatureSpec`), ``frame`` (the rows, to adapt the
+:class:`~hub_core.tabular.features.FeatureSpec`), ``frame`` (the rows, to adapt the
 model's preprocessing layers) and ``class_names``.
 
 Headerless UCI files are read with the column names of the ``.names`` file
@@ -26,7 +26,7 @@ import re
 from typing import Any, Sequence
 
 from hub_core.errors import DataError, InvalidArgumentError
-from hub_core.features import as_spec, infer_spec, raw_features
+from hub_core.tabular.features import as_spec, infer_spec, raw_features
 
 PARQUET_MARKERS = (".parquet", ".pq")
 UCI_NAME = re.compile(r"^([A-Za-z][\w\-]*)\s*:\s*(.+?)\.?\s*$")

@@ -56,7 +56,7 @@ Preprocessing and predictions:
   ``keras.applications.imagenet_utils.preprocess_input`` (without writing
   over the input). ``mode`` is one of ``MODES``.
 * ``preprocessing_layer(mode)``: the same as a Keras layer
-  (``hub_core.vision_layers.ImagePreprocessing``), computed in float32.
+  (``hub_core.vision.layers.ImagePreprocessing``), computed in float32.
 * ``decode_predictions(preds, top=5)``: ``[(wnid, label, score), ...]`` per
   image, from the ImageNet class index shipped in ``hub_core/data``.
 
@@ -76,7 +76,7 @@ Helpers:
 * ``resolve_precision(precision) -> "float32" | "bfloat16"`` and
   ``bf16_supported()``. Builds in bfloat16 fold BatchNormalization into the
   convolution before it for inference
-  (``hub_core.vision_layers.FoldableConv2D``/``FoldableBatchNormalization``,
+  (``hub_core.vision.layers.FoldableConv2D``/``FoldableBatchNormalization``,
   ``set_batchnorm_folding``); plugins use those two classes for conv+BN pairs.
 * ``custom_objects()``: the Keras classes this module puts into models, for
   ``keras.saving.load_model``.
@@ -97,7 +97,7 @@ from typing import Any, Callable, ClassVar, Collection, Mapping, Sequence
 import numpy as np
 
 from hub_core.errors import DataError, InvalidArgumentError, WeightsError
-from hub_core.plugin import ModelPlugin, Variant
+from hub_core.hub.plugin import ModelPlugin, Variant
 
 MODES = ("caffe", "tf", "torch")
 PRECISIONS = ("auto", "float32", "bfloat16")
@@ -154,7 +154,7 @@ class ImageSpec:
 class ImageClassifierPlugin(ModelPlugin):
     """Base class of the image-classifier plugins: the glue, written once.
 
-    Subclasses set the :class:`~hub_core.plugin.ModelPlugin` metadata plus:
+    Subclasses set the :class:`~hub_core.hub.plugin.ModelPlugin` metadata plus:
 
     Attributes:
         model_module: Import path of the module with ``build(variant_name, *,
@@ -261,14 +261,14 @@ def preprocessing_layer(mode: str, **kwargs: Any):
         **kwargs: Layer arguments (``name``...).
     """
     _check_mode(mode)
-    from hub_core.vision_layers import ImagePreprocessing
+    from hub_core.vision.layers import ImagePreprocessing
 
     return ImagePreprocessing(mode=mode, **kwargs)
 
 
 def custom_objects() -> dict[str, Any]:
     """The Keras classes hub_core adds to image models, for ``keras.saving.load_model``."""
-    from hub_core.vision_layers import FoldableBatchNormalization, FoldableConv2D, ImagePreprocessing
+    from hub_core.vision.layers import FoldableBatchNormalization, FoldableConv2D, ImagePreprocessing
 
     return {f"hub_core>{cls.__name__}": cls for cls in (ImagePreprocessing, FoldableConv2D, FoldableBatchNormalization)}
 
@@ -276,7 +276,7 @@ def custom_objects() -> dict[str, Any]:
 @functools.lru_cache(maxsize=1)
 def imagenet_class_index() -> dict[int, tuple[str, str]]:
     """``{index: (wnid, label)}`` for the 1000 ImageNet classes (shipped file)."""
-    text = importlib.resources.files("hub_core").joinpath("data/imagenet_class_index.json").read_text("utf-8")
+    text = importlib.resources.files("hub_core.vision").joinpath("imagenet_class_index.json").read_text("utf-8")
     return {int(k): (v[0], v[1]) for k, v in json.loads(text).items()}
 
 
@@ -531,7 +531,7 @@ def build_model(
 
     Args:
         spec: The network description.
-        weights: A :class:`~hub_core.plugin.WeightsRef`, or None for random init.
+        weights: A :class:`~hub_core.hub.plugin.WeightsRef`, or None for random init.
         include_top: Build the top and the classifier.
         input_tensor: Optional Keras tensor (``keras.Input`` or a layer's output) to use as input.
         input_shape: ``(height, width, channels)``; defaults as in keras.applications.
@@ -550,7 +550,7 @@ def build_model(
         precision: ``"float32"``, ``"bfloat16"`` (mixed) or ``"auto"``; outputs
             are float32 in every case. In bfloat16, each BatchNormalization
             that follows a convolution is folded into it at inference time
-            (see :class:`~hub_core.vision_layers.FoldableBatchNormalization`);
+            (see :class:`~hub_core.vision.layers.FoldableBatchNormalization`);
             training is unchanged.
 
     Returns:
@@ -576,7 +576,7 @@ def build_model(
     finally:
         keras.config.set_dtype_policy(previous_policy)
     if plan.precision == "bfloat16":
-        from hub_core.vision_layers import set_batchnorm_folding
+        from hub_core.vision.layers import set_batchnorm_folding
 
         set_batchnorm_folding(model)
     if weights is not None:
@@ -681,7 +681,7 @@ def load_pretrained(model, spec: ImageSpec, ref, *, role: str, replaceable: Coll
     Args:
         model: The built model.
         spec: Its spec (for ``weight_readers`` and ``rename_weights``).
-        ref: A :class:`~hub_core.plugin.WeightsRef`.
+        ref: A :class:`~hub_core.hub.plugin.WeightsRef`.
         role: ``"top"`` or ``"notop"``: which file of a catalog set to use;
             a set with a single file uses it for both.
         replaceable: Layers kept at their initial values when the file has

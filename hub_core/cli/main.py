@@ -19,14 +19,14 @@ from typing import Any, Sequence
 from hub_core.errors import HubError
 
 COMMAND_MODULES = (
-    "hub_core.cli_catalog",
-    "hub_core.cli_cache",
-    "hub_core.cli_vision",
-    "hub_core.cli_training",
-    "hub_core.cli_style",
+    "hub_core.cli.catalog",
+    "hub_core.cli.cache",
+    "hub_core.cli.predict",
+    "hub_core.cli.training",
+    "hub_core.cli.style",
 )
 # Command modules whose commands never import TensorFlow (the others import it up front, quietly).
-LIGHT_COMMAND_MODULES = ("hub_core.cli_catalog", "hub_core.cli_cache")
+LIGHT_COMMAND_MODULES = ("hub_core.cli.catalog", "hub_core.cli.cache")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +113,3 @@ def _report(error: BaseException, prefix: str = "") -> None:
     message = " ".join(str(error).split()) or type(error).__name__
     print(f"hub: error: {prefix}{message}", file=sys.stderr)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

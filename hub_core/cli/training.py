@@ -15,7 +15,7 @@ import argparse
 import pathlib
 from typing import Any
 
-from hub_core.cli import print_json, print_table
+from hub_core.cli.main import print_json, print_table
 
 
 def register(subparsers) -> None:
@@ -64,7 +64,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=export_command)
 
     p = subparsers.add_parser("demo", help="fine-tune, evaluate and predict on real images, offline, in a few minutes",
-                              description="Discover the plugins, fine-tune vgg16 on scikit-learn's digits, evaluate, predict.")
+                              description="Discover the plugins, fine-tune a pretrained model on scikit-learn's digits, evaluate, predict.")
     p.add_argument("--out", default=None, metavar="DIR", help="where to write the images and the run (default: ./hub-demo)")
     p.add_argument("--quick", action="store_true", help="a smaller, faster run (for tests)")
     p.set_defaults(func=demo_command)

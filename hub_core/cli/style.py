@@ -56,7 +56,7 @@ def stylize_command(args) -> int:
         raise DataError(f"Output {out} is a file; pass a folder for -o.")
 
     import hub_core as hub
-    from hub_core import imaging
+    from hub_core.vision import imaging
 
     model = hub.load("fast_style", weights=args.model)
     out.mkdir(parents=True, exist_ok=True)

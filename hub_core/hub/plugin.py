@@ -165,7 +165,7 @@ class WeightsRef:
 
     def fetch(self, role: str = "default") -> pathlib.Path:
         """Download (or find in the cache) and verify the file; return its path."""
-        from hub_core import weights as store
+        from hub_core.store import download as store
 
         if self.weight_set is not None:
             return store.fetch_file(self.weight_set.file(role))

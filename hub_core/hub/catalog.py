@@ -1,7 +1,7 @@
 """The catalog (``registry.json``): read, merge overlays, generate, check.
 
 ``registry.json`` is generated from the built-in plugins' metadata by
-``python -m hub_core.catalog --write`` and a test checks it stays in sync.
+``python -m hub_core.hub.catalog --write`` and a test checks it stays in sync.
 ``HUB_CORE_REGISTRY`` (paths separated by ``os.pathsep``) adds or overrides
 entries, deep-merged over the built-in catalog in order.
 """
@@ -17,8 +17,8 @@ from typing import Any
 
 from hub_core.errors import HubError
 
-CATALOG_PATH = pathlib.Path(__file__).with_name("registry.json")
-SCHEMA_PATH = pathlib.Path(__file__).with_name("registry.schema.json")
+CATALOG_PATH = pathlib.Path(__file__).parent.parent / "registry.json"
+SCHEMA_PATH = pathlib.Path(__file__).parent.parent / "registry.schema.json"
 SCHEMA_VERSION = 1
 BUILTIN_PACKAGE = "hub_plugins"
 
@@ -61,8 +61,8 @@ def overlays() -> dict[str, Any]:
 
 
 def weight_set_from_entry(name: str, entry: dict[str, Any]):
-    """Rebuild a :class:`~hub_core.plugin.WeightSet` from its catalog entry."""
-    from hub_core.plugin import WeightFile, WeightSet
+    """Rebuild a :class:`~hub_core.hub.plugin.WeightSet` from its catalog entry."""
+    from hub_core.hub.plugin import WeightFile, WeightSet
 
     return WeightSet(
         name=name,
@@ -79,7 +79,7 @@ def weight_set_from_entry(name: str, entry: dict[str, Any]):
 
 def generate(plugin_names: list[str] | None = None) -> dict[str, Any]:
     """Build the catalog from the registered plugins of this distribution."""
-    from hub_core import registry
+    from hub_core.hub import registry
 
     regs = registry.registrations()
     names = plugin_names or [n for n, r in regs.items() if r.value.startswith(BUILTIN_PACKAGE + ".")]
@@ -98,8 +98,8 @@ def dumps(data: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m hub_core.catalog [--write]``: regenerate registry.json, or (without --write) check it is current."""
-    parser = argparse.ArgumentParser(prog="python -m hub_core.catalog", description=__doc__)
+    """``python -m hub_core.hub.catalog [--write]``: regenerate registry.json, or (without --write) check it is current."""
+    parser = argparse.ArgumentParser(prog="python -m hub_core.hub.catalog", description=__doc__)
     parser.add_argument("--write", action="store_true", help="regenerate registry.json from the plugins")
     args = parser.parse_args(argv)
     text = dumps(generate())
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {CATALOG_PATH.resolve()}")
         return 0
     if CATALOG_PATH.read_text(encoding="utf-8") != text:
-        print("registry.json is out of date; run: python -m hub_core.catalog --write", file=sys.stderr)
+        print("registry.json is out of date; run: python -m hub_core.hub.catalog --write", file=sys.stderr)
         return 1
     print("registry.json is in sync with the plugins")
     return 0

@@ -6,7 +6,7 @@ and that carry what the training loop needs to replay any epoch exactly
 (``dataset.hub_pipeline``): this is what makes resume-after-crash and the
 feature cache exact.
 
-Images are decoded with Pillow (:func:`hub_core.imaging.load_image`, as
+Images are decoded with Pillow (:func:`hub_core.vision.imaging.load_image`, as
 ``hub predict`` does), converted to the model's channels (grayscale, RGBA
 and palette images included), center-cropped and resized to the model's input
 size and given to the model as float32 pixel values in ``[0, 255]``: the
@@ -162,9 +162,9 @@ class Pipeline:
         return dataset.prefetch(tf.data.AUTOTUNE)
 
     def _finish(self, inputs, targets):
-        import tensorflow as tf
+        import keras
 
-        inputs = tf.nest.map_structure(_to_float, inputs)
+        inputs = keras.tree.map_structure(_to_float, inputs)
         if self.preprocess is not None:
             inputs = self.preprocess(inputs)
         return inputs, targets
@@ -291,7 +291,7 @@ def _input_geometry(model: Any, image_size, channels) -> tuple[tuple[int, int], 
 
 def _model_input_shape(model: Any) -> tuple | None:
     if isinstance(model, str):
-        from hub_core import registry
+        from hub_core.hub import registry
 
         return tuple(registry.info(model)["variant"]["input_shape"] or ()) or None
     shape = getattr(model, "input_shape", None)
@@ -338,8 +338,8 @@ def _unreadable(path: pathlib.Path) -> str | None:
 
 
 def read_image(path: str | bytes, size: Sequence[int], channels: int = 3, crop: str | None = "center"):
-    """Decode one image file to uint8 ``(h, w, channels)`` as ``hub predict`` does (:func:`hub_core.imaging.load_image`)."""
-    from hub_core import imaging
+    """Decode one image file to uint8 ``(h, w, channels)`` as ``hub predict`` does (:func:`hub_core.vision.imaging.load_image`)."""
+    from hub_core.vision import imaging
 
     return imaging.load_image(path.decode() if isinstance(path, bytes) else path, tuple(size), crop=crop, channels=channels)
 
@@ -411,15 +411,16 @@ def from_arrays(x: Any, y: Any = None, *, model: Any = None, batch_size: int = 3
     Raises:
         DataError: When x and y have different lengths.
     """
+    import keras
     import numpy as np
 
     _start_cluster()
     import tensorflow as tf
 
     del model
-    x_arrays = tf.nest.map_structure(np.asarray, x)
-    y_arrays = tf.nest.map_structure(np.asarray, y) if y is not None else None
-    lengths = {len(a) for a in tf.nest.flatten(x_arrays) + (tf.nest.flatten(y_arrays) if y is not None else [])}
+    x_arrays = keras.tree.map_structure(np.asarray, x)
+    y_arrays = keras.tree.map_structure(np.asarray, y) if y is not None else None
+    lengths = {len(a) for a in keras.tree.flatten(x_arrays) + (keras.tree.flatten(y_arrays) if y is not None else [])}
     if len(lengths) != 1:
         raise DataError(f"Inputs and targets have different numbers of examples ({sorted(lengths)}); pass arrays of equal length.")
     count = lengths.pop()
@@ -433,10 +434,10 @@ def from_arrays(x: Any, y: Any = None, *, model: Any = None, batch_size: int = 3
         parts = [np.arange(count)]
     datasets = []
     for index, part in enumerate(parts):
-        px = tf.nest.map_structure(lambda a: a[part], x_arrays)
-        py = tf.nest.map_structure(lambda a: a[part], y_arrays) if y is not None else None
+        px = keras.tree.map_structure(lambda a: a[part], x_arrays)
+        py = keras.tree.map_structure(lambda a: a[part], y_arrays) if y is not None else None
         digest = hashlib.sha256(b"arrays")
-        for array in tf.nest.flatten(px) + (tf.nest.flatten(py) if py is not None else []):
+        for array in keras.tree.flatten(px) + (keras.tree.flatten(py) if py is not None else []):
             digest.update(f"{array.shape}{array.dtype}".encode())
             digest.update(np.ascontiguousarray(array).tobytes())
         elements = tf.data.Dataset.from_tensor_slices((px, py) if py is not None else (px,))

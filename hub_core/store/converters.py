@@ -2,7 +2,7 @@
 
 Some published weights exist only as pickles: ``bvlc_alexnet.npy`` and the
 caffe-tensorflow exports are ``np.save`` of a dict. They are read once with
-:func:`hub_core.safe_io.load_pickled_arrays` (a restricted unpickler), turned
+:func:`hub_core.store.safe_io.load_pickled_arrays` (a restricted unpickler), turned
 into ``{layer_name: [arrays]}`` by a plugin's ``read`` function and written
 to ``$HUB_CORE_HOME/converted/`` as the ``.npz`` layout that
 :func:`hub_core.vision.read_weights` reads (keys ``"<layer>/<index>"``). Later
@@ -21,7 +21,7 @@ import pathlib
 from typing import Any, Callable, Mapping, Sequence
 
 from hub_core.errors import WeightsError
-from hub_core.plugin import WeightsRef
+from hub_core.hub.plugin import WeightsRef
 
 Arrays = Mapping[str, Sequence]
 Read = Callable[[pathlib.Path], Arrays]
@@ -31,7 +31,7 @@ PICKLE_SUFFIXES = (".npy", ".pkl", ".pickle")
 
 def converted_path(source: pathlib.Path, tag: str) -> pathlib.Path:
     """Where the conversion of ``source`` by converter ``tag`` is cached."""
-    from hub_core.weights import converted_dir
+    from hub_core.store.download import converted_dir
 
     source = source.resolve()
     stat = source.stat()
@@ -73,7 +73,7 @@ def read_pickled_layers(path: pathlib.Path, split: Callable[[Any], Sequence | No
     """
     import numpy as np
 
-    from hub_core.safe_io import load_pickled_arrays
+    from hub_core.store.safe_io import load_pickled_arrays
 
     data = load_pickled_arrays(path)
     if not isinstance(data, dict):

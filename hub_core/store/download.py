@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterator
 
 from hub_core.errors import ChecksumError, InvalidArgumentError, OfflineError, WeightsError, unknown
 from hub_core.files import atomic_write
-from hub_core.plugin import WeightFile
+from hub_core.hub.plugin import WeightFile
 
 ENV_HOME = "HUB_CORE_HOME"
 ENV_OFFLINE = "HUB_CORE_OFFLINE"
@@ -69,7 +69,7 @@ def weights_dir() -> pathlib.Path:
 
 
 def converted_dir() -> pathlib.Path:
-    """The folder of ``.npz`` files converted from pickled weights (:mod:`hub_core.converters`)."""
+    """The folder of ``.npz`` files converted from pickled weights (:mod:`hub_core.store.converters`)."""
     return home() / "converted"
 
 
@@ -520,7 +520,8 @@ def download(url_or_name: str | os.PathLike, *, sha256: str | None = None, weigh
 
 def _weight_set_of(model: str, weights: str | None):
     """The catalog weight set ``weights`` (or the default) of ``model``."""
-    from hub_core import catalog, registry
+    from hub_core.hub import catalog
+    from hub_core.hub import registry
 
     plugin_name, variant_name = registry.resolve(model)
     variant = registry.entry(plugin_name)["variants"][variant_name]
@@ -559,7 +560,7 @@ def _select(name: str | None) -> list[str]:
         return cached
     if name in cached:
         return [name]
-    from hub_core import registry
+    from hub_core.hub import registry
     from hub_core.errors import UnknownNameError
 
     try:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from hub_core import registry
-from hub_core.cli import print_json, print_table
+from hub_core.hub import registry
+from hub_core.cli.main import print_json, print_table
 
 
 def register(subparsers) -> None:
     """Add the catalog subcommands."""
     p = subparsers.add_parser("list", help="list models", description="List models, optionally filtered.")
-    p.add_argument("pattern", nargs="?", help="fnmatch pattern, e.g. 'resnet*'")
+    p.add_argument("pattern", nargs="?", help="fnmatch pattern, e.g. 'res*'")
     p.add_argument("--task", help="only models of this task")
     p.add_argument("--pretrained", action="store_true", default=None, help="only models with weights")
     p.add_argument("--json", action="store_true", help="print JSON")

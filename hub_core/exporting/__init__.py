@@ -20,7 +20,7 @@ import shutil
 import tempfile
 from typing import Any
 
-from hub_core import runs
+from hub_core.training import runs
 from hub_core.errors import HubError, InvalidArgumentError
 
 FORMATS = ("keras", "savedmodel", "tflite")

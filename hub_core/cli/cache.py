@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub_core.cli import print_json, print_table
+from hub_core.cli.main import print_json, print_table
 
 
 def register(subparsers) -> None:
@@ -34,7 +34,7 @@ def register(subparsers) -> None:
 
 def download_command(args) -> int:
     """Download and print the main file's path."""
-    from hub_core import weights
+    from hub_core.store import download as weights
 
     print(weights.download(args.name, sha256=args.sha256, weights=args.weights, progress=not args.no_progress))
     return 0
@@ -56,7 +56,7 @@ _SOURCES = {"download": "-", "converted": "converted from a pickle"}
 
 def ls_command(args) -> int:
     """List cached files."""
-    from hub_core import weights
+    from hub_core.store import download as weights
 
     entries = weights.cache_entries(args.name)
     if args.json:
@@ -72,7 +72,7 @@ def ls_command(args) -> int:
 
 def verify_command(args) -> int:
     """Verify cached files; exit 1 when one is corrupt."""
-    from hub_core import weights
+    from hub_core.store import download as weights
 
     results = weights.verify_cache(args.name)
     if args.json:
@@ -87,7 +87,7 @@ def verify_command(args) -> int:
 
 def clear_command(args) -> int:
     """Delete cached files and print what was removed."""
-    from hub_core import weights
+    from hub_core.store import download as weights
 
     removed = weights.clear_cache(args.name)
     if args.json:

@@ -108,7 +108,7 @@ def get_plugin(name: str):
 def _import_plugin(registration: Registration):
     from stevedore import driver
 
-    from hub_core.plugin import ModelPlugin
+    from hub_core.hub.plugin import ModelPlugin
 
     failure: list[BaseException] = []
 
@@ -129,7 +129,7 @@ def _import_plugin(registration: Registration):
         raise PluginError(f"Could not import {where}: {type(cause).__name__}: {cause}") from cause
     if not (isinstance(cls, type) and issubclass(cls, ModelPlugin)):
         raise PluginError(
-            f"The entry point of {where} is {cls!r}, not a hub_core.plugin.ModelPlugin subclass; "
+            f"The entry point of {where} is {cls!r}, not a hub_core.hub.plugin.ModelPlugin subclass; "
             "point the entry point at the plugin class."
         )
     try:
@@ -159,7 +159,7 @@ def entry(name: str) -> dict[str, Any]:
         registration = registrations().get(name)
         if registration is None:
             raise unknown("plugin", name, registrations(), "Run 'hub plugins' to see the installed plugins.")
-        from hub_core import catalog as catalog_module  # late: `python -m hub_core.catalog` runs it as __main__
+        from hub_core.hub import catalog as catalog_module  # late: `python -m hub_core.hub.catalog` runs it as __main__
 
         described = catalog_module.builtin()["plugins"].get(name) or get_plugin(name).catalog_entry()
         merged = catalog_module.merge(described, catalog_module.overlays()["plugins"].get(name, {}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
-from hub_core.cli import print_json, print_table
+from hub_core.cli.main import print_json, print_table
 
 DEFAULT_SIZE = 224
 
@@ -15,7 +15,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "predict",
         help="classify images",
-        description="Classify images with a model name (e.g. vgg16), a run directory or a .keras file.",
+        description="Classify images with a catalog model name, a run directory or a .keras file.",
     )
     p.add_argument("model", metavar="NAME_OR_RUN_DIR")
     p.add_argument("images", nargs="+", metavar="IMAGE")
@@ -44,7 +44,7 @@ def predict_command(args) -> int:
 def predict_files(model_name: str, images: list[str], *, top: int = 5, weights: str | None = None) -> list[dict[str, Any]]:
     """Top classes of each image file, as plain data.
 
-    Images are loaded with :func:`hub_core.imaging.load_image` (center crop to
+    Images are loaded with :func:`hub_core.vision.imaging.load_image` (center crop to
     the model's input size) and preprocessed with the plugin's preprocessing,
     unless the model has the preprocessing inside it. Saved models get raw
     0..255 values unless their run directory's ``preprocessing.json`` names a
@@ -66,7 +66,9 @@ def predict_files(model_name: str, images: list[str], *, top: int = 5, weights: 
     import numpy as np
 
     import hub_core as hub
-    from hub_core import imaging, registry, vision
+    from hub_core import vision
+    from hub_core.vision import imaging
+    from hub_core.hub import registry
     from hub_core.errors import DataError, InvalidArgumentError
 
     saved = pathlib.Path(model_name).is_dir() or model_name.endswith(".keras")
@@ -105,7 +107,8 @@ def predict_files(model_name: str, images: list[str], *, top: int = 5, weights: 
 
 def _saved_mode(path: pathlib.Path) -> str | None:
     """The preprocessing mode a run directory records in preprocessing.json, if any."""
-    from hub_core import runs, vision
+    from hub_core import vision
+    from hub_core.training import runs
 
     if not path.is_dir():
         return None

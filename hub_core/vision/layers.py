@@ -18,6 +18,7 @@ import numpy as np
 from keras import ops
 
 from hub_core import vision
+from hub_core._keras_compat import producing_layer
 
 
 @keras.saving.register_keras_serializable(package="hub_core")
@@ -105,7 +106,7 @@ class FoldableBatchNormalization(keras.layers.BatchNormalization):
         self._conv = lambda: None  # weak reference to the linked convolution (not a tracked sub-layer)
 
     def __call__(self, inputs, *args, **kwargs):
-        producer = getattr(getattr(inputs, "_keras_history", None), "operation", None)
+        producer = producing_layer(inputs)
         if isinstance(producer, FoldableConv2D) and self._foldable_after(producer):
             producer._batch_norm, self._conv = weakref.ref(self), weakref.ref(producer)
         return super().__call__(inputs, *args, **kwargs)

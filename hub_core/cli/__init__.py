@@ -1,0 +1,1 @@
+"""The ``hub`` command line: ``main.py`` builds the parser; one module per command group."""
