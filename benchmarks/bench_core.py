@@ -52,9 +52,9 @@ def bench_list(repeats: int = 7) -> dict:
 
 def bench_load(name: str, repeats: int = 11) -> dict:
     import hub_core as hub
-    from hub_core.hub import registry
+    from hub_core.hub import catalog, registry
 
-    plugin_name, variant_name = registry.resolve(name)
+    plugin_name, variant_name = catalog.resolve(name)
     plugin = registry.get_plugin(plugin_name)
     variant = plugin.variant(variant_name)
     times = interleaved_times(

@@ -1,6 +1,7 @@
 """hub_core: a Keras 3 model hub with plugins discovered through entry points.
 
-Importing this package does not import TensorFlow or Keras.
+Importing this package imports neither TensorFlow nor Keras, and runs no
+plugin code: every public name is looked up in its module on first use.
 
 Example:
     >>> import hub_core as hub
@@ -15,22 +16,24 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from hub_core.api import load
 from hub_core.errors import HubError
-from hub_core.hub.registry import info, list_models
-from hub_core.hub.registry import plugin_status as plugins
 
-# Public names provided by submodules imported on first use (they import TF).
+# Public functions: name -> (module, attribute), imported on first use.
 _LAZY = {
-    "download": "hub_core.store.download",
-    "fine_tune": "hub_core.training",
-    "train": "hub_core.training",
-    "evaluate": "hub_core.training",
-    "predict": "hub_core.training",
-    "export": "hub_core.exporting",
-    "stylize": "hub_core.style",
-    "train_style": "hub_core.style",
+    "load": ("hub_core.api", "load"),
+    "download": ("hub_core.api", "download"),
+    "info": ("hub_core.hub.catalog", "info"),
+    "list_models": ("hub_core.hub.catalog", "list_models"),
+    "plugins": ("hub_core.hub.registry", "plugin_status"),
+    "fine_tune": ("hub_core.training", "fine_tune"),
+    "train": ("hub_core.training", "train"),
+    "evaluate": ("hub_core.training", "evaluate"),
+    "predict": ("hub_core.training", "predict"),
+    "export": ("hub_core.exporting", "export"),
+    "stylize": ("hub_core.style", "stylize"),
+    "train_style": ("hub_core.style", "train_style"),
 }
+# Public modules: attribute -> module.
 _LAZY_MODULES = {
     "data": "hub_core.data",
     "exporting": "hub_core.exporting",
@@ -41,12 +44,13 @@ _LAZY_MODULES = {
     "vision": "hub_core.vision",
 }
 
-__all__ = ["HubError", "info", "list_models", "load", "plugins", *_LAZY, *_LAZY_MODULES]
+__all__ = ["HubError", *_LAZY, *_LAZY_MODULES]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(module), attribute)
     if name in _LAZY_MODULES:
         return importlib.import_module(_LAZY_MODULES[name])
     raise AttributeError(f"module 'hub_core' has no attribute '{name}'")

@@ -1,14 +1,16 @@
-"""``hub.load`` and weight resolution."""
+"""``hub.load`` and ``hub.download``: the one place where the catalog, the weights store and a plugin meet."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 from typing import Any
 
-from hub_core.hub import registry
-from hub_core.errors import HubError, PluginError, WeightsError
+from hub_core.hub import catalog, registry
+from hub_core.errors import HubError, InvalidArgumentError, PluginError, WeightsError, unknown
 from hub_core.hub.plugin import WeightsRef
+from hub_core.store import download as store
 
 DEFAULT = "default"
 
@@ -42,7 +44,7 @@ def load(name: str | os.PathLike, *, weights: Any = DEFAULT, **builder_kwargs: A
         from hub_core.training import runs
 
         return runs.open_saved(path, **builder_kwargs)
-    plugin_name, variant_name = registry.resolve(str(name))
+    plugin_name, variant_name = catalog.resolve(str(name))
     plugin = registry.get_plugin(plugin_name)
     variant = plugin.variant(variant_name)
     ref = resolve_weights(plugin_name, variant_name, weights)
@@ -66,7 +68,7 @@ def resolve_weights(plugin_name: str, variant_name: str, weights: Any) -> Weight
     """
     if weights is None:
         return None
-    variant_entry = registry.entry(plugin_name)["variants"][variant_name]
+    variant_entry = catalog.entry(plugin_name)["variants"][variant_name]
     if isinstance(weights, os.PathLike):
         weights = os.fspath(weights)
     if not isinstance(weights, str):
@@ -79,8 +81,6 @@ def resolve_weights(plugin_name: str, variant_name: str, weights: Any) -> Weight
             return None
     sets = variant_entry["weights"]
     if weights in sets:
-        from hub_core.hub import catalog
-
         return WeightsRef(weight_set=catalog.weight_set_from_entry(weights, sets[weights]))
     if "://" in weights:
         return WeightsRef(location=weights)
@@ -88,11 +88,72 @@ def resolve_weights(plugin_name: str, variant_name: str, weights: Any) -> Weight
         if not pathlib.Path(weights).exists():
             raise WeightsError(f"Weights file {weights} does not exist; pass an existing path, a URL or a weight-set name.")
         return WeightsRef(location=str(pathlib.Path(weights).resolve()))
-    from hub_core.errors import unknown
-
     raise unknown(
         f"weight set for '{variant_name}'",
         weights,
         sets,
         f"Available: {', '.join(sets) or 'none'}; or pass a path or URL.",
     )
+
+
+def download(url_or_name: str | os.PathLike, *, sha256: str | None = None, weights: str | None = None,
+             progress: bool = True) -> pathlib.Path:
+    """Download (or find in the cache) a verified weights file.
+
+    Args:
+        url_or_name: A URL, ``file://`` URL or path; or a model/plugin name,
+            whose weight set (``weights``, else the default set) is fetched.
+        sha256: Expected hex sha256 of a URL download; for a model, it pins
+            the set's main file instead of the catalog hash.
+        weights: Weight-set name, for a model name only.
+        progress: Show a progress bar when stderr is a terminal.
+
+    Returns:
+        The path of the main file (the set's first file); every file of the
+        set is fetched.
+
+    Raises:
+        UnknownNameError: For unknown models or weight sets, with close matches.
+        InvalidArgumentError: For ``weights`` combined with a URL or path.
+        ChecksumError, OfflineError, WeightsError: As :func:`fetch_file`.
+
+    Example:
+        >>> import hub_core as hub
+        >>> path = hub.download("vgg16")                  # default set
+        >>> path = hub.download("https://host/w.h5", sha256="9a0f...")
+    """
+    text = os.fspath(url_or_name)
+    if "://" in text or os.sep in text or pathlib.Path(text).is_file():
+        if weights is not None:
+            raise InvalidArgumentError(
+                f"weights={weights!r} names a weight set of a model; drop it when downloading the URL or path {text}."
+            )
+        return store.fetch_location(text, sha256=sha256, progress=progress)
+    weight_set = _weight_set_of(text, weights)
+    files = list(weight_set.files)
+    if sha256:
+        files[0] = dataclasses.replace(files[0], sha256=sha256, md5=None)
+    paths = [store.fetch_file(weight_file, progress=progress) for weight_file in files]
+    return paths[0]
+
+
+def _weight_set_of(model: str, weights: str | None):
+    """The catalog weight set ``weights`` (or the default) of ``model``."""
+    from hub_core.hub import catalog
+
+    plugin_name, variant_name = catalog.resolve(model)
+    variant = catalog.entry(plugin_name)["variants"][variant_name]
+    set_name = weights or variant["default_weights"]
+    if set_name is None:
+        raise WeightsError(
+            f"Model '{variant_name}' has no default pretrained weights; pass --weights/weights= with one of: "
+            f"{', '.join(variant['weights']) or 'none'}."
+        )
+    if set_name not in variant["weights"]:
+        raise unknown(f"weight set for '{variant_name}'", set_name, variant["weights"],
+                      f"Available: {', '.join(variant['weights']) or 'none'}.")
+    weight_set = catalog.weight_set_from_entry(set_name, variant["weights"][set_name])
+    if not weight_set.files:
+        reason = weight_set.note or (f"it comes from {weight_set.source}" if weight_set.source else "none is published")
+        raise WeightsError(f"Weight set '{set_name}' of '{variant_name}' has no downloadable file: {reason.rstrip('.')}.")
+    return weight_set

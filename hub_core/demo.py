@@ -75,13 +75,13 @@ def run(out: str | os.PathLike | None = None, *, quick: bool = False) -> dict[st
         ``{"run_dir", "accuracy", "predictions", "wall_time"}``.
     """
     import hub_core as hub
-    from hub_core.hub import registry
+    from hub_core.hub import catalog
 
     started = time.time()
     root = pathlib.Path(out or "hub-demo")
     print("hub demo: fine-tune a pretrained model on real images, offline")
     models = hub.list_models()
-    plugins = sorted(registry.catalog())
+    plugins = sorted(catalog.entries())
     print(f"[1/5] found {len(plugins)} plugins ({', '.join(plugins)}) with {len(models)} models")
 
     train_dir, test_dir = write_digits(root / "digits", per_class=40 if quick else None)

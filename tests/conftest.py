@@ -36,9 +36,9 @@ def pytest_configure(config):
             check=True,
         )
         _installed_here.extend(name for name, path in FIXTURE_DISTRIBUTIONS.items() if str(path) in missing)
-        from hub_core.hub import registry
+        from hub_core.hub import catalog
 
-        registry.refresh()
+        catalog.refresh()
 
 
 def pytest_unconfigure(config):

@@ -31,11 +31,11 @@ import json, sys
 import numpy as np
 import keras
 import hub_core as hub
-from hub_core.hub import registry
+from hub_core.hub import catalog, registry
 
 report = {"backend": keras.backend.backend(), "models": {}}
 for name, extra in json.loads(sys.argv[1]).items():
-    plugin_name, variant_name = registry.resolve(name)
+    plugin_name, variant_name = catalog.resolve(name)
     plugin = registry.get_plugin(plugin_name)
     batch = plugin.sample_batch(plugin.variant(variant_name), batch_size=2)
     model = hub.load(name, weights=None, **batch.build_kwargs, **extra)

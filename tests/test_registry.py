@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 import hub_core as hub
-from hub_core.hub import registry
+from hub_core.hub import catalog, registry
 from hub_core.errors import PluginConflictError, PluginError, UnknownNameError
 
 BUILTIN = ["alexnet", "fast_style", "googlenet", "inception_resnet_v2", "resnet", "vgg16", "wide_deep"]
@@ -35,10 +35,10 @@ def extra_distribution(tmp_path, monkeypatch):
     def install(name, entry_points, modules, version="1.0"):
         root = make_distribution(tmp_path / name, name, entry_points, modules, version)
         monkeypatch.syspath_prepend(str(root))
-        registry.refresh()
+        catalog.refresh()
 
     yield install
-    registry.refresh()
+    catalog.refresh()
 
 
 def run_python(code: str) -> str:
@@ -77,9 +77,9 @@ def test_third_party_plugin_is_discovered_listed_and_loaded():
 
 
 def test_plugin_name_means_its_default_variant():
-    assert registry.resolve("tiny_convnet") == ("tiny_convnet", "tiny_convnet")
-    assert registry.resolve("resnet") == ("resnet", hub.info("resnet")["default_variant"])
-    assert registry.resolve("resnet152") == ("resnet", "resnet152")
+    assert catalog.resolve("tiny_convnet") == ("tiny_convnet", "tiny_convnet")
+    assert catalog.resolve("resnet") == ("resnet", hub.info("resnet")["default_variant"])
+    assert catalog.resolve("resnet152") == ("resnet", "resnet152")
 
 
 def test_list_filters_by_pattern_task_and_pretrained():
@@ -202,7 +202,7 @@ def test_registry_overlay_adds_weight_sets(tmp_path, monkeypatch):
     path = tmp_path / "acme.json"
     path.write_text(json.dumps(overlay))
     monkeypatch.setenv("HUB_CORE_REGISTRY", str(path))
-    registry.refresh()
+    catalog.refresh()
     try:
         variant = hub.info("tiny_convnet")["variant"]
         assert variant["default_weights"] == "acme"
@@ -215,4 +215,4 @@ def test_registry_overlay_adds_weight_sets(tmp_path, monkeypatch):
         assert ref.weight_set.name == "acme" and ref.weight_set.file().sha256 == "a" * 64
     finally:
         monkeypatch.delenv("HUB_CORE_REGISTRY")
-        registry.refresh()
+        catalog.refresh()

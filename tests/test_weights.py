@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from hub_core.hub import registry
+from hub_core import api
+from hub_core.hub import catalog
 
 from hub_core.store import download as weights
 from hub_core.errors import ChecksumError, OfflineError, UnknownNameError, WeightsError
@@ -309,25 +310,25 @@ def acme_catalog(http_server, tmp_path, monkeypatch):
     path = tmp_path / "acme.json"
     path.write_text(json.dumps(overlay))
     monkeypatch.setenv("HUB_CORE_REGISTRY", str(path))
-    registry.refresh()
+    catalog.refresh()
     yield files
     monkeypatch.delenv("HUB_CORE_REGISTRY")
-    registry.refresh()
+    catalog.refresh()
 
 
 def test_download_a_models_weight_set_fetches_every_file(acme_catalog, http_server):
-    main = weights.download("tiny_convnet", progress=False)
+    main = api.download("tiny_convnet", progress=False)
     assert main == weights.weights_dir() / "tiny.weights.h5"
     assert cache_listing() == ["tiny.weights.h5", "tiny_notop.weights.h5"]
-    assert weights.download("tiny_convnet", weights="acme") == main and http_server.count() == 2
+    assert api.download("tiny_convnet", weights="acme") == main and http_server.count() == 2
     with pytest.raises(UnknownNameError, match="Did you mean: acme"):
-        weights.download("tiny_convnet", weights="acm")
+        api.download("tiny_convnet", weights="acm")
     with pytest.raises(UnknownNameError, match="tiny_convnet"):
-        weights.download("tiny_convnt")
+        api.download("tiny_convnt")
     with pytest.raises(WeightsError, match="'private' of 'tiny_convnet' has no downloadable file: Ask ACME.$"):
-        weights.download("tiny_convnet", weights="private")
+        api.download("tiny_convnet", weights="private")
     with pytest.raises(ChecksumError):
-        weights.download("tiny_convnet", sha256="0" * 64)  # pins the main file; the cached copy does not match
+        api.download("tiny_convnet", sha256="0" * 64)  # pins the main file; the cached copy does not match
     assert [e["name"] for e in weights.cache_entries("tiny_convnet")] == cache_listing()
 
 
@@ -369,7 +370,7 @@ def test_progress_bar_only_on_a_terminal(http_server, monkeypatch):
         (http_server.directory / f"{name}.h5").write_bytes(data)
         stream = Terminal() if terminal else io.StringIO()
         monkeypatch.setattr(sys, "stderr", stream)
-        weights.download(http_server.url(f"{name}.h5"), sha256=sha, progress=progress)
+        api.download(http_server.url(f"{name}.h5"), sha256=sha, progress=progress)
         assert (f"{name}.h5" in stream.getvalue()) == (terminal and progress), (terminal, progress)
 
 

@@ -34,9 +34,9 @@ def register(subparsers) -> None:
 
 def download_command(args) -> int:
     """Download and print the main file's path."""
-    from hub_core.store import download as weights
+    from hub_core import api
 
-    print(weights.download(args.name, sha256=args.sha256, weights=args.weights, progress=not args.no_progress))
+    print(api.download(args.name, sha256=args.sha256, weights=args.weights, progress=not args.no_progress))
     return 0
 
 

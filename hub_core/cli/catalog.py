@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub_core.hub import registry
+from hub_core.hub import catalog, registry
 from hub_core.cli.main import print_json, print_table
 
 
@@ -26,11 +26,11 @@ def register(subparsers) -> None:
 
 
 def list_command(args) -> int:
-    names = registry.list_models(args.pattern, task=args.task, pretrained=args.pretrained)
-    entries = registry.catalog()
+    names = catalog.list_models(args.pattern, task=args.task, pretrained=args.pretrained)
+    entries = catalog.entries()
     rows = []
     for name in names:
-        entry = registry.info(name)
+        entry = catalog.info(name)
         variant = entry["variant"]
         rows.append(
             {
@@ -56,7 +56,7 @@ def list_command(args) -> int:
 
 
 def info_command(args) -> int:
-    entry = registry.info(args.name)
+    entry = catalog.info(args.name)
     if args.json:
         print_json(entry)
         return 0

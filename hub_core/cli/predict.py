@@ -68,7 +68,7 @@ def predict_files(model_name: str, images: list[str], *, top: int = 5, weights: 
     import hub_core as hub
     from hub_core import vision
     from hub_core.vision import imaging
-    from hub_core.hub import registry
+    from hub_core.hub import catalog, registry
     from hub_core.errors import DataError, InvalidArgumentError
 
     saved = pathlib.Path(model_name).is_dir() or model_name.endswith(".keras")
@@ -84,7 +84,7 @@ def predict_files(model_name: str, images: list[str], *, top: int = 5, weights: 
             lambda batch: vision.preprocess_input(batch, mode))
     else:
         model = hub.load(model_name, **({} if weights is None else {"weights": weights}))
-        plugin_name, variant_name = registry.resolve(model_name)
+        plugin_name, variant_name = catalog.resolve(model_name)
         plugin = registry.get_plugin(plugin_name)
         variant = plugin.variant(variant_name)
         preprocess = None if _has_preprocessing(model) else (lambda batch: plugin.preprocess(batch, variant))

@@ -192,7 +192,7 @@ class Pipeline:
 
 def _start_cluster() -> None:
     """Create the multi-worker strategy first when ``TF_CONFIG`` asks for one (TensorFlow requires it)."""
-    from hub_core.training import cluster_strategy
+    from hub_core.data.cluster import cluster_strategy
 
     cluster_strategy()
 
@@ -291,9 +291,9 @@ def _input_geometry(model: Any, image_size, channels) -> tuple[tuple[int, int], 
 
 def _model_input_shape(model: Any) -> tuple | None:
     if isinstance(model, str):
-        from hub_core.hub import registry
+        from hub_core.hub import catalog
 
-        return tuple(registry.info(model)["variant"]["input_shape"] or ()) or None
+        return tuple(catalog.info(model)["variant"]["input_shape"] or ()) or None
     shape = getattr(model, "input_shape", None)
     if isinstance(shape, list):
         shape = shape[0]

@@ -9,18 +9,22 @@ entries, deep-merged over the built-in catalog in order.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import pathlib
 import sys
 from typing import Any
 
-from hub_core.errors import HubError
+from hub_core.errors import HubError, PluginError, unknown
+from hub_core.hub import registry
 
 CATALOG_PATH = pathlib.Path(__file__).parent.parent / "registry.json"
 SCHEMA_PATH = pathlib.Path(__file__).parent.parent / "registry.schema.json"
 SCHEMA_VERSION = 1
 BUILTIN_PACKAGE = "hub_plugins"
+
+_entries: dict[str, Any] = {}
 
 
 def read(path: str | os.PathLike) -> dict[str, Any]:
@@ -62,7 +66,7 @@ def overlays() -> dict[str, Any]:
 
 def weight_set_from_entry(name: str, entry: dict[str, Any]):
     """Rebuild a :class:`~hub_core.hub.plugin.WeightSet` from its catalog entry."""
-    from hub_core.hub.plugin import WeightFile, WeightSet
+    from hub_core.hub.spec import WeightFile, WeightSet
 
     return WeightSet(
         name=name,
@@ -77,10 +81,91 @@ def weight_set_from_entry(name: str, entry: dict[str, Any]):
     )
 
 
+def refresh() -> None:
+    """Forget the cached catalog entries and the registry's plugins (after installing or removing plugins)."""
+    _entries.clear()
+    registry.refresh()
+
+
+def entry(name: str) -> dict[str, Any]:
+    """The catalog entry of one registered plugin, with its distribution and version.
+
+    Built-in plugins are described by ``registry.json``; a plugin it does not
+    describe (a third party's) is imported to read its metadata. Entries of
+    ``HUB_CORE_REGISTRY`` files are then merged over both.
+
+    Raises:
+        UnknownNameError: When no plugin has that name.
+        PluginError: When an undescribed plugin cannot be imported.
+    """
+    if name not in _entries:
+        registration = registry.registrations().get(name)
+        if registration is None:
+            raise unknown("plugin", name, registry.registrations(), "Run 'hub plugins' to see the installed plugins.")
+        described = builtin()["plugins"].get(name) or registry.get_plugin(name).catalog_entry()
+        merged = merge(described, overlays()["plugins"].get(name, {}))
+        _entries[name] = dict(merged, distribution=registration.distribution, version=registration.version)
+    return _entries[name]
+
+
+def entries() -> dict[str, Any]:
+    """The catalog of every registered plugin that loads: ``{plugin: entry}``.
+
+    Broken plugins are left out (see :func:`plugin_status`).
+    """
+    result: dict[str, Any] = {}
+    for name in registry.registrations():
+        try:
+            result[name] = entry(name)
+        except PluginError:
+            continue
+    return result
+
+
+def resolve(name: str) -> tuple[str, str]:
+    """Map a model or plugin name to ``(plugin, variant)``.
+
+    A plugin name is resolved without looking at any other plugin.
+
+    Raises:
+        UnknownNameError: With close matches, when nothing has that name.
+        PluginError: When the named plugin is broken.
+    """
+    if name in registry.registrations():
+        return name, entry(name)["default_variant"]
+    known_entries = entries()
+    for plugin_name, plugin_entry in known_entries.items():
+        if name in plugin_entry["variants"]:
+            return plugin_name, name
+    known = list(known_entries) + [v for e in known_entries.values() for v in e["variants"]]
+    raise unknown("model", name, known, "Run 'hub list' to see the available models.")
+
+
+def list_models(pattern: str | None = None, *, task: str | None = None, pretrained: bool | None = None) -> list[str]:
+    """Sorted model (variant) names, filtered by fnmatch pattern, task and weights."""
+    names = []
+    for plugin_entry in entries().values():
+        if task is not None and plugin_entry["task"] != task:
+            continue
+        for variant_name, variant in plugin_entry["variants"].items():
+            if pattern is not None and not fnmatch.fnmatch(variant_name, pattern):
+                continue
+            has_weights = any(w["published"] or w["source"] for w in variant["weights"].values())
+            if pretrained is not None and has_weights != pretrained:
+                continue
+            names.append(variant_name)
+    return sorted(names)
+
+
+def info(name: str) -> dict[str, Any]:
+    """The catalog entry of a model or plugin, with its distribution and version."""
+    plugin_name, variant_name = resolve(name)
+    plugin_entry = entry(plugin_name)
+    return dict(plugin_entry, plugin=plugin_name, model=variant_name, variant=plugin_entry["variants"][variant_name])
+
+
 def generate(plugin_names: list[str] | None = None) -> dict[str, Any]:
     """Build the catalog from the registered plugins of this distribution."""
-    from hub_core.hub import registry
-
     regs = registry.registrations()
     names = plugin_names or [n for n, r in regs.items() if r.value.startswith(BUILTIN_PACKAGE + ".")]
     entries = {}

@@ -7,7 +7,6 @@ the catalog does not describe (its module must then be light to import).
 
 from __future__ import annotations
 
-import fnmatch
 import importlib.metadata as metadata
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,6 @@ ENTRY_POINT_GROUP = "hub_core.plugins"
 
 _instances: dict[str, Any] = {}
 _failures: dict[str, str] = {}
-_entries: dict[str, Any] = {}
 _registrations: dict[str, Registration] = {}
 
 
@@ -33,12 +31,11 @@ class Registration:
 
 
 def refresh() -> None:
-    """Forget every loaded plugin and the cached catalog (after installs)."""
+    """Forget every loaded plugin and the cached entry-point scan (after installs)."""
     from stevedore.extension import ExtensionManager
 
     _instances.clear()
     _failures.clear()
-    _entries.clear()
     _registrations.clear()
     ExtensionManager.ENTRY_POINT_CACHE.pop(ENTRY_POINT_GROUP, None)
 
@@ -142,85 +139,6 @@ def _import_plugin(registration: Registration):
             "make the class attribute `name` equal the entry-point name."
         )
     return plugin
-
-
-def entry(name: str) -> dict[str, Any]:
-    """The catalog entry of one registered plugin, with its distribution and version.
-
-    Built-in plugins are described by ``registry.json``; a plugin it does not
-    describe (a third party's) is imported to read its metadata. Entries of
-    ``HUB_CORE_REGISTRY`` files are then merged over both.
-
-    Raises:
-        UnknownNameError: When no plugin has that name.
-        PluginError: When an undescribed plugin cannot be imported.
-    """
-    if name not in _entries:
-        registration = registrations().get(name)
-        if registration is None:
-            raise unknown("plugin", name, registrations(), "Run 'hub plugins' to see the installed plugins.")
-        from hub_core.hub import catalog as catalog_module  # late: `python -m hub_core.hub.catalog` runs it as __main__
-
-        described = catalog_module.builtin()["plugins"].get(name) or get_plugin(name).catalog_entry()
-        merged = catalog_module.merge(described, catalog_module.overlays()["plugins"].get(name, {}))
-        _entries[name] = dict(merged, distribution=registration.distribution, version=registration.version)
-    return _entries[name]
-
-
-def catalog() -> dict[str, Any]:
-    """The catalog of every registered plugin that loads: ``{plugin: entry}``.
-
-    Broken plugins are left out (see :func:`plugin_status`).
-    """
-    result: dict[str, Any] = {}
-    for name in registrations():
-        try:
-            result[name] = entry(name)
-        except PluginError:
-            continue
-    return result
-
-
-def resolve(name: str) -> tuple[str, str]:
-    """Map a model or plugin name to ``(plugin, variant)``.
-
-    A plugin name is resolved without looking at any other plugin.
-
-    Raises:
-        UnknownNameError: With close matches, when nothing has that name.
-        PluginError: When the named plugin is broken.
-    """
-    if name in registrations():
-        return name, entry(name)["default_variant"]
-    entries = catalog()
-    for plugin_name, plugin_entry in entries.items():
-        if name in plugin_entry["variants"]:
-            return plugin_name, name
-    known = list(entries) + [v for e in entries.values() for v in e["variants"]]
-    raise unknown("model", name, known, "Run 'hub list' to see the available models.")
-
-
-def list_models(pattern: str | None = None, *, task: str | None = None, pretrained: bool | None = None) -> list[str]:
-    """Sorted model (variant) names, filtered by fnmatch pattern, task and weights."""
-    names = []
-    for entry in catalog().values():
-        if task is not None and entry["task"] != task:
-            continue
-        for variant_name, variant in entry["variants"].items():
-            if pattern is not None and not fnmatch.fnmatch(variant_name, pattern):
-                continue
-            has_weights = any(w["published"] or w["source"] for w in variant["weights"].values())
-            if pretrained is not None and has_weights != pretrained:
-                continue
-            names.append(variant_name)
-    return sorted(names)
-
-
-def info(name: str) -> dict[str, Any]:
-    """The catalog entry of a model or plugin, with its distribution and version."""
-    plugin_name, variant_name = resolve(name)
-    plugin_entry = entry(plugin_name)
-    return dict(plugin_entry, plugin=plugin_name, model=variant_name, variant=plugin_entry["variants"][variant_name])
 
 
 def plugin_status() -> list[dict[str, str]]:

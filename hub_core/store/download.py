@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterator
 
 from hub_core.errors import ChecksumError, InvalidArgumentError, OfflineError, WeightsError, unknown
 from hub_core.files import atomic_write
-from hub_core.hub.plugin import WeightFile
+from hub_core.hub.spec import WeightFile
 
 ENV_HOME = "HUB_CORE_HOME"
 ENV_OFFLINE = "HUB_CORE_OFFLINE"
@@ -477,70 +477,6 @@ def fetch_location(url_or_path: str, *, sha256: str | None = None, progress: boo
     return local
 
 
-def download(url_or_name: str | os.PathLike, *, sha256: str | None = None, weights: str | None = None,
-             progress: bool = True) -> pathlib.Path:
-    """Download (or find in the cache) a verified weights file.
-
-    Args:
-        url_or_name: A URL, ``file://`` URL or path; or a model/plugin name,
-            whose weight set (``weights``, else the default set) is fetched.
-        sha256: Expected hex sha256 of a URL download; for a model, it pins
-            the set's main file instead of the catalog hash.
-        weights: Weight-set name, for a model name only.
-        progress: Show a progress bar when stderr is a terminal.
-
-    Returns:
-        The path of the main file (the set's first file); every file of the
-        set is fetched.
-
-    Raises:
-        UnknownNameError: For unknown models or weight sets, with close matches.
-        InvalidArgumentError: For ``weights`` combined with a URL or path.
-        ChecksumError, OfflineError, WeightsError: As :func:`fetch_file`.
-
-    Example:
-        >>> import hub_core as hub
-        >>> path = hub.download("vgg16")                  # default set
-        >>> path = hub.download("https://host/w.h5", sha256="9a0f...")
-    """
-    text = os.fspath(url_or_name)
-    if "://" in text or os.sep in text or pathlib.Path(text).is_file():
-        if weights is not None:
-            raise InvalidArgumentError(
-                f"weights={weights!r} names a weight set of a model; drop it when downloading the URL or path {text}."
-            )
-        return fetch_location(text, sha256=sha256, progress=progress)
-    weight_set = _weight_set_of(text, weights)
-    files = list(weight_set.files)
-    if sha256:
-        files[0] = dataclasses.replace(files[0], sha256=sha256, md5=None)
-    paths = [fetch_file(weight_file, progress=progress) for weight_file in files]
-    return paths[0]
-
-
-def _weight_set_of(model: str, weights: str | None):
-    """The catalog weight set ``weights`` (or the default) of ``model``."""
-    from hub_core.hub import catalog
-    from hub_core.hub import registry
-
-    plugin_name, variant_name = registry.resolve(model)
-    variant = registry.entry(plugin_name)["variants"][variant_name]
-    set_name = weights or variant["default_weights"]
-    if set_name is None:
-        raise WeightsError(
-            f"Model '{variant_name}' has no default pretrained weights; pass --weights/weights= with one of: "
-            f"{', '.join(variant['weights']) or 'none'}."
-        )
-    if set_name not in variant["weights"]:
-        raise unknown(f"weight set for '{variant_name}'", set_name, variant["weights"],
-                      f"Available: {', '.join(variant['weights']) or 'none'}.")
-    weight_set = catalog.weight_set_from_entry(set_name, variant["weights"][set_name])
-    if not weight_set.files:
-        reason = weight_set.note or (f"it comes from {weight_set.source}" if weight_set.source else "none is published")
-        raise WeightsError(f"Weight set '{set_name}' of '{variant_name}' has no downloadable file: {reason.rstrip('.')}.")
-    return weight_set
-
-
 # -- cache management ---------------------------------------------------------
 def _cached_names() -> list[str]:
     folder = weights_dir()
@@ -560,15 +496,15 @@ def _select(name: str | None) -> list[str]:
         return cached
     if name in cached:
         return [name]
-    from hub_core.hub import registry
+    from hub_core.hub import catalog
     from hub_core.errors import UnknownNameError
 
     try:
-        plugin_name, variant_name = registry.resolve(name)
+        plugin_name, variant_name = catalog.resolve(name)
     except UnknownNameError:
-        raise unknown("cached file or model", name, cached + registry.list_models(),
+        raise unknown("cached file or model", name, cached + catalog.list_models(),
                       "Run 'hub cache ls' to see the cached files.") from None
-    variant = registry.entry(plugin_name)["variants"][variant_name]
+    variant = catalog.entry(plugin_name)["variants"][variant_name]
     wanted = set()
     for set_entry in variant["weights"].values():
         for file_entry in set_entry.get("files", ()):

@@ -69,7 +69,6 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
-import json
 import os
 import pathlib
 import tempfile
@@ -77,6 +76,7 @@ import time
 import warnings
 from typing import Any, Sequence
 
+from hub_core.data.cluster import cluster_strategy
 from hub_core._keras_compat import build_from_batch, direct_sublayers, inbound_call_count, is_functional, variable_key
 from hub_core.training import runs
 from hub_core.errors import DataError, InvalidArgumentError, PluginError
@@ -372,9 +372,9 @@ class _Run:
 
     def _build_named(self, name: str):
         from hub_core import api
-        from hub_core.hub import registry
+        from hub_core.hub import catalog, registry
 
-        self.plugin_name, variant = registry.resolve(name)
+        self.plugin_name, variant = catalog.resolve(name)
         self.plugin = registry.get_plugin(self.plugin_name)
         classes = self.o["num_classes"] or len(self.class_names) or _count_classes(self.train_pipe)
         if not classes:
@@ -928,10 +928,10 @@ def check_optimizer(model: str, name: str) -> None:
     """
     import keras
 
-    from hub_core.hub import registry
+    from hub_core.hub import catalog, registry
     from hub_core.hub.plugin import optimizer_names
 
-    plugin_name, _ = registry.resolve(model)
+    plugin_name, _ = catalog.resolve(model)
     if name in optimizer_names(registry.get_plugin(plugin_name).capabilities):
         return
     try:
@@ -941,10 +941,10 @@ def check_optimizer(model: str, name: str) -> None:
 
 
 def _unknown_optimizer(name: str, plugin_name: str | None, model: str | None) -> InvalidArgumentError:
-    from hub_core.hub import registry
+    from hub_core.hub import catalog
     from hub_core.hub.plugin import optimizer_names
 
-    offering = {other: sorted(entry["variants"]) for other, entry in registry.catalog().items()
+    offering = {other: sorted(entry["variants"]) for other, entry in catalog.entries().items()
                 if name in optimizer_names(entry["capabilities"])}
     if offering:
         models = ", ".join(f"{', '.join(variants)} (plugin {other})" for other, variants in sorted(offering.items()))
@@ -1151,23 +1151,6 @@ def _build_before_fit(trainer, pipeline, dataset, elements) -> None:
             step = getattr(trainer, name)
             setattr(trainer, name, lambda data, step=step: {
                 key: keras.ops.reshape(value, (1,)) for key, value in step(data).items()})
-
-
-@functools.lru_cache(maxsize=None)
-def cluster_strategy():
-    """The program's ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names several workers, else None.
-
-    TensorFlow requires it to be created before any other TensorFlow work,
-    so :mod:`hub_core.data` calls this before building its pipelines; the
-    one instance is kept for the program.
-    """
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    workers = sum(len(v) for k, v in config.get("cluster", {}).items() if k in ("chief", "worker"))
-    if workers < 2:
-        return None
-    import tensorflow as tf
-
-    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def _is_chief(strategy) -> bool:

@@ -97,7 +97,8 @@ from typing import Any, Callable, ClassVar, Collection, Mapping, Sequence
 import numpy as np
 
 from hub_core.errors import DataError, InvalidArgumentError, WeightsError
-from hub_core.hub.plugin import ModelPlugin, Variant
+from hub_core.hub.plugin import ModelPlugin
+from hub_core.hub.spec import Variant
 
 MODES = ("caffe", "tf", "torch")
 PRECISIONS = ("auto", "float32", "bfloat16")

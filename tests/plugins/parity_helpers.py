@@ -52,10 +52,9 @@ def assert_parity(reference, hub_name: str, server, *, size: int, preprocess, **
 
 def model_plugin(hub_name: str) -> str:
     """The plugin that provides ``hub_name``."""
-    import hub_core as hub
-    from hub_core.hub import registry
+    from hub_core.hub import catalog
 
-    return registry.resolve(hub_name)[0]
+    return catalog.resolve(hub_name)[0]
 
 
 def structure(model) -> list[tuple[str, list[tuple[int, ...]]]]:

@@ -240,19 +240,19 @@ def mirror(tmp_path, monkeypatch, params):
 
 
 def test_catalog_set_is_fetched_verified_and_converted(mirror, tmp_path, monkeypatch, photo, params):
-    from hub_core.hub import registry
+    from hub_core.hub import catalog
 
     entry = hub.info("alexnet")["variants"]["alexnet"]["weights"]["bvlc"]
     files = [dict(entry["files"][0], sha256=hashlib.sha256(mirror.read_bytes()).hexdigest())]
     overlay = tmp_path / "overlay.json"
     overlay.write_text(json.dumps({"plugins": {"alexnet": {"variants": {"alexnet": {"weights": {"bvlc": {"files": files}}}}}}}))
     monkeypatch.setenv("HUB_CORE_REGISTRY", str(overlay))
-    registry.refresh()
+    catalog.refresh()
     try:
         model = hub.load("alexnet", weights="bvlc", include_top=False, input_shape=(SIZE, SIZE, 3))
     finally:
         monkeypatch.delenv("HUB_CORE_REGISTRY")
-        registry.refresh()
+        catalog.refresh()
     x = ref.caffe_preprocess(photo)
     expected = features(x, params)  # pool5 values reach ~100, so the bound is relative
     assert np.max(np.abs(model.predict(x.astype("float32"), verbose=0) - expected)) <= 1e-5 * np.abs(expected).max()

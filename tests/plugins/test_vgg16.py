@@ -20,7 +20,7 @@ keras = pytest.importorskip("keras")
 import hub_core as hub  # noqa: E402
 from hub_core import vision  # noqa: E402
 from hub_core.vision import imaging
-from hub_core.hub import registry
+from hub_core.hub import catalog, registry
 from hub_core.errors import WeightsError  # noqa: E402
 from hub_plugins.vgg16 import weights as vgg_weights  # noqa: E402
 
@@ -73,7 +73,7 @@ def test_catalog_weight_set_picks_the_notop_file_and_checks_its_md5(http_server,
     ]}}}}}}}
     (tmp_path / "overlay.json").write_text(json.dumps(overlay))
     monkeypatch.setenv("HUB_CORE_REGISTRY", str(tmp_path / "overlay.json"))
-    registry.refresh()
+    catalog.refresh()
     try:
         model = hub.load("vgg16", include_top=False, input_shape=(32, 32, 3))
         photos = keras.applications.vgg16.preprocess_input(photo_batch(32))
@@ -81,7 +81,7 @@ def test_catalog_weight_set_picks_the_notop_file_and_checks_its_md5(http_server,
         assert http_server.count("missing_top.h5") == 0
     finally:
         monkeypatch.delenv("HUB_CORE_REGISTRY")
-        registry.refresh()
+        catalog.refresh()
 
 
 @pytest.mark.parametrize("name", ["vgg16", "vgg19"])

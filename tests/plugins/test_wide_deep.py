@@ -13,7 +13,7 @@ import pytest
 
 import hub_core as hub
 from hub_core import tabular
-from hub_core.hub import registry
+from hub_core.hub import catalog
 from hub_core.errors import ChecksumError, DataError, InvalidArgumentError
 from hub_core.tabular.features import Categorical, Crossed, FeatureSpec, Numeric, infer_spec, raw_features
 from hub_plugins.wide_deep.preprocessing import adult_spec
@@ -283,7 +283,7 @@ def test_loads_catalog_artifact_by_url_and_sha256(run_dir, adult, hub_home, http
         files = [{"url": http_server.url(artifact.name), "sha256": sha256, "role": "default"}]
         entry = {"files": files, "format": "hub_keras", "license": "Apache-2.0", "description": "test artifact"}
         overlay.write_text(json.dumps({"plugins": {"wide_deep": {"variants": {"wide_deep": {"weights": {"adult": entry}}}}}}))
-        registry.refresh()
+        catalog.refresh()
 
     monkeypatch.setenv("HUB_CORE_REGISTRY", str(overlay))
     point_to(digest)
@@ -297,7 +297,7 @@ def test_loads_catalog_artifact_by_url_and_sha256(run_dir, adult, hub_home, http
             hub.load("wide_deep", weights="adult")
     finally:
         monkeypatch.delenv("HUB_CORE_REGISTRY")
-        registry.refresh()
+        catalog.refresh()
 
 
 def test_weights_must_be_a_wide_deep_model(tmp_path):
