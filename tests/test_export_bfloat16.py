@@ -1,0 +1,41 @@
+"""TFLite export of reduced-precision models: bfloat16 goes through a float32 twin; a failed export leaves nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import hub_core as hub
+from hub_core import exporting, testing
+from image_helpers import photo_batch
+
+
+def test_bfloat16_model_exports_to_tflite_as_its_float32_twin(tmp_path):
+    model = hub.load("resnet20", weights=None, precision="bfloat16", include_top=False, pooling="avg")
+    testing.randomize_statistics(model)
+    assert exporting._computes_in_bfloat16(model)
+    twin = exporting._float32_twin(model)
+    assert not exporting._computes_in_bfloat16(twin)
+    for original, copy in zip(model.weights, twin.weights):
+        np.testing.assert_array_equal(np.asarray(original), np.asarray(copy))
+
+    images = photo_batch(32, count=2)
+    report = hub.export(model, tmp_path / "r20.tflite", format="tflite", sample=images)
+    expected = model.predict(images, verbose=0)
+    exported = exporting._run_tflite(tmp_path / "r20.tflite", images)
+    assert report["max_abs_diff"] == pytest.approx(float(np.max(np.abs(exported - expected))), abs=1e-6)
+    assert 0 < report["max_abs_diff"] <= exporting.BFLOAT16_RTOL * float(np.max(np.abs(expected)))
+    np.testing.assert_allclose(exported, twin.predict(images, verbose=0), rtol=1e-5, atol=1e-4)  # the twin is what TFLite runs
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r20.tflite"]
+
+
+def test_a_tflite_export_that_cannot_run_is_removed(tmp_path):
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, dtype="mixed_float16")(inputs)  # float16 Conv2D needs TF's Flex ops in TFLite
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, dtype="float32")(x))
+    with pytest.raises(exporting.ExportError, match="could not be reloaded and was removed"):
+        hub.export(model, tmp_path / "half.tflite", format="tflite")
+    assert list(tmp_path.iterdir()) == []
