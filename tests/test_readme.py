@@ -212,4 +212,5 @@ def test_command_line_runs(readme_folder, number, command, skip):
         assert len(stderr.splitlines()) == 1, f"{where}: a failing command must print one sentence, got:\n{stderr}"
         return
     assert result.returncode == 0, f"{where}: exit status {result.returncode}:\n{stderr[-4000:]}"
-    assert "Traceback" not in stderr and not re.search(r"warn", stderr, re.I), f"{where}: noise on stderr:\n{stderr}"
+    noise = re.search(r"Traceback|warn|^[WEF]\d{4} ", stderr, re.I | re.M)  # also native WARNING/ERROR log lines
+    assert noise is None, f"{where}: noise on stderr:\n{stderr}"

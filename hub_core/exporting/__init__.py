@@ -20,11 +20,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import shutil
+import sys
 import tempfile
-from typing import Any
+import warnings
+from typing import Any, Iterator
 
 from hub_core.training import runs
 from hub_core.errors import HubError, InvalidArgumentError
@@ -187,7 +190,8 @@ def _write_tflite(model, path: pathlib.Path) -> None:
         model.export(str(saved), format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
-        flatbuffer = converter.convert()
+        with _tflite_quietly():
+            flatbuffer = converter.convert()
     with runs.atomic_path(path) as tmp_file:
         tmp_file.write_bytes(flatbuffer)
 
@@ -196,10 +200,35 @@ def _run_tflite(path: pathlib.Path, inputs):
     import numpy as np
     import tensorflow as tf
 
-    interpreter = tf.lite.Interpreter(model_path=str(path))
-    detail = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(detail["index"], list(np.shape(inputs)))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(detail["index"], np.asarray(inputs, dtype=detail["dtype"]))
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    with _tflite_quietly():
+        interpreter = tf.lite.Interpreter(model_path=str(path))
+        detail = interpreter.get_input_details()[0]
+        interpreter.resize_tensor_input(detail["index"], list(np.shape(inputs)))
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(detail["index"], np.asarray(inputs, dtype=detail["dtype"]))
+        interpreter.invoke()
+        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+@contextlib.contextmanager
+def _tflite_quietly() -> Iterator[None]:
+    """Discard TFLite's native log lines and its LiteRT deprecation warning (kept with ``HUB_CORE_DEBUG``).
+
+    The converter and the interpreter write to stderr's file descriptor from
+    C++, so only pointing it at /dev/null silences them; errors still arrive
+    as Python exceptions.
+    """
+    if os.environ.get("HUB_CORE_DEBUG"):
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
