@@ -813,7 +813,7 @@ def _read_images(paths: list, model, image_size) -> Any:
 
     from hub_core import data as hub_data
 
-    size, channels = hub_data._input_geometry(model, image_size, None)
+    size, channels = hub_data.input_geometry(model, image_size, None)
     images = []
     for path in paths:
         if not pathlib.Path(path).is_file():

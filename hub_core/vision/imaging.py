@@ -33,6 +33,7 @@ import numpy as np
 
 from hub_core.errors import DataError, InvalidArgumentError
 
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 CROPS = (None, "center")
 
@@ -162,13 +163,11 @@ def save_image(pixels: Any, path: str | os.PathLike) -> None:
 
 
 def list_images(folder: str | os.PathLike) -> list[str]:
-    """Sorted image files directly inside ``folder`` (by suffix, see ``hub_core.data.IMAGE_EXTENSIONS``).
+    """Sorted image files directly inside ``folder`` (by suffix, see ``IMAGE_EXTENSIONS``).
 
     Raises:
         DataError: When the folder does not exist or holds no images.
     """
-    from hub_core.data import IMAGE_EXTENSIONS
-
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         raise DataError(f"Image folder {folder} does not exist; pass a folder of JPEG/PNG images.")
