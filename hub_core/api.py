@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import pathlib
 from typing import Any
@@ -13,6 +14,7 @@ from hub_core.hub.plugin import WeightsRef
 from hub_core.store import download as store
 
 DEFAULT = "default"
+_NOTICED: set[str] = set()  # models whose random-weights notice was given
 
 
 def load(name: str | os.PathLike, *, weights: Any = DEFAULT, **builder_kwargs: Any):
@@ -20,8 +22,11 @@ def load(name: str | os.PathLike, *, weights: Any = DEFAULT, **builder_kwargs: A
 
     Args:
         name: A model name (``"resnet50"``), a plugin name (``"resnet"``, meaning
-            its default variant), a run directory written by ``hub.fine_tune``
-            or a ``.keras`` file.
+            its default variant), a qualified ``"PLUGIN:MODEL"`` (for a model name
+            that several plugins declare), a run directory written by
+            ``hub.fine_tune`` or a ``.keras`` file. A registered name always means
+            the model; write a folder that shares a model's name as a path
+            (``"./vgg16"``), see :func:`names_saved_model`.
         weights: ``"default"`` (the variant's default pretrained set), ``None``
             (random initialisation), a weight-set name, a local path or a URL.
         **builder_kwargs: Passed to the plugin's builder (``include_top``,
@@ -39,15 +44,16 @@ def load(name: str | os.PathLike, *, weights: Any = DEFAULT, **builder_kwargs: A
         >>> import hub_core as hub
         >>> model = hub.load("vgg16", weights=None, input_shape=(64, 64, 3), include_top=False)
     """
-    path = pathlib.Path(os.fspath(name))
-    if path.suffix == ".keras" or path.is_dir():
+    if names_saved_model(name):
         from hub_core.training import runs
 
-        return runs.open_saved(path, **builder_kwargs)
+        return runs.open_saved(pathlib.Path(os.fspath(name)), **builder_kwargs)
     plugin_name, variant_name = catalog.resolve(str(name))
     plugin = registry.get_plugin(plugin_name)
     variant = plugin.variant(variant_name)
     ref = resolve_weights(plugin_name, variant_name, weights)
+    if ref is None and weights == DEFAULT:
+        _notice_random_weights(variant_name)
     try:
         return plugin.build(variant, weights=ref, **builder_kwargs)
     except HubError:
@@ -58,6 +64,35 @@ def load(name: str | os.PathLike, *, weights: Any = DEFAULT, **builder_kwargs: A
         raise PluginError(
             f"Plugin '{plugin_name}' failed to build '{variant_name}': {type(error).__name__}: {error}"
         ) from error
+
+
+def names_saved_model(name: str | os.PathLike) -> bool:
+    """Whether ``hub.load(name)`` means a saved model (run directory or ``.keras`` file) rather than a catalog model.
+
+    A ``PathLike``, or a string written as a path (absolute, ``./``, ``../``,
+    ``~``, a directory separator, or the ``.keras`` suffix) is a path. Any
+    other string is a path only when it is not a registered model or plugin
+    name and a saved model exists there.
+    """
+    if not isinstance(name, str):
+        return isinstance(name, os.PathLike)
+    separators = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
+    if (os.path.isabs(name) or name.startswith(("./", "../", "~")) or any(s in name for s in separators)
+            or name.endswith(".keras")):
+        return True
+    try:
+        catalog.resolve(name)
+    except HubError:
+        return pathlib.Path(name).is_dir() or pathlib.Path(name).is_file()
+    return False
+
+
+def _notice_random_weights(variant_name: str) -> None:
+    """Say once per model that ``weights="default"`` built it with random weights (it has no pretrained set)."""
+    if variant_name not in _NOTICED:
+        _NOTICED.add(variant_name)
+        logging.getLogger("hub_core").warning(
+            "hub: %s has no pretrained weights, so weights='default' built it with random weights.", variant_name)
 
 
 def resolve_weights(plugin_name: str, variant_name: str, weights: Any) -> WeightsRef | None:
@@ -154,6 +189,6 @@ def _weight_set_of(model: str, weights: str | None):
                       f"Available: {', '.join(variant['weights']) or 'none'}.")
     weight_set = catalog.weight_set_from_entry(set_name, variant["weights"][set_name])
     if not weight_set.files:
-        reason = weight_set.note or (f"it comes from {weight_set.source}" if weight_set.source else "none is published")
-        raise WeightsError(f"Weight set '{set_name}' of '{variant_name}' has no downloadable file: {reason.rstrip('.')}.")
+        raise WeightsError(f"Weight set '{set_name}' of '{variant_name}' has no downloadable file: "
+                           f"{weight_set.unavailable_reason()}.")
     return weight_set

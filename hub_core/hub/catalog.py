@@ -9,6 +9,7 @@ entries, deep-merged over the built-in catalog in order.
 from __future__ import annotations
 
 import argparse
+import collections
 import fnmatch
 import json
 import os
@@ -16,13 +17,15 @@ import pathlib
 import sys
 from typing import Any
 
-from hub_core.errors import HubError, PluginError, unknown
+from hub_core.errors import AmbiguousNameError, HubError, PluginConflictError, PluginError, unknown
 from hub_core.hub import registry
 
 CATALOG_PATH = pathlib.Path(__file__).parent.parent / "registry.json"
 SCHEMA_PATH = pathlib.Path(__file__).parent.parent / "registry.schema.json"
 SCHEMA_VERSION = 1
 BUILTIN_PACKAGE = "hub_plugins"
+
+QUALIFIER = ":"  # PLUGIN:MODEL; plugin names are identifiers, so it is never a path, a URL or a plain model name
 
 _entries: dict[str, Any] = {}
 
@@ -97,12 +100,16 @@ def entry(name: str) -> dict[str, Any]:
     Raises:
         UnknownNameError: When no plugin has that name.
         PluginError: When an undescribed plugin cannot be imported.
+        PluginConflictError: When several distributions register the name and none is pinned.
     """
     if name not in _entries:
+        if name in registry.conflicts():
+            raise PluginConflictError(registry.conflict_message(name, registry.conflicts()[name]))
         registration = registry.registrations().get(name)
         if registration is None:
             raise unknown("plugin", name, registry.registrations(), "Run 'hub plugins' to see the installed plugins.")
-        described = builtin()["plugins"].get(name) or registry.get_plugin(name).catalog_entry()
+        builtin_entry = builtin()["plugins"].get(name) if registration.value.startswith(BUILTIN_PACKAGE + ".") else None
+        described = builtin_entry or registry.get_plugin(name).catalog_entry()
         merged = merge(described, overlays()["plugins"].get(name, {}))
         _entries[name] = dict(merged, distribution=registration.distribution, version=registration.version)
     return _entries[name]
@@ -122,29 +129,57 @@ def entries() -> dict[str, Any]:
     return result
 
 
-def resolve(name: str) -> tuple[str, str]:
-    """Map a model or plugin name to ``(plugin, variant)``.
+def qualified(plugin_name: str, model: str) -> str:
+    """The qualified model name ``PLUGIN:MODEL``, which always resolves to that plugin's model."""
+    return f"{plugin_name}{QUALIFIER}{model}"
 
-    A plugin name is resolved without looking at any other plugin.
+
+def _declaring(model: str) -> list[str]:
+    """The plugins (sorted) whose catalog entries declare a variant called ``model``."""
+    return sorted(name for name, plugin_entry in entries().items() if model in plugin_entry["variants"])
+
+
+def resolve(name: str) -> tuple[str, str]:
+    """Map a model name, a plugin name or a qualified ``PLUGIN:MODEL`` to ``(plugin, variant)``.
+
+    A plugin name means its default variant, and is resolved without looking at
+    any other plugin. A model name that two plugins declare never resolves to
+    either: write it qualified.
 
     Raises:
         UnknownNameError: With close matches, when nothing has that name.
+        AmbiguousNameError: When several plugins declare the model, naming the qualified forms.
         PluginError: When the named plugin is broken.
+        PluginConflictError: When several distributions register the named plugin.
     """
-    if name in registry.registrations():
+    if QUALIFIER in name:
+        plugin_name, _, model = name.partition(QUALIFIER)
+        variants = entry(plugin_name)["variants"]
+        if model not in variants:
+            raise unknown(f"model of plugin '{plugin_name}'", model, variants, f"It has: {', '.join(variants)}.")
+        return plugin_name, model
+    if name in registry.registrations() or name in registry.conflicts():
         return name, entry(name)["default_variant"]
+    owners = _declaring(name)
+    if len(owners) > 1:
+        forms = " or ".join(repr(qualified(owner, name)) for owner in owners)
+        raise AmbiguousNameError(f"Model name '{name}' is declared by the plugins {', '.join(owners)}; write {forms}.")
+    if owners:
+        return owners[0], name
     known_entries = entries()
-    for plugin_name, plugin_entry in known_entries.items():
-        if name in plugin_entry["variants"]:
-            return plugin_name, name
     known = list(known_entries) + [v for e in known_entries.values() for v in e["variants"]]
     raise unknown("model", name, known, "Run 'hub list' to see the available models.")
 
 
 def list_models(pattern: str | None = None, *, task: str | None = None, pretrained: bool | None = None) -> list[str]:
-    """Sorted model (variant) names, filtered by fnmatch pattern, task and weights."""
+    """Sorted model (variant) names, filtered by fnmatch pattern, task and weights.
+
+    A model name that several plugins declare is listed once per plugin, in
+    the qualified form ``PLUGIN:MODEL`` that loads it.
+    """
+    declared = collections.Counter(v for plugin_entry in entries().values() for v in plugin_entry["variants"])
     names = []
-    for plugin_entry in entries().values():
+    for plugin_name, plugin_entry in entries().items():
         if task is not None and plugin_entry["task"] != task:
             continue
         for variant_name, variant in plugin_entry["variants"].items():
@@ -153,7 +188,7 @@ def list_models(pattern: str | None = None, *, task: str | None = None, pretrain
             has_weights = any(w["published"] or w["source"] for w in variant["weights"].values())
             if pretrained is not None and has_weights != pretrained:
                 continue
-            names.append(variant_name)
+            names.append(qualified(plugin_name, variant_name) if declared[variant_name] > 1 else variant_name)
     return sorted(names)
 
 
