@@ -165,3 +165,45 @@ def test_a_plugin_for_another_contract_version_is_reported_broken(install):
         registry.get_plugin("future")
     assert "future_model" not in hub.list_models()
     assert {r["status"] for r in hub.plugins() if r["name"] == "future"} == {"broken"}
+
+
+def _ship_catalog_data(install, data: str):
+    """Give the most recently installed fake distribution a hub_catalog.json and list it in its RECORD."""
+    import pathlib
+
+    root = pathlib.Path(install.roots[-1])
+    module = next(p.stem for p in root.glob("*_plugin.py"))
+    package = root / module
+    package.mkdir()
+    (root / f"{module}.py").rename(package / "__init__.py")
+    (package / "hub_catalog.json").write_text(data)
+    dist_info = next(root.glob("*.dist-info"))
+    (dist_info / "RECORD").write_text(f"{module}/__init__.py,,\n{module}/hub_catalog.json,,\n")
+    catalog.refresh()
+    return package / "hub_catalog.json"
+
+
+def test_listing_a_third_party_plugin_reads_its_catalog_data_and_runs_none_of_its_code(install):
+    install("acme-models", "acme", "acme_small")
+    entry = catalog.plugin_data("acme")
+    entry["plugins"]["acme"]["variants"]["acme_small"]["description"] = "as shipped"
+    _ship_catalog_data(install, catalog.dumps(entry))
+    sys.modules.pop("acme_models_acme_small_plugin", None)
+    assert hub.info("acme_small")["variant"]["description"] == "as shipped"
+    assert "acme_models_acme_small_plugin" not in sys.modules  # read as data, not imported
+    with pytest.raises(AssertionError, match="differs from its class"):
+        hub.testing.check_catalog_data("acme")
+    assert hub.load("acme_small").name == "acme-models"
+
+
+def test_bad_catalog_data_leaves_out_that_plugin_only(install):
+    install("acme-models", "acme", "acme_small")
+    path = _ship_catalog_data(install, "{not json")
+    assert "acme_small" not in hub.list_models() and "resnet50" in hub.list_models()
+    with pytest.raises(PluginError, match=f"ships bad catalog data: Catalog file {path} is not valid JSON"):
+        catalog.entry("acme")
+
+
+def test_the_kit_checks_catalog_data_of_builtin_and_third_party_plugins():
+    hub.testing.check_catalog_data("vgg16")
+    hub.testing.check_catalog_data("tiny_convnet")  # the fixture package ships its hub_catalog.json

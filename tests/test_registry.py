@@ -50,11 +50,11 @@ def test_import_and_listing_do_not_import_tensorflow_or_plugins():
     out = run_python(
         "import sys, json, hub_core as hub; names = hub.list_models(); hub.info('resnet50'); hub.info('tiny_convnet');"
         "print(json.dumps([names, sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('tensorflow', 'keras', 'jax', 'hub_plugins'))]))"
+        "('tensorflow', 'keras', 'jax', 'hub_plugins', 'hub_sample_plugin'))]))"
     )
     names, heavy = json.loads(out)
     assert "resnet50" in names and "tiny_convnet" in names
-    # Built-ins are listed from the catalog; no plugin module, no TF, no Keras.
+    # Built-ins are listed from registry.json, the third party from its hub_catalog.json: no plugin code, no TF.
     assert heavy == []
 
 

@@ -1,9 +1,13 @@
-"""The catalog (``registry.json``): read, merge overlays, generate, check.
+"""The catalog: every plugin's metadata as data, merged from three sources, and the names it resolves.
 
-``registry.json`` is generated from the built-in plugins' metadata by
-``python -m hub_core.hub.catalog --write`` and a test checks it stays in sync.
-``HUB_CORE_REGISTRY`` (paths separated by ``os.pathsep``) adds or overrides
-entries, deep-merged over the built-in catalog in order.
+* ``registry.json`` describes the built-in plugins; ``python -m hub_core.hub.catalog --write``
+  generates it from their metadata and a test checks it stays in sync.
+* A third-party distribution ships the same data as ``hub_catalog.json`` inside its plugin's
+  top-level package (``python -m hub_core.hub.catalog --plugin NAME --out PATH`` writes it; the
+  conformance kit checks it matches the plugin class). It is read from the distribution's files,
+  so listing runs no plugin code; a plugin without it is imported to read its metadata.
+* ``HUB_CORE_REGISTRY`` (paths separated by ``os.pathsep``) adds or overrides entries,
+  deep-merged over both in order.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import collections
 import fnmatch
+import importlib.metadata
 import json
 import os
 import pathlib
@@ -25,6 +30,8 @@ SCHEMA_PATH = pathlib.Path(__file__).parent.parent / "registry.schema.json"
 SCHEMA_VERSION = 1
 BUILTIN_PACKAGE = "hub_plugins"
 
+DATA_FILE = "hub_catalog.json"
+DATA_FILE_BUDGET = 1 << 20  # bytes: a plugin's catalog data is metadata, never this large
 QUALIFIER = ":"  # PLUGIN:MODEL; plugin names are identifiers, so it is never a path, a URL or a plain model name
 
 _entries: dict[str, Any] = {}
@@ -108,11 +115,47 @@ def entry(name: str) -> dict[str, Any]:
         registration = registry.registrations().get(name)
         if registration is None:
             raise unknown("plugin", name, registry.registrations(), "Run 'hub plugins' to see the installed plugins.")
-        builtin_entry = builtin()["plugins"].get(name) if registration.value.startswith(BUILTIN_PACKAGE + ".") else None
-        described = builtin_entry or registry.get_plugin(name).catalog_entry()
+        if registration.value.startswith(BUILTIN_PACKAGE + "."):
+            described = builtin()["plugins"].get(name)
+        else:
+            described = distribution_entry(registration)
+        described = described or registry.get_plugin(name).catalog_entry()
         merged = merge(described, overlays()["plugins"].get(name, {}))
         _entries[name] = dict(merged, distribution=registration.distribution, version=registration.version)
     return _entries[name]
+
+
+def distribution_entry(registration) -> dict[str, Any] | None:
+    """The plugin's entry from the ``hub_catalog.json`` its distribution ships, or None when it ships none.
+
+    The file is found in the distribution's file list, inside the top-level
+    package of the entry point's module, and read as data (no import).
+
+    Raises:
+        PluginError: When the file is over the size budget, is not valid JSON or does not describe the
+            plugin (listing then leaves that plugin out, like a broken one).
+    """
+    package = registration.value.split(":", 1)[0].split(".", 1)[0]
+    try:
+        dist = importlib.metadata.distribution(registration.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    wanted = [f for f in dist.files or () if f.name == DATA_FILE and f.parts[0] == package]
+    if not wanted:
+        return None
+    path = pathlib.Path(str(dist.locate_file(wanted[0])))
+    if path.stat().st_size > DATA_FILE_BUDGET:
+        raise PluginError(f"Catalog data {path} of '{registration.distribution}' is {path.stat().st_size} bytes, over the "
+                       f"{DATA_FILE_BUDGET}-byte budget for metadata; regenerate it with python -m hub_core.hub.catalog.")
+    try:
+        described = read(path)["plugins"].get(registration.name)
+    except HubError as error:
+        raise PluginError(f"Plugin '{registration.name}' of '{registration.distribution}' ships bad catalog data: {error}") from None
+    if described is None:
+        raise PluginError(f"Catalog data {path} of '{registration.distribution}' does not describe plugin "
+                       f"'{registration.name}'; regenerate it with: python -m hub_core.hub.catalog --plugin "
+                       f"{registration.name} --out {path}")
+    return described
 
 
 def entries() -> dict[str, Any]:
@@ -212,16 +255,33 @@ def generate(plugin_names: list[str] | None = None) -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, "plugins": entries}
 
 
+def plugin_data(name: str) -> dict[str, Any]:
+    """The ``hub_catalog.json`` content of one plugin, from its class's metadata."""
+    return {"schema_version": SCHEMA_VERSION, "plugins": {name: registry.get_plugin(name).catalog_entry()}}
+
+
 def dumps(data: dict[str, Any]) -> str:
     """Serialise a catalog the way ``registry.json`` is written."""
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m hub_core.hub.catalog [--write]``: regenerate registry.json, or (without --write) check it is current."""
+    """``python -m hub_core.hub.catalog [--write | --plugin NAME --out PATH]``.
+
+    Without arguments, check that registry.json is current; ``--write`` regenerates it;
+    ``--plugin NAME --out PATH`` writes a third-party plugin's ``hub_catalog.json``.
+    """
     parser = argparse.ArgumentParser(prog="python -m hub_core.hub.catalog", description=__doc__)
     parser.add_argument("--write", action="store_true", help="regenerate registry.json from the plugins")
+    parser.add_argument("--plugin", metavar="NAME", help="write the catalog data of this (third-party) plugin")
+    parser.add_argument("--out", metavar="PATH", help=f"with --plugin: where to write it (its package's {DATA_FILE})")
     args = parser.parse_args(argv)
+    if args.plugin:
+        if not args.out:
+            parser.error("--plugin needs --out PATH")
+        pathlib.Path(args.out).write_text(dumps(plugin_data(args.plugin)), encoding="utf-8")
+        print(f"wrote {args.out}")
+        return 0
     text = dumps(generate())
     if args.write:
         CATALOG_PATH.resolve().write_text(text, encoding="utf-8")
