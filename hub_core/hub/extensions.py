@@ -69,7 +69,7 @@ def offered(group: str) -> dict[str, list[Extension]]:
 
 def clash(kind: str, extensions: list[Extension]) -> str:
     """The sentence refusing a ``kind`` ("command", "function") that several distributions offer."""
-    owners = " and ".join(extension.distribution for extension in extensions)
+    owners = " and ".join(sorted(extension.distribution for extension in extensions))
     return (f"The {kind} '{extensions[0].name}' is offered by both {owners}, so neither is used; "
             f"uninstall one of them or ask one to rename its {kind}.")
 
