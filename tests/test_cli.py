@@ -129,6 +129,11 @@ def test_a_command_whose_module_fails_to_import_is_one_line_and_breaks_nothing_e
         "imported: ImportError: this command needs the package 'missing_dependency', which is not installed; "
         "fix or reinstall hub-broken-plugin."
     ]
+    not_a_register_function = hub("tiny-not-a-command")
+    assert not_a_register_function.returncode == 1 and not_a_register_function.stderr.splitlines() == [
+        "hub: error: hub-broken-plugin's register function hub_broken_plugin.not_a_command:make_command failed: "
+        "TypeError: make_command() takes 0 positional arguments but 1 was given; fix or reinstall hub-broken-plugin."
+    ]
     listing = hub("--help")
     assert listing.returncode == 0 and listing.stderr == ""
     assert "tiny-hello" in listing.stdout and "train-style" in listing.stdout
