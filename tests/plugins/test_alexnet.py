@@ -151,7 +151,7 @@ def test_converted_once_then_pickle_is_never_read(tmp_path, photo, params, monke
     def refuse(path):
         raise AssertionError(f"pickle read again: {path}")
 
-    monkeypatch.setattr("hub_core.store.safe_io.load_pickled_arrays", refuse)
+    monkeypatch.setattr("hub_core.store.readers.pickle.load_pickled_arrays", refuse)
     second = load(source)
     x = ref.caffe_preprocess(photo).astype("float32")
     np.testing.assert_array_equal(first.predict(x, verbose=0), second.predict(x, verbose=0))
