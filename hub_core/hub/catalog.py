@@ -22,6 +22,7 @@ import pathlib
 import sys
 from typing import Any
 
+from hub_core import config
 from hub_core.errors import AmbiguousNameError, HubError, PluginConflictError, PluginError, unknown
 from hub_core.hub import registry
 
@@ -43,7 +44,7 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise HubError(f"Catalog file {path} does not exist; fix HUB_CORE_REGISTRY or create the file.") from None
+        raise HubError(f"Catalog file {path} does not exist; fix {config.REGISTRY.name} or create the file.") from None
     except json.JSONDecodeError as error:
         raise HubError(f"Catalog file {path} is not valid JSON ({error}); fix the file.") from None
     if not isinstance(data, dict) or not isinstance(data.get("plugins"), dict):
@@ -69,7 +70,7 @@ def builtin() -> dict[str, Any]:
 def overlays() -> dict[str, Any]:
     """Every ``HUB_CORE_REGISTRY`` file deep-merged in order (``{"plugins": {}}`` when unset)."""
     data: dict[str, Any] = {"plugins": {}}
-    for path in filter(None, os.environ.get("HUB_CORE_REGISTRY", "").split(os.pathsep)):
+    for path in config.registry_paths():
         data = merge(data, read(path))
     return data
 

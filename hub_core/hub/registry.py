@@ -14,14 +14,13 @@ distribution serves it.
 from __future__ import annotations
 
 import importlib.metadata as metadata
-import os
 from dataclasses import dataclass
 from typing import Any
 
+from hub_core import config
 from hub_core.errors import HubError, PluginConflictError, PluginError, unknown
 
 ENTRY_POINT_GROUP = "hub_core.plugins"
-ENV_PINS = "HUB_CORE_PLUGIN_PINS"
 # Versions of the plugin contract (``ModelPlugin.api_version``) this hub can load.
 SUPPORTED_API_VERSIONS = (1,)
 
@@ -69,20 +68,21 @@ def conflicts() -> dict[str, list[Registration]]:
 
 
 def pins() -> dict[str, str]:
-    """``HUB_CORE_PLUGIN_PINS`` as ``{plugin name: distribution}`` (``"vgg16=hub-core,nin=acme-nin"``)."""
-    found = {}
-    for item in filter(None, (part.strip() for part in os.environ.get(ENV_PINS, "").split(","))):
-        name, _, distribution = item.partition("=")
-        if not name.strip() or not distribution.strip():
-            raise PluginConflictError(f"{ENV_PINS} entry {item!r} is not NAME=DISTRIBUTION; write e.g. {ENV_PINS}=vgg16=hub-core.")
-        found[name.strip()] = distribution.strip()
-    return found
+    """``HUB_CORE_PLUGIN_PINS`` as ``{plugin name: distribution}``.
+
+    Raises:
+        PluginConflictError: When the setting is malformed.
+    """
+    try:
+        return config.plugin_pins()
+    except ValueError as error:
+        raise PluginConflictError(str(error)) from None
 
 
 def conflict_message(name: str, claimants: list[Registration]) -> str:
     """The sentence that explains a plugin-name conflict and how to resolve it."""
     owners = " and ".join(f"'{r.distribution}' ({r.value})" for r in claimants)
-    return (f"Plugin name '{name}' is registered by both {owners}; set {ENV_PINS}={name}={claimants[0].distribution} "
+    return (f"Plugin name '{name}' is registered by both {owners}; set {config.PLUGIN_PINS.name}={name}={claimants[0].distribution} "
             "(or the other distribution) to choose, or uninstall one of them.")
 
 
@@ -105,7 +105,7 @@ def _scan() -> None:
             chosen = [r for r in claimants if r.distribution == pinned[name]]
             if not chosen:
                 raise PluginConflictError(
-                    f"{ENV_PINS} pins '{name}' to '{pinned[name]}', which does not register it; "
+                    f"{config.PLUGIN_PINS.name} pins '{name}' to '{pinned[name]}', which does not register it; "
                     f"pick one of {', '.join(repr(r.distribution) for r in claimants)}."
                 )
             claimants = chosen
