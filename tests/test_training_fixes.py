@@ -154,3 +154,16 @@ def test_vgg16_fine_tunes_at_a_size_its_pretrained_top_does_not_fit(digit_folder
     finally:
         monkeypatch.delenv("HUB_CORE_REGISTRY")
         catalog.refresh()
+
+
+def test_train_from_scratch_trains_batchnorm(digit_folders):
+    """resnet20 from scratch: frozen BatchNorm (statistics 0 and 1) normalised nothing and the loss exploded."""
+    train_dir, test_dir = digit_folders
+    train = data.image_folder(train_dir, model="resnet20", batch_size=16)
+    validation = data.image_folder(test_dir, model="resnet20", batch_size=16, shuffle=False)
+    result = hub.train("resnet20", train, validation, epochs=1, precision="float32", verbose=0)
+    assert result.history["loss"][0] < 5.0  # ln(10) = 2.3 at chance; it was over 1000 with frozen BatchNorm
+    batchnorm = result.model.get_layer("post_bn")
+    assert batchnorm.trainable and not np.allclose(batchnorm.moving_variance.numpy(), 1.0)
+    frozen = hub.train("resnet20", train, epochs=1, precision="float32", verbose=0, batchnorm="frozen")
+    assert np.allclose(frozen.model.get_layer("post_bn").moving_variance.numpy(), 1.0)  # the option still works

@@ -76,6 +76,9 @@ def train(model: Any, train: Any, validation: Any = None, *, epochs: int = 10, l
           weights: Any = None, **options: Any) -> FitResult:
     """Train a model from scratch with the same loop as :func:`fine_tune` (``strategy="full"``).
 
+    BatchNorm layers train (``batchnorm="train"`` by default): frozen ones would keep their
+    initial statistics (mean 0, variance 1) and normalise nothing.
+
     Args:
         model: A hub model name, a ``keras.Model`` or a function returning one.
         train: Training data, or a ``(train, validation)`` pair (see :func:`fine_tune`).
@@ -94,6 +97,7 @@ def train(model: Any, train: Any, validation: Any = None, *, epochs: int = 10, l
     if options.get("strategy", "full") != "full":
         raise InvalidArgumentError("hub.train always trains every layer; use hub.fine_tune for strategy='head' or 'two_phase'.")
     options["strategy"] = "full"
+    options.setdefault("batchnorm", "train")
     return fine_tune(model, train, validation, epochs=epochs, learning_rate=learning_rate, weights=weights, **options)
 
 

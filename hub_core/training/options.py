@@ -30,7 +30,8 @@ class FitOptions:
             function ``(model, learning_rate) -> Optimizer``.
         schedule: None (constant), ``"constant"``, ``"cosine"`` or a ``keras.optimizers.schedules.LearningRateSchedule``.
         label_smoothing: Label smoothing of the classification loss.
-        batchnorm: ``"frozen"`` keeps BatchNorm layers in inference mode while fine-tuning; ``"train"`` updates them.
+        batchnorm: ``"frozen"`` keeps BatchNorm layers in inference mode while fine-tuning; ``"train"`` updates them
+            (the default of ``hub.train``: from scratch, frozen layers would normalise nothing).
         precision: Builder precision for hub models (``"auto"``, ``"float32"``, ``"bfloat16"``).
         mixed_precision: Shortcut: True means ``precision="bfloat16"``, False ``"float32"``.
         callbacks: Extra Keras callbacks.

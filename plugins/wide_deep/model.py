@@ -152,7 +152,8 @@ class SplitOptimizer(keras.optimizers.Optimizer):
 
     def apply(self, grads, trainable_variables=None):
         if trainable_variables is None:
-            raise ValueError("SplitOptimizer.apply needs trainable_variables (apply_gradients passes them) to split them.")
+            # JAX's stateless step calls apply(grads) alone: the variables built with are kept only privately
+            trainable_variables = self._trainable_variables
         trainable_variables = list(trainable_variables)
         if not self.built:
             self.build(trainable_variables)
