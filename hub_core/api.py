@@ -10,8 +10,16 @@ import pathlib
 import re
 from typing import Any
 
+from hub_core import saving
+from hub_core.errors import (
+    HubError,
+    InvalidArgumentError,
+    PluginError,
+    UnknownNameError,
+    WeightsError,
+    unknown,
+)
 from hub_core.hub import catalog, registry
-from hub_core.errors import HubError, InvalidArgumentError, PluginError, UnknownNameError, WeightsError, unknown
 from hub_core.hub.plugin import WeightsRef
 from hub_core.hub.spec import WeightSet
 from hub_core.store import cache
@@ -49,9 +57,7 @@ def load(name: str | os.PathLike, *, weights: Any = DEFAULT, **builder_kwargs: A
         >>> model = hub.load("vgg16", weights=None, input_shape=(64, 64, 3), include_top=False)
     """
     if names_saved_model(name):
-        from hub_core.training import runs
-
-        return runs.open_saved(pathlib.Path(os.fspath(name)), **builder_kwargs)
+        return saving.open_saved(pathlib.Path(os.fspath(name)), **builder_kwargs)
     plugin_name, variant_name = catalog.resolve(str(name))
     plugin = registry.get_plugin(plugin_name)
     variant = plugin.variant(variant_name)

@@ -27,7 +27,7 @@ import os
 import sys
 from typing import Any, Sequence
 
-from hub_core import config
+from hub_core import config, console
 from hub_core.errors import HubError, PluginError
 from hub_core.hub import extensions
 
@@ -157,28 +157,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its native start-up lines discarded.
+    """Import TensorFlow and find its devices with their native start-up lines discarded.
 
     TensorFlow logs through absl before absl's logging is initialised, so
-    ``TF_CPP_MIN_LOG_LEVEL`` cannot silence those lines; stderr's file
-    descriptor points at /dev/null for the import instead. Nothing is hidden
-    with ``HUB_CORE_DEBUG`` set or ``TF_CPP_MIN_LOG_LEVEL=0``, and an import
-    failure is left for the command itself to report.
+    ``TF_CPP_MIN_LOG_LEVEL`` cannot silence those lines (nor the CUDA probe's,
+    which comes with the first device lookup); :mod:`hub_core.console` keeps
+    them off the terminal. An import failure is left for the command itself
+    to report.
     """
-    if config.debug() or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0" or "tensorflow" in sys.modules:
+    if "tensorflow" in sys.modules:
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import tensorflow  # noqa: F401
-    except ImportError:
-        pass
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    with console.native_stderr_silenced():
+        try:
+            import tensorflow as tf
+        except ImportError:
+            return
+        tf.config.list_physical_devices()
 
 
 def _report(error: BaseException, prefix: str = "") -> None:

@@ -20,8 +20,9 @@ import shutil
 import tempfile
 from typing import Any
 
-from hub_core.training import runs
+from hub_core import saving
 from hub_core.errors import HubError, InvalidArgumentError
+from hub_core.files import atomic_path
 
 FORMATS = ("keras", "savedmodel", "tflite")
 SUFFIXES = {"keras": ".keras", "savedmodel": "", "tflite": ".tflite"}
@@ -56,7 +57,7 @@ def export(model: Any, path: str | os.PathLike, format: str = "keras", *, atol: 
     if format not in FORMATS:
         raise InvalidArgumentError(f"format must be one of {', '.join(FORMATS)}, not {format!r}.")
     if not hasattr(model, "predict"):
-        model = runs.open_saved(model)
+        model = saving.open_saved(model)
     path = pathlib.Path(path)
     if format == "keras" and path.suffix != ".keras":
         raise InvalidArgumentError(f"A Keras export needs a path ending in .keras, not {path}.")
@@ -101,11 +102,11 @@ def _remove(path: pathlib.Path) -> None:
 
 
 def _write_keras(model, path: pathlib.Path) -> None:
-    runs.save_model(model, path)
+    saving.save_model(model, path)
 
 
 def _run_keras(path: pathlib.Path, inputs):
-    return runs.load_keras(path).predict(inputs, verbose=0)
+    return saving.load_keras(path).predict(inputs, verbose=0)
 
 
 def _write_savedmodel(model, path: pathlib.Path) -> None:
@@ -139,7 +140,7 @@ def _write_tflite(model, path: pathlib.Path) -> None:
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
         flatbuffer = converter.convert()
-    with runs.atomic_path(path) as tmp_file:
+    with atomic_path(path) as tmp_file:
         tmp_file.write_bytes(flatbuffer)
 
 
