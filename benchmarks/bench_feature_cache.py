@@ -46,7 +46,7 @@ def main() -> None:
 
     import hub_core as hub
     from hub_core.demo import write_digits
-    from hub_core.training import _with_classifier
+    from hub_core.training.phases import with_classifier
 
     folder = pathlib.Path(tempfile.mkdtemp(prefix="bench-cache-"))
     train_dir, _ = write_digits(folder)
@@ -56,7 +56,7 @@ def main() -> None:
         keras.utils.set_random_seed(0)
         backbone = hub.load("vgg16", weights="hed_bsds500", include_top=False, pooling="avg", input_shape=(32, 32, 3),
                             include_preprocessing=True)
-        return _with_classifier(backbone, 10)
+        return with_classifier(backbone, 10)
 
     plain = build()
     for layer in plain.layers[:-1]:

@@ -76,9 +76,9 @@ def main(argv=None) -> int:
     import numpy as np
 
     import hub_core as hub
-    from hub_core import perceptual
     from hub_core.vision import imaging
-    from hub_core import style as style_module
+    from hub_plugins.fast_style import perceptual
+    from hub_plugins.fast_style import style as style_module
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     run_dir = RESULTS / "style_run"

@@ -33,6 +33,7 @@ def main() -> None:
         os.environ["HUB_CORE_HOME"] = str(scratch / "home")
         os.environ.pop("HUB_CORE_MIRROR", None)
         os.environ.pop("HUB_CORE_OFFLINE", None)
+        from hub_core.store import cache
         from hub_core.store import download as weights
         from hub_core.hub.plugin import WeightFile
         from hub_core.testing.http_server import FileServer
@@ -47,7 +48,7 @@ def main() -> None:
             weight_file = WeightFile(server.url("w.h5"), sha256=sha, size=len(data))
 
             def hub_download():
-                weights.clear_cache()
+                cache.clear_cache()
                 weights.fetch_file(weight_file, progress=False)
 
             def urllib_copy():
@@ -65,7 +66,7 @@ def main() -> None:
             rows.append({"measure": "cache hit", "hub_s": times["hub"], "anchor": "sha256 of the file",
                          "anchor_s": times["anchor"], "ratio": times["hub"] / times["anchor"]})
 
-            weights.clear_cache()
+            cache.clear_cache()
             server.reset_log()
             server.fault("w.h5", "drop", times=1, keep=len(data) // 2)
             weights.fetch_file(weight_file, progress=False)

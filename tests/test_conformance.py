@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from hub_core import testing
 
 from hub_core.hub import registry
@@ -31,3 +34,17 @@ def test_check_plugin_reports_every_failure():
     message = str(error.value)
     assert "check_metadata" in message and "cite its `paper`" in message
     assert "check_default_build[tiny_convnet]" in message and "metadata says 1" in message
+
+
+def test_a_plugin_repository_runs_the_kit_with_strict_markers(tmp_path):
+    (tmp_path / "test_my_plugin.py").write_text(
+        "from hub_core import testing\n\n"
+        "@testing.parametrize_checks(['tiny_convnet'])\n"
+        "def test_conformance(plugin_name, variant_name, check):\n"
+        "    check(plugin_name, variant_name)\n"
+    )
+    result = subprocess.run([sys.executable, "-m", "pytest", "--strict-markers", "--collect-only", "-q", "-p",
+                             "no:cacheprovider", str(tmp_path)], capture_output=True, text=True, timeout=300,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "check_default_build" in result.stdout  # the slow check is collected, marked slow

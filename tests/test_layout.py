@@ -32,7 +32,13 @@ def core_modules() -> dict[str, pathlib.Path]:
 
 
 def imports_of(path: pathlib.Path, known: set[str]) -> set[str]:
-    """Every module ``path`` imports (anywhere in the file), resolved against ``known`` where possible."""
+    """Every module ``path`` imports (anywhere in the file), resolved against ``known`` where possible.
+
+    Importing ``a.b.c`` first runs the packages ``a`` and ``a.b``: those count as imported too, unless they
+    are packages of the importing module itself (which are already running when it runs).
+    """
+    own = module_name(path)
+    own_packages = {own.rsplit(".", i)[0] for i in range(own.count(".") + 1)}
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -41,6 +47,9 @@ def imports_of(path: pathlib.Path, known: set[str]) -> set[str]:
             for alias in node.names:
                 candidate = f"{node.module}.{alias.name}"
                 found.add(candidate if candidate in known else node.module)
+    for target in list(found):
+        parts = target.split(".")
+        found.update(p for p in (".".join(parts[:i]) for i in range(1, len(parts))) if p not in own_packages)
     return found
 
 
@@ -92,6 +101,12 @@ def model_names() -> set[str]:
 
     catalog = json.loads((ROOT / "registry.json").read_text())["plugins"]
     return set(catalog) | {variant for entry in catalog.values() for variant in entry["variants"]}
+
+
+def test_importing_a_module_runs_the_packages_above_it():
+    graph = import_graph()
+    assert "hub_core.data" in graph["hub_core.tabular.tables"]  # tables import hub_core.data.arrays
+    assert "hub_core.tabular" not in graph["hub_core.tabular.tables"]  # its own package is already running
 
 
 def test_the_cycle_finder_finds_cycles():

@@ -10,6 +10,7 @@ import pytest
 import hub_core as hub
 from hub_core import data
 from hub_core.training import runs
+from hub_core import saving
 from hub_core.demo import write_digits
 from hub_core.errors import DataError
 
@@ -47,7 +48,7 @@ def test_load_reopens_best_and_final_models(finished_run):
     run_dir = finished_run.run_dir
     best = hub.load(run_dir)
     assert best.class_names == tuple(str(i) for i in range(10))
-    final = runs.open_saved(run_dir, which="final")
+    final = saving.open_saved(run_dir, which="final")
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(final.predict(x, verbose=0), finished_run.model.predict(x, verbose=0), atol=1e-6)
     single = hub.load(run_dir / "model.keras")

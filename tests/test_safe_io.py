@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 from hub_core.errors import WeightsError
-from hub_core.store.safe_io import extract_archive, load_npz, load_pickled_arrays
+from hub_core.store.readers.archives import extract_archive
+from hub_core.store.readers.numpy import load_npz
+from hub_core.store.readers.pickle import load_pickled_arrays
 
 
 def _arrays(seed=0):

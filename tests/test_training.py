@@ -214,19 +214,43 @@ def test_optimizer_names_ask_the_models_plugin_then_keras(digit_folders):
         hub.train("tiny_convnet", train, epochs=1, optimizer="split", verbose=0)
 
 
-def test_predict_on_image_files_agrees_with_cli(digit_folders, tmp_path):
-    from hub_core.cli.predict import predict_files
+def test_predict_on_image_files_agrees_with_cli(digit_folders, tmp_path, capsys):
+    import json
+
+    from hub_core.cli.main import main
 
     train_dir, test_dir = digit_folders
     train = data.image_folder(train_dir, model="tiny_convnet", batch_size=32)
     hub.train("tiny_convnet", train, epochs=1, run_dir=tmp_path / "run", verbose=0)
     files = sorted(test_dir.rglob("*.png"))[:4]
     ours = hub.predict(tmp_path / "run", files, top_k=3)
-    cli = predict_files(str(tmp_path / "run"), [str(f) for f in files], top=3)
-    for mine, theirs in zip(ours, cli):
-        assert mine["label"] == theirs["top"][0]["label"]
-        assert mine["score"] == pytest.approx(theirs["top"][0]["score"], rel=1e-5)
-        assert len(mine["top"]) == 3
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "run"), *map(str, files), "--top", "3", "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert cli == json.loads(json.dumps(ours))  # one path: the CLI prints hub.predict's result
+    reopened = hub.load(tmp_path / "run")
+    height, width, channels = reopened.inputs[0].shape[1:]
+    images = np.stack([data.read_image(str(f), (height, width), channels) for f in files]).astype("float32")
+    scores = reopened.predict(images, verbose=0)
+    for mine, file, row in zip(ours, files, scores):
+        assert mine["image"] == str(file)
+        assert mine["index"] == int(row.argmax()) and mine["label"] == reopened.class_names[row.argmax()]
+        assert mine["score"] == pytest.approx(float(row.max()), rel=1e-5)
+        assert [t["rank"] for t in mine["top"]] == [1, 2, 3] and mine["top"][0]["label"] == mine["label"]
+        assert "wnid" not in mine  # not an ImageNet output
+
+
+def test_predict_catalog_name_applies_the_plugins_preprocessing(digit_folders):
+    import keras
+
+    files = sorted(digit_folders[1].rglob("*.png"))[:2]
+    keras.utils.set_random_seed(0)
+    results = hub.predict("tiny_convnet", files, top_k=2, weights=None)
+    assert [r["image"] for r in results] == [str(f) for f in files] and all(len(r["top"]) == 2 for r in results)
+    with pytest.raises(InvalidArgumentError, match="weights= applies to catalog models"):
+        hub.predict(small_convnet(), np.zeros((1, 8, 8, 1), "float32"), weights=None)
+    array_results = hub.predict(small_convnet(), np.zeros((3, 8, 8, 1), "float32"))
+    assert len(array_results) == 3 and "image" not in array_results[0]
 
 
 def test_bad_arguments_are_one_sentence_errors(digit_arrays):

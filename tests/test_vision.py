@@ -14,6 +14,7 @@ keras = pytest.importorskip("keras")
 from keras.applications import imagenet_utils  # noqa: E402
 
 from hub_core import vision  # noqa: E402
+from hub_core.vision import precision as precision_module  # noqa: E402
 from hub_core.errors import InvalidArgumentError, WeightsError  # noqa: E402
 from hub_core.hub.plugin import WeightSet, WeightsRef  # noqa: E402
 
@@ -264,8 +265,8 @@ def test_precision_keeps_float32_outputs(precision):
 
 
 def test_auto_precision_follows_the_cpu_flags():
-    gpu = vision._gpu_bf16()
-    fast = gpu if gpu is not None else bool({"avx512_bf16", "amx_bf16"} & vision._cpu_flags())
+    gpu = precision_module._gpu_bf16()
+    fast = gpu if gpu is not None else bool({"avx512_bf16", "amx_bf16"} & precision_module._cpu_flags())
     assert vision.resolve_precision("auto") == ("bfloat16" if fast else "float32")
     assert vision.resolve_precision("float32") == "float32"
 

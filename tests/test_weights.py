@@ -14,6 +14,8 @@ import pytest
 from hub_core import api
 from hub_core.hub import catalog
 
+from hub_core import config
+from hub_core.store import cache
 from hub_core.store import download as weights
 from hub_core.errors import ChecksumError, OfflineError, UnknownNameError, WeightsError
 from hub_core.hub.plugin import WeightFile
@@ -34,17 +36,17 @@ def publish(server, name, size=200_000, seed=0):
 
 def cache_listing():
     """Every file under the weights folder except locks and records."""
-    folder = weights.weights_dir()
+    folder = cache.weights_dir()
     return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.exists() else []
 
 
 def test_download_is_verified_cached_and_recorded(http_server):
     data, sha = publish(http_server, "w.h5")
     path = weights.fetch_file(WeightFile(http_server.url("w.h5"), sha256=sha, size=len(data)))
-    assert path == weights.weights_dir() / "w.h5" and path.read_bytes() == data
+    assert path == cache.weights_dir() / "w.h5" and path.read_bytes() == data
     assert weights.fetch_file(WeightFile(http_server.url("w.h5"), sha256=sha)) == path
     assert http_server.count("w.h5") == 1
-    record = json.loads((weights.weights_dir() / ".records" / "w.h5.json").read_text())
+    record = json.loads((cache.weights_dir() / ".records" / "w.h5.json").read_text())
     assert record["sha256"] == sha and record["size"] == len(data)
     assert cache_listing() == ["w.h5"]
 
@@ -156,9 +158,9 @@ def test_four_processes_download_the_file_once(http_server, tmp_path):
     go.touch()
     outputs = [worker.communicate(timeout=120) for worker in workers]
     assert all(worker.returncode == 0 for worker in workers), [err for _, err in outputs]
-    assert {out.strip() for out, _ in outputs} == {str(weights.weights_dir() / "w.h5")}
+    assert {out.strip() for out, _ in outputs} == {str(cache.weights_dir() / "w.h5")}
     assert http_server.count("w.h5") == 1
-    assert (weights.weights_dir() / "w.h5").read_bytes() == data
+    assert (cache.weights_dir() / "w.h5").read_bytes() == data
     assert cache_listing() == ["w.h5"]
 
 
@@ -171,10 +173,10 @@ def test_offline_uses_the_cache_and_explains_a_miss(http_server, monkeypatch):
     with pytest.raises(OfflineError) as error:
         weights.fetch_file(WeightFile(http_server.url("other.h5"), sha256=other_sha))
     message = str(error.value)
-    assert "HUB_CORE_OFFLINE" in message and str(weights.weights_dir() / "other.h5") in message
+    assert "HUB_CORE_OFFLINE" in message and str(cache.weights_dir() / "other.h5") in message
     assert "HUB_CORE_MIRROR" in message
     assert http_server.count() == 1  # no request while offline
-    (weights.weights_dir() / "other.h5").write_bytes((http_server.directory / "other.h5").read_bytes())
+    (cache.weights_dir() / "other.h5").write_bytes((http_server.directory / "other.h5").read_bytes())
     assert weights.fetch_file(WeightFile(http_server.url("other.h5"), sha256=other_sha))  # copied in as advised
     assert http_server.count() == 1
 
@@ -201,7 +203,7 @@ def test_mirror_url_hit_and_misses_fall_back_in_order(http_server, tmp_path, mon
         upstream = "http://127.0.0.1:9/unreachable/w.h5"
         assert weights.fetch_file(WeightFile(upstream, sha256=sha)).read_bytes() == data
         assert missing_mirror.count("w.h5") == 1 and http_server.count("w.h5") == 1
-    weights.clear_cache()
+    cache.clear_cache()
     monkeypatch.setenv("HUB_CORE_MIRROR", str(empty))
     assert weights.fetch_file(WeightFile(http_server.url("w.h5"), sha256=sha)).read_bytes() == data
     assert http_server.count("w.h5") == 2  # the mirror missed, upstream served
@@ -210,7 +212,7 @@ def test_mirror_url_hit_and_misses_fall_back_in_order(http_server, tmp_path, mon
 def test_mirror_list_splits_on_pathsep_but_keeps_urls_whole(monkeypatch):
     monkeypatch.setenv("HUB_CORE_MIRROR", "http://m.example:8080/w:/srv/weights  https://b.example/x\t/opt/w")
     if os.pathsep == ":":
-        assert weights.mirrors() == ["http://m.example:8080/w", "/srv/weights", "https://b.example/x", "/opt/w"]
+        assert config.mirrors() == ["http://m.example:8080/w", "/srv/weights", "https://b.example/x", "/opt/w"]
 
 
 @pytest.mark.parametrize(
@@ -238,7 +240,7 @@ def test_md5_only_files_are_verified_with_md5(http_server):
     data, _ = publish(http_server, "w.npy")
     md5 = hashlib.md5(data).hexdigest()
     assert weights.fetch_file(WeightFile(http_server.url("w.npy"), md5=md5)).read_bytes() == data
-    weights.clear_cache()
+    cache.clear_cache()
     with pytest.raises(ChecksumError, match=f"md5 {md5}, expected {'f' * 32}"):
         weights.fetch_file(WeightFile(http_server.url("w.npy"), md5="F" * 32))
     assert cache_listing() == []
@@ -249,8 +251,8 @@ def test_cached_files_are_hashed_again_only_when_size_or_mtime_change(http_serve
     weight_file = WeightFile(http_server.url("w.h5"), sha256=sha)
     path = weights.fetch_file(weight_file)
     hashed = []
-    real_hash = weights._hash_file
-    monkeypatch.setattr(weights, "_hash_file", lambda p, **kw: hashed.append(p.name) or real_hash(p, **kw))
+    real_hash = weights.hash_file
+    monkeypatch.setattr(weights, "hash_file", lambda p, **kw: hashed.append(p.name) or real_hash(p, **kw))
     weights.fetch_file(weight_file)
     assert hashed == []  # size and mtime unchanged: the record is trusted
     stat = path.stat()
@@ -274,7 +276,7 @@ def test_corrupt_cached_file_offline_is_a_checksum_error(http_server, monkeypatc
 def test_user_urls_file_urls_and_paths(http_server, tmp_path):
     data, sha = publish(http_server, "user.h5")
     path = weights.fetch_location(http_server.url("user.h5"))  # no hash: cached by name
-    assert path == weights.weights_dir() / "user.h5" and path.read_bytes() == data
+    assert path == cache.weights_dir() / "user.h5" and path.read_bytes() == data
     assert weights.fetch_location(http_server.url("user.h5")) == path and http_server.count() == 1
     with pytest.raises(ChecksumError):
         weights.fetch_location(http_server.url("user.h5"), sha256="0" * 64)
@@ -318,7 +320,7 @@ def acme_catalog(http_server, tmp_path, monkeypatch):
 
 def test_download_a_models_weight_set_fetches_every_file(acme_catalog, http_server):
     main = api.download("tiny_convnet", progress=False)
-    assert main == weights.weights_dir() / "tiny.weights.h5"
+    assert main == cache.weights_dir() / "tiny.weights.h5"
     assert cache_listing() == ["tiny.weights.h5", "tiny_notop.weights.h5"]
     assert api.download("tiny_convnet", weights="acme") == main and http_server.count() == 2
     with pytest.raises(UnknownNameError, match="Did you mean: acme"):
@@ -329,7 +331,7 @@ def test_download_a_models_weight_set_fetches_every_file(acme_catalog, http_serv
         api.download("tiny_convnet", weights="private")
     with pytest.raises(ChecksumError):
         api.download("tiny_convnet", sha256="0" * 64)  # pins the main file; the cached copy does not match
-    assert [e["name"] for e in weights.cache_entries("tiny_convnet")] == cache_listing()
+    assert [e["name"] for e in cache.cache_entries(api.cached_files("tiny_convnet"))] == cache_listing()
 
 
 def test_cache_management(http_server):
@@ -337,25 +339,25 @@ def test_cache_management(http_server):
     _, sha_b = publish(http_server, "b.h5", seed=1)
     for name, digest in (("a.h5", sha), ("b.h5", sha_b)):
         weights.fetch_file(WeightFile(http_server.url(name), sha256=digest))
-    assert [(e["name"], e["sha256"], e["recorded"]) for e in weights.cache_entries()] == [
+    assert [(e["name"], e["sha256"], e["recorded"]) for e in cache.cache_entries()] == [
         ("a.h5", sha, True), ("b.h5", sha_b, True)]
-    (weights.weights_dir() / "a.h5").write_bytes(b"!" + data[1:])
-    (weights.weights_dir() / "hand.h5").write_bytes(b"copied in by hand")
-    assert {r["name"]: r["status"] for r in weights.verify_cache()} == {"a.h5": "corrupt", "b.h5": "ok", "hand.h5": "unknown"}
-    assert weights.clear_cache("a.h5") == [{"name": "a.h5", "size": len(data)}]
+    (cache.weights_dir() / "a.h5").write_bytes(b"!" + data[1:])
+    (cache.weights_dir() / "hand.h5").write_bytes(b"copied in by hand")
+    assert {r["name"]: r["status"] for r in cache.verify_cache()} == {"a.h5": "corrupt", "b.h5": "ok", "hand.h5": "unknown"}
+    assert cache.clear_cache(api.cached_files("a.h5")) == [{"name": "a.h5", "size": len(data)}]
     with pytest.raises(UnknownNameError, match="Did you mean: b.h5"):
-        weights.clear_cache("b.h6")
-    assert {r["name"] for r in weights.clear_cache()} == {"b.h5", "hand.h5"}
-    assert cache_listing() == [] and not list((weights.weights_dir() / ".records").iterdir())
+        api.cached_files("b.h6")
+    assert {r["name"] for r in cache.clear_cache()} == {"b.h5", "hand.h5"}
+    assert cache_listing() == [] and not list((cache.weights_dir() / ".records").iterdir())
 
 
 def test_clear_removes_leftovers_of_killed_downloads(http_server):
     _, sha = publish(http_server, "w.h5")
     weights.fetch_file(WeightFile(http_server.url("w.h5"), sha256=sha))
-    (weights.weights_dir() / ".other.h5.part").write_bytes(b"half")
-    (weights.weights_dir() / ".records" / "gone.h5.json").write_text("{}")
-    assert [r["name"] for r in weights.clear_cache()] == ["w.h5"]
-    assert sorted(p.name for p in weights.weights_dir().rglob("*") if p.is_file() and p.suffix != ".lock") == []
+    (cache.weights_dir() / ".other.h5.part").write_bytes(b"half")
+    (cache.weights_dir() / ".records" / "gone.h5.json").write_text("{}")
+    assert [r["name"] for r in cache.clear_cache()] == ["w.h5"]
+    assert sorted(p.name for p in cache.weights_dir().rglob("*") if p.is_file() and p.suffix != ".lock") == []
 
 
 def test_progress_bar_only_on_a_terminal(http_server, monkeypatch):
@@ -375,7 +377,7 @@ def test_progress_bar_only_on_a_terminal(http_server, monkeypatch):
 
 
 def test_importing_the_store_does_not_import_tensorflow():
-    code = "import sys, hub_core.store.download, hub_core.store.safe_io, hub_core.cli.cache; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
+    code = "import sys, hub_core.store.download, hub_core.store.cache, hub_core.store.readers.pickle, hub_core.store.readers.numpy, hub_core.store.readers.archives, hub_core.store.readers.hdf5, hub_core.store.converters, hub_core.config, hub_core.cli.cache; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
 

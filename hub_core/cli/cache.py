@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hub_core import config
 from hub_core.cli.main import print_json, print_table
 
 
@@ -18,8 +19,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=download_command)
 
     cache = subparsers.add_parser("cache", help="inspect and clean the weights cache",
-                                  description="Inspect, verify and clean the weights cache ($HUB_CORE_HOME/weights, "
-                                              "and the converted files in $HUB_CORE_HOME/converted).")
+                                  description=f"Inspect, verify and clean the weights cache (${config.HOME.name}/weights, "
+                                              f"and the converted files in ${config.HOME.name}/converted).")
     actions = cache.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, help_text, func in (
         ("ls", "list cached files", ls_command),
@@ -56,13 +57,14 @@ _SOURCES = {"download": "-", "converted": "converted from a pickle"}
 
 def ls_command(args) -> int:
     """List cached files."""
-    from hub_core.store import download as weights
+    from hub_core import api
+    from hub_core.store import cache
 
-    entries = weights.cache_entries(args.name)
+    entries = cache.cache_entries(api.cached_files(args.name))
     if args.json:
-        print_json({"cache": str(weights.weights_dir()), "files": entries})
+        print_json({"cache": str(cache.weights_dir()), "files": entries})
         return 0
-    print(f"cache: {weights.weights_dir()}")
+    print(f"cache: {cache.weights_dir()}")
     print_table(
         [(e["name"], _size(e["size"]), (e["sha256"] or "-")[:16], e["url"] or _SOURCES[e["kind"]]) for e in entries],
         ("FILE", "SIZE", "SHA256", "SOURCE"),
@@ -72,9 +74,10 @@ def ls_command(args) -> int:
 
 def verify_command(args) -> int:
     """Verify cached files; exit 1 when one is corrupt."""
-    from hub_core.store import download as weights
+    from hub_core import api
+    from hub_core.store import cache
 
-    results = weights.verify_cache(args.name)
+    results = cache.verify_cache(api.cached_files(args.name))
     if args.json:
         print_json(results)
     else:
@@ -87,9 +90,10 @@ def verify_command(args) -> int:
 
 def clear_command(args) -> int:
     """Delete cached files and print what was removed."""
-    from hub_core.store import download as weights
+    from hub_core import api
+    from hub_core.store import cache
 
-    removed = weights.clear_cache(args.name)
+    removed = cache.clear_cache(api.cached_files(args.name))
     if args.json:
         print_json(removed)
     else:

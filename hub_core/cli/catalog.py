@@ -52,6 +52,8 @@ def list_command(args) -> int:
             ],
             ("MODEL", "PLUGIN", "TASK", "PARAMS", "WEIGHTS"),
         )
+        if any(catalog.QUALIFIER in r["model"] for r in rows):
+            print(f"Names written PLUGIN{catalog.QUALIFIER}MODEL are declared by several plugins: load them by that name.")
     return 0
 
 

@@ -1,8 +1,19 @@
 """The ``hub`` command line.
 
-Each area of the hub contributes its subcommands through a ``register``
+Each area of the core contributes its subcommands through a ``register``
 function in one module listed in ``COMMAND_MODULES``; modules are imported
 when the parser is built, and they must stay light (no TensorFlow at import).
+
+Installed distributions (the built-in plugins among them) add commands through
+the ``hub_core.commands`` entry-point group: each entry point is named after
+its command and names a ``register(subparsers)`` function that adds that
+command. Only their names are read when the parser is built (metadata, no
+import); a plugin's module is imported when its command runs (after TensorFlow,
+imported quietly) or when the full command list is printed (``hub``,
+``hub --help``). So ``hub list`` runs no plugin code. A plugin command whose
+name the core or another distribution also uses is left out with a warning;
+one whose module cannot be imported stays listed, and running it prints why.
+
 Errors print one line on stderr and exit non-zero; set ``HUB_CORE_DEBUG=1``
 for a traceback.
 """
@@ -16,21 +27,30 @@ import os
 import sys
 from typing import Any, Sequence
 
-from hub_core.errors import HubError
+from hub_core import config, console
+from hub_core.errors import HubError, PluginError
+from hub_core.hub import extensions
 
 COMMAND_MODULES = (
     "hub_core.cli.catalog",
     "hub_core.cli.cache",
     "hub_core.cli.predict",
     "hub_core.cli.training",
-    "hub_core.cli.style",
 )
-# Command modules whose commands never import TensorFlow (the others import it up front, quietly).
-LIGHT_COMMAND_MODULES = ("hub_core.cli.catalog", "hub_core.cli.cache")
+# Modules whose commands never import TensorFlow (the others import it up front, quietly); this module's
+# are the stand-ins of plugin commands that could not be loaded.
+LIGHT_COMMAND_MODULES = ("hub_core.cli.catalog", "hub_core.cli.cache", __name__)
+HELP_FLAGS = ("-h", "--help")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``hub`` parser with every available subcommand."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``hub`` parser with the core's subcommands and the installed distributions'.
+
+    Args:
+        argv: The arguments about to be parsed. Of the distributions' commands,
+            only the one they name is imported; every one is when they name none
+            (``hub``, ``hub --help``: the full help), and when ``argv`` is None.
+    """
     parser = argparse.ArgumentParser(prog="hub", description="Keras 3 model hub: list, load, fine-tune and export models.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
@@ -41,7 +61,62 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(subparsers)
+    _add_plugin_commands(subparsers, _command_in(argv or ()))
     return parser
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The subcommand that ``argv`` runs, or None for the full help (``hub`` itself takes no option but ``-h``)."""
+    for arg in argv:
+        if arg in HELP_FLAGS:
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def _add_plugin_commands(subparsers, command: str | None) -> None:
+    """Add the ``hub_core.commands`` entry points: ``command``'s alone, or all of them when it is None."""
+    core = set(subparsers.choices)
+    for name, offers in extensions.offered(extensions.COMMANDS_GROUP).items():
+        if name in core:
+            owners = " and ".join(offer.distribution for offer in offers)
+            _warn(f"The command '{name}' of {owners} is left out because hub-core has its own 'hub {name}'; "
+                  f"ask {owners} to rename it.")
+        elif len(offers) > 1:
+            _warn(extensions.clash("command", offers))
+        elif command in (None, name):
+            if command == name:
+                _import_tensorflow_quietly()  # before the plugin's module, as for the core's commands
+            _register(subparsers, offers[0])
+
+
+def _register(subparsers, offer: extensions.Extension) -> None:
+    """Let ``offer`` add its command; if it cannot, add a stand-in that says why when run."""
+    try:
+        offer.load()(subparsers)
+        if offer.name in subparsers.choices:
+            return
+        message = (f"{offer.distribution}'s register function {offer.entry_point.value} added no command "
+                   f"'{offer.name}'; it must add the command its entry point is named after.")
+    except HubError as error:
+        message = str(error)
+    except Exception as error:  # the register function itself failed
+        message = (f"{offer.distribution}'s register function {offer.entry_point.value} failed: "
+                   f"{type(error).__name__}: {error}; fix or reinstall {offer.distribution}.")
+    stand_in = subparsers.choices.get(offer.name)
+    if stand_in is None:
+        stand_in = subparsers.add_parser(offer.name, help=f"(unavailable) {message}", description=message)
+        stand_in.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+    def unavailable(args) -> int:
+        raise PluginError(message)
+
+    stand_in.set_defaults(func=unavailable)
+
+
+def _warn(message: str) -> None:
+    print(f"hub: warning: {message}", file=sys.stderr)
 
 
 def print_json(data: Any) -> None:
@@ -60,7 +135,8 @@ def print_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``hub`` command and return its exit status."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter is not for users
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -81,32 +157,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its native start-up lines discarded.
+    """Import TensorFlow and find its devices with their native start-up lines discarded.
 
     TensorFlow logs through absl before absl's logging is initialised, so
-    ``TF_CPP_MIN_LOG_LEVEL`` cannot silence those lines; stderr's file
-    descriptor points at /dev/null for the import instead. Nothing is hidden
-    with ``HUB_CORE_DEBUG`` set or ``TF_CPP_MIN_LOG_LEVEL=0``, and an import
-    failure is left for the command itself to report.
+    ``TF_CPP_MIN_LOG_LEVEL`` cannot silence those lines (nor the CUDA probe's,
+    which comes with the first device lookup); :mod:`hub_core.console` keeps
+    them off the terminal. An import failure is left for the command itself
+    to report.
     """
-    if os.environ.get("HUB_CORE_DEBUG") or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0" or "tensorflow" in sys.modules:
+    if "tensorflow" in sys.modules:
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import tensorflow  # noqa: F401
-    except ImportError:
-        pass
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    with console.native_stderr_silenced():
+        try:
+            import tensorflow as tf
+        except ImportError:
+            return
+        tf.config.list_physical_devices()
 
 
 def _report(error: BaseException, prefix: str = "") -> None:
-    if os.environ.get("HUB_CORE_DEBUG"):
+    if config.debug():
         import traceback
 
         traceback.print_exception(error)

@@ -124,8 +124,6 @@ def fit_command(args) -> int:
         seed=args.seed, checkpoint_every=args.checkpoint_every, optimizer=args.optimizer, schedule=args.schedule,
         label_smoothing=args.label_smoothing, verbose=0 if args.quiet else 1,
     )
-    if args.label:  # tabular models adapt their preprocessing to the training table
-        options["model_kwargs"] = {"data": train}
     if args.mode == "fine-tune":
         options.update(strategy=args.strategy, unfreeze=args.unfreeze, layer_decay=args.layer_decay,
                        cache_features={"auto": "auto", "on": True, "off": False}[args.cache_features])

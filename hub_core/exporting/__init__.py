@@ -20,17 +20,16 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pathlib
 import shutil
-import sys
 import tempfile
-import warnings
-from typing import Any, Iterator
+from typing import Any
 
-from hub_core.training import runs
+from hub_core import saving
+from hub_core.console import native_stderr_silenced
 from hub_core.errors import HubError, InvalidArgumentError
+from hub_core.files import atomic_path
 
 FORMATS = ("keras", "savedmodel", "tflite")
 SUFFIXES = {"keras": ".keras", "savedmodel": "", "tflite": ".tflite"}
@@ -71,7 +70,7 @@ def export(model: Any, path: str | os.PathLike, format: str = "keras", *, atol: 
     if format not in FORMATS:
         raise InvalidArgumentError(f"format must be one of {', '.join(FORMATS)}, not {format!r}.")
     if not hasattr(model, "predict"):
-        model = runs.open_saved(model)
+        model = saving.open_saved(model)
     path = pathlib.Path(path)
     if format == "keras" and path.suffix != ".keras":
         raise InvalidArgumentError(f"A Keras export needs a path ending in .keras, not {path}.")
@@ -106,7 +105,14 @@ def _first_line(error: Exception) -> str:
 
 
 def _computes_in_bfloat16(model) -> bool:
-    return any(getattr(layer, "compute_dtype", None) == "bfloat16" for layer in model._flatten_layers())
+    """Whether any layer of ``model`` (nested models included) computes in bfloat16."""
+    pending = list(model.layers)
+    while pending:
+        layer = pending.pop()
+        if getattr(layer, "compute_dtype", None) == "bfloat16":
+            return True
+        pending.extend(getattr(layer, "layers", None) or ())
+    return False
 
 
 def _float32_twin(model):
@@ -153,11 +159,11 @@ def _remove(path: pathlib.Path) -> None:
 
 
 def _write_keras(model, path: pathlib.Path) -> None:
-    runs.save_model(model, path)
+    saving.save_model(model, path)
 
 
 def _run_keras(path: pathlib.Path, inputs):
-    return runs.load_keras(path).predict(inputs, verbose=0)
+    return saving.load_keras(path).predict(inputs, verbose=0)
 
 
 def _write_savedmodel(model, path: pathlib.Path) -> None:
@@ -190,9 +196,9 @@ def _write_tflite(model, path: pathlib.Path) -> None:
         model.export(str(saved), format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
-        with _tflite_quietly():
+        with native_stderr_silenced():
             flatbuffer = converter.convert()
-    with runs.atomic_path(path) as tmp_file:
+    with atomic_path(path) as tmp_file:
         tmp_file.write_bytes(flatbuffer)
 
 
@@ -200,7 +206,7 @@ def _run_tflite(path: pathlib.Path, inputs):
     import numpy as np
     import tensorflow as tf
 
-    with _tflite_quietly():
+    with native_stderr_silenced():
         interpreter = tf.lite.Interpreter(model_path=str(path))
         detail = interpreter.get_input_details()[0]
         interpreter.resize_tensor_input(detail["index"], list(np.shape(inputs)))
@@ -208,27 +214,3 @@ def _run_tflite(path: pathlib.Path, inputs):
         interpreter.set_tensor(detail["index"], np.asarray(inputs, dtype=detail["dtype"]))
         interpreter.invoke()
         return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-
-
-@contextlib.contextmanager
-def _tflite_quietly() -> Iterator[None]:
-    """Discard TFLite's native log lines and its LiteRT deprecation warning (kept with ``HUB_CORE_DEBUG``).
-
-    The converter and the interpreter write to stderr's file descriptor from
-    C++, so only pointing it at /dev/null silences them; errors still arrive
-    as Python exceptions.
-    """
-    if os.environ.get("HUB_CORE_DEBUG"):
-        yield
-        return
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)

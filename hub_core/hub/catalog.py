@@ -1,28 +1,39 @@
-"""The catalog (``registry.json``): read, merge overlays, generate, check.
+"""The catalog: every plugin's metadata as data, merged from three sources, and the names it resolves.
 
-``registry.json`` is generated from the built-in plugins' metadata by
-``python -m hub_core.hub.catalog --write`` and a test checks it stays in sync.
-``HUB_CORE_REGISTRY`` (paths separated by ``os.pathsep``) adds or overrides
-entries, deep-merged over the built-in catalog in order.
+* ``registry.json`` describes the built-in plugins; ``python -m hub_core.hub.catalog --write``
+  generates it from their metadata and a test checks it stays in sync.
+* A third-party distribution ships the same data as ``hub_catalog.json`` inside its plugin's
+  top-level package (``python -m hub_core.hub.catalog --plugin NAME --out PATH`` writes it; the
+  conformance kit checks it matches the plugin class). It is read from the distribution's files,
+  so listing runs no plugin code; a plugin without it is imported to read its metadata.
+* ``HUB_CORE_REGISTRY`` (paths separated by ``os.pathsep``) adds or overrides entries,
+  deep-merged over both in order.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import fnmatch
+import importlib.metadata
 import json
 import os
 import pathlib
 import sys
 from typing import Any
 
-from hub_core.errors import HubError, PluginError, unknown
+from hub_core import config
+from hub_core.errors import AmbiguousNameError, HubError, PluginConflictError, PluginError, unknown
 from hub_core.hub import registry
 
 CATALOG_PATH = pathlib.Path(__file__).parent.parent / "registry.json"
 SCHEMA_PATH = pathlib.Path(__file__).parent.parent / "registry.schema.json"
 SCHEMA_VERSION = 1
 BUILTIN_PACKAGE = "hub_plugins"
+
+DATA_FILE = "hub_catalog.json"
+DATA_FILE_BUDGET = 1 << 20  # bytes: a plugin's catalog data is metadata, never this large
+QUALIFIER = ":"  # PLUGIN:MODEL; plugin names are identifiers, so it is never a path, a URL or a plain model name
 
 _entries: dict[str, Any] = {}
 
@@ -33,7 +44,7 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise HubError(f"Catalog file {path} does not exist; fix HUB_CORE_REGISTRY or create the file.") from None
+        raise HubError(f"Catalog file {path} does not exist; fix {config.REGISTRY.name} or create the file.") from None
     except json.JSONDecodeError as error:
         raise HubError(f"Catalog file {path} is not valid JSON ({error}); fix the file.") from None
     if not isinstance(data, dict) or not isinstance(data.get("plugins"), dict):
@@ -59,7 +70,7 @@ def builtin() -> dict[str, Any]:
 def overlays() -> dict[str, Any]:
     """Every ``HUB_CORE_REGISTRY`` file deep-merged in order (``{"plugins": {}}`` when unset)."""
     data: dict[str, Any] = {"plugins": {}}
-    for path in filter(None, os.environ.get("HUB_CORE_REGISTRY", "").split(os.pathsep)):
+    for path in config.registry_paths():
         data = merge(data, read(path))
     return data
 
@@ -97,15 +108,55 @@ def entry(name: str) -> dict[str, Any]:
     Raises:
         UnknownNameError: When no plugin has that name.
         PluginError: When an undescribed plugin cannot be imported.
+        PluginConflictError: When several distributions register the name and none is pinned.
     """
     if name not in _entries:
+        if name in registry.conflicts():
+            raise PluginConflictError(registry.conflict_message(name, registry.conflicts()[name]))
         registration = registry.registrations().get(name)
         if registration is None:
             raise unknown("plugin", name, registry.registrations(), "Run 'hub plugins' to see the installed plugins.")
-        described = builtin()["plugins"].get(name) or registry.get_plugin(name).catalog_entry()
+        if registration.value.startswith(BUILTIN_PACKAGE + "."):
+            described = builtin()["plugins"].get(name)
+        else:
+            described = distribution_entry(registration)
+        described = described or registry.get_plugin(name).catalog_entry()
         merged = merge(described, overlays()["plugins"].get(name, {}))
         _entries[name] = dict(merged, distribution=registration.distribution, version=registration.version)
     return _entries[name]
+
+
+def distribution_entry(registration) -> dict[str, Any] | None:
+    """The plugin's entry from the ``hub_catalog.json`` its distribution ships, or None when it ships none.
+
+    The file is found in the distribution's file list, inside the top-level
+    package of the entry point's module, and read as data (no import).
+
+    Raises:
+        PluginError: When the file is over the size budget, is not valid JSON or does not describe the
+            plugin (listing then leaves that plugin out, like a broken one).
+    """
+    package = registration.value.split(":", 1)[0].split(".", 1)[0]
+    try:
+        dist = importlib.metadata.distribution(registration.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    wanted = [f for f in dist.files or () if f.name == DATA_FILE and f.parts[0] == package]
+    if not wanted:
+        return None
+    path = pathlib.Path(str(dist.locate_file(wanted[0])))
+    if path.stat().st_size > DATA_FILE_BUDGET:
+        raise PluginError(f"Catalog data {path} of '{registration.distribution}' is {path.stat().st_size} bytes, over the "
+                       f"{DATA_FILE_BUDGET}-byte budget for metadata; regenerate it with python -m hub_core.hub.catalog.")
+    try:
+        described = read(path)["plugins"].get(registration.name)
+    except HubError as error:
+        raise PluginError(f"Plugin '{registration.name}' of '{registration.distribution}' ships bad catalog data: {error}") from None
+    if described is None:
+        raise PluginError(f"Catalog data {path} of '{registration.distribution}' does not describe plugin "
+                       f"'{registration.name}'; regenerate it with: python -m hub_core.hub.catalog --plugin "
+                       f"{registration.name} --out {path}")
+    return described
 
 
 def entries() -> dict[str, Any]:
@@ -122,29 +173,57 @@ def entries() -> dict[str, Any]:
     return result
 
 
-def resolve(name: str) -> tuple[str, str]:
-    """Map a model or plugin name to ``(plugin, variant)``.
+def qualified(plugin_name: str, model: str) -> str:
+    """The qualified model name ``PLUGIN:MODEL``, which always resolves to that plugin's model."""
+    return f"{plugin_name}{QUALIFIER}{model}"
 
-    A plugin name is resolved without looking at any other plugin.
+
+def _declaring(model: str) -> list[str]:
+    """The plugins (sorted) whose catalog entries declare a variant called ``model``."""
+    return sorted(name for name, plugin_entry in entries().items() if model in plugin_entry["variants"])
+
+
+def resolve(name: str) -> tuple[str, str]:
+    """Map a model name, a plugin name or a qualified ``PLUGIN:MODEL`` to ``(plugin, variant)``.
+
+    A plugin name means its default variant, and is resolved without looking at
+    any other plugin. A model name that two plugins declare never resolves to
+    either: write it qualified.
 
     Raises:
         UnknownNameError: With close matches, when nothing has that name.
+        AmbiguousNameError: When several plugins declare the model, naming the qualified forms.
         PluginError: When the named plugin is broken.
+        PluginConflictError: When several distributions register the named plugin.
     """
-    if name in registry.registrations():
+    if QUALIFIER in name:
+        plugin_name, _, model = name.partition(QUALIFIER)
+        variants = entry(plugin_name)["variants"]
+        if model not in variants:
+            raise unknown(f"model of plugin '{plugin_name}'", model, variants, f"It has: {', '.join(variants)}.")
+        return plugin_name, model
+    if name in registry.registrations() or name in registry.conflicts():
         return name, entry(name)["default_variant"]
+    owners = _declaring(name)
+    if len(owners) > 1:
+        forms = " or ".join(repr(qualified(owner, name)) for owner in owners)
+        raise AmbiguousNameError(f"Model name '{name}' is declared by the plugins {', '.join(owners)}; write {forms}.")
+    if owners:
+        return owners[0], name
     known_entries = entries()
-    for plugin_name, plugin_entry in known_entries.items():
-        if name in plugin_entry["variants"]:
-            return plugin_name, name
     known = list(known_entries) + [v for e in known_entries.values() for v in e["variants"]]
     raise unknown("model", name, known, "Run 'hub list' to see the available models.")
 
 
 def list_models(pattern: str | None = None, *, task: str | None = None, pretrained: bool | None = None) -> list[str]:
-    """Sorted model (variant) names, filtered by fnmatch pattern, task and weights."""
+    """Sorted model (variant) names, filtered by fnmatch pattern, task and weights.
+
+    A model name that several plugins declare is listed once per plugin, in
+    the qualified form ``PLUGIN:MODEL`` that loads it.
+    """
+    declared = collections.Counter(v for plugin_entry in entries().values() for v in plugin_entry["variants"])
     names = []
-    for plugin_entry in entries().values():
+    for plugin_name, plugin_entry in entries().items():
         if task is not None and plugin_entry["task"] != task:
             continue
         for variant_name, variant in plugin_entry["variants"].items():
@@ -153,7 +232,7 @@ def list_models(pattern: str | None = None, *, task: str | None = None, pretrain
             has_weights = any(w["published"] or w["source"] for w in variant["weights"].values())
             if pretrained is not None and has_weights != pretrained:
                 continue
-            names.append(variant_name)
+            names.append(qualified(plugin_name, variant_name) if declared[variant_name] > 1 else variant_name)
     return sorted(names)
 
 
@@ -177,16 +256,33 @@ def generate(plugin_names: list[str] | None = None) -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, "plugins": entries}
 
 
+def plugin_data(name: str) -> dict[str, Any]:
+    """The ``hub_catalog.json`` content of one plugin, from its class's metadata."""
+    return {"schema_version": SCHEMA_VERSION, "plugins": {name: registry.get_plugin(name).catalog_entry()}}
+
+
 def dumps(data: dict[str, Any]) -> str:
     """Serialise a catalog the way ``registry.json`` is written."""
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m hub_core.hub.catalog [--write]``: regenerate registry.json, or (without --write) check it is current."""
+    """``python -m hub_core.hub.catalog [--write | --plugin NAME --out PATH]``.
+
+    Without arguments, check that registry.json is current; ``--write`` regenerates it;
+    ``--plugin NAME --out PATH`` writes a third-party plugin's ``hub_catalog.json``.
+    """
     parser = argparse.ArgumentParser(prog="python -m hub_core.hub.catalog", description=__doc__)
     parser.add_argument("--write", action="store_true", help="regenerate registry.json from the plugins")
+    parser.add_argument("--plugin", metavar="NAME", help="write the catalog data of this (third-party) plugin")
+    parser.add_argument("--out", metavar="PATH", help=f"with --plugin: where to write it (its package's {DATA_FILE})")
     args = parser.parse_args(argv)
+    if args.plugin:
+        if not args.out:
+            parser.error("--plugin needs --out PATH")
+        pathlib.Path(args.out).write_text(dumps(plugin_data(args.plugin)), encoding="utf-8")
+        print(f"wrote {args.out}")
+        return 0
     text = dumps(generate())
     if args.write:
         CATALOG_PATH.resolve().write_text(text, encoding="utf-8")

@@ -89,8 +89,11 @@ class ModelPlugin(abc.ABC):
         default_variant: Name of the variant a bare plugin name means.
         capabilities: Tags used by the conformance kit (``"features"``, ``"preprocessing"``...);
             ``"optimizer:NAME"`` declares a named optimizer that :meth:`optimizer` returns.
+        api_version: The version of this contract the plugin is written for; the registry refuses
+            versions it does not support (``hub_core.hub.registry.SUPPORTED_API_VERSIONS``).
     """
 
+    api_version: ClassVar[int] = 1
     name: ClassVar[str] = ""
     task: ClassVar[str] = ""
     description: ClassVar[str] = ""

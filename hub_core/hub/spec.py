@@ -74,8 +74,21 @@ class WeightSet:
     note: str = ""
     source: str = ""
 
+    def unavailable_reason(self) -> str | None:
+        """Why this set has no downloadable file (its note, or where it comes from), or None when it has one."""
+        if self.files:
+            return None
+        reason = self.note or (f"it comes from {self.source}" if self.source else "none is published")
+        return reason.rstrip(".")
+
     def file(self, role: str = "default") -> WeightFile:
-        """Return the file for ``role``, falling back to the only file."""
+        """Return the file for ``role``, falling back to the only file.
+
+        Raises:
+            WeightsError: When the set has no such file; for a set without files, the error gives its note.
+        """
+        if not self.files:
+            raise WeightsError(f"Weight set '{self.name}' has no downloadable file: {self.unavailable_reason()}.")
         for weight_file in self.files:
             if weight_file.role == role:
                 return weight_file

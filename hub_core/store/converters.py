@@ -2,10 +2,10 @@
 
 Some published weights exist only as pickles: ``bvlc_alexnet.npy`` and the
 caffe-tensorflow exports are ``np.save`` of a dict. They are read once with
-:func:`hub_core.store.safe_io.load_pickled_arrays` (a restricted unpickler), turned
+:func:`hub_core.store.readers.pickle.load_pickled_arrays` (a restricted unpickler), turned
 into ``{layer_name: [arrays]}`` by a plugin's ``read`` function and written
 to ``$HUB_CORE_HOME/converted/`` as the ``.npz`` layout that
-:func:`hub_core.vision.read_weights` reads (keys ``"<layer>/<index>"``). Later
+:func:`hub_core.store.readers.hdf5.read_weights` reads (keys ``"<layer>/<index>"``). Later
 loads find the ``.npz`` and never touch pickle again.
 
 The conversion is keyed by the source's path, size and modification time, so
@@ -15,13 +15,14 @@ renamed into place, so a crash never leaves a half-written ``.npz``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import pathlib
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from hub_core.errors import WeightsError
-from hub_core.hub.plugin import WeightsRef
+from hub_core.hub.spec import WeightSet
 
 Arrays = Mapping[str, Sequence]
 Read = Callable[[pathlib.Path], Arrays]
@@ -29,9 +30,19 @@ Read = Callable[[pathlib.Path], Arrays]
 PICKLE_SUFFIXES = (".npy", ".pkl", ".pickle")
 
 
+class WeightsSource(Protocol):
+    """What the converters need of a :class:`hub_core.hub.plugin.WeightsRef` (a dataclass)."""
+
+    weight_set: WeightSet | None
+    location: str | None
+
+    def fetch(self, role: str = "default") -> pathlib.Path:
+        """The verified local file of ``role``."""
+
+
 def converted_path(source: pathlib.Path, tag: str) -> pathlib.Path:
     """Where the conversion of ``source`` by converter ``tag`` is cached."""
-    from hub_core.store.download import converted_dir
+    from hub_core.store.cache import converted_dir
 
     source = source.resolve()
     stat = source.stat()
@@ -73,7 +84,7 @@ def read_pickled_layers(path: pathlib.Path, split: Callable[[Any], Sequence | No
     """
     import numpy as np
 
-    from hub_core.store.safe_io import load_pickled_arrays
+    from hub_core.store.readers.pickle import load_pickled_arrays
 
     data = load_pickled_arrays(path)
     if not isinstance(data, dict):
@@ -107,23 +118,23 @@ def convert_once(source: pathlib.Path, read: Read, tag: str) -> pathlib.Path:
     return target
 
 
-def reader(read: Read, tag: str) -> Callable[[WeightsRef, str], dict]:
+def reader(read: Read, tag: str) -> Callable[[WeightsSource, str], dict]:
     """A ``hub_core.vision`` weight reader for a catalog set in ``read``'s format.
 
     The reader fetches the set's file, converts it once and reads the ``.npz``.
     """
 
-    def read_catalog_set(ref: WeightsRef, role: str) -> dict:
-        from hub_core import vision
+    def read_catalog_set(ref: WeightsSource, role: str) -> dict:
+        from hub_core.store.readers.hdf5 import read_weights
 
         if not ref.weight_set.published:
             raise WeightsError(f"Weight set '{ref.weight_set.name}' cannot be downloaded: {ref.weight_set.note}")
-        return vision.read_weights(convert_once(ref.fetch(role), read, tag))
+        return read_weights(convert_once(ref.fetch(role), read, tag))
 
     return read_catalog_set
 
 
-def user_ref(ref: WeightsRef | None, read: Read, tag: str) -> WeightsRef | None:
+def user_ref(ref: WeightsSource | None, read: Read, tag: str) -> WeightsSource | None:
     """Swap a user-supplied pickled file (path or URL) for its ``.npz`` conversion.
 
     Catalog sets, ``None`` and files of other kinds (``.h5``, ``.npz``) are
@@ -133,4 +144,4 @@ def user_ref(ref: WeightsRef | None, read: Read, tag: str) -> WeightsRef | None:
         return ref
     if pathlib.PurePosixPath(str(ref.location).split("?", 1)[0]).suffix.lower() not in PICKLE_SUFFIXES:
         return ref
-    return WeightsRef(location=str(convert_once(ref.fetch(), read, tag)))
+    return dataclasses.replace(ref, location=str(convert_once(ref.fetch(), read, tag)))

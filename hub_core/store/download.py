@@ -1,34 +1,27 @@
-"""The weights store: fetch, verify and cache weight files.
+"""The weights store's downloader: fetch and verify weight files into the cache.
 
-Files live in ``$HUB_CORE_HOME/weights/`` (default ``~/.cache/hub_core``),
-one per file name. A download is streamed to a hidden temp file in the same
-folder, fsynced, verified (sha256, or md5 where only that is published) and
-then renamed into place, under a file lock so that concurrent processes
-download a file once. Interrupted transfers are retried with backoff and
-resumed with HTTP ``Range``; a server that answers ``200`` to a ``Range``
-request restarts the file.
+A download is streamed to a hidden temp file in the cache folder
+(:mod:`hub_core.store.cache`), fsynced, verified (sha256, or md5 where only
+that is published) and then renamed into place, under a file lock so that
+concurrent processes download a file once. Interrupted transfers are retried
+with backoff and resumed with HTTP ``Range``; a server that answers ``200``
+to a ``Range`` request restarts the file.
 
-Each cached file has a small sidecar record (``.records/NAME.json``) with its
-hashes, size and mtime; a file whose size or mtime changed is hashed again
-before it is used.
+Each cached file has a sidecar record with its hashes, size and mtime; a file
+whose size or mtime changed is hashed again before it is used.
 
-Environment:
-    HUB_CORE_HOME: Cache root.
-    HUB_CORE_OFFLINE: ``1`` forbids network access; cached files and local
-        mirrors still work.
-    HUB_CORE_MIRROR: Base URLs or folders, separated by whitespace or
-        ``os.pathsep``, searched in order by file name before the upstream URL.
-        A mirror copy must have the published hash.
-    HUB_CORE_TIMEOUT: Socket timeout of a download in seconds (default 60).
+Settings (:mod:`hub_core.config`): ``HUB_CORE_HOME`` (cache root),
+``HUB_CORE_OFFLINE`` (no network; cached files and local mirrors still
+work), ``HUB_CORE_MIRROR`` (mirrors searched by file name before the upstream
+URL; a mirror copy must have the published hash) and ``HUB_CORE_TIMEOUT``
+(socket timeout in seconds).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import http.client
-import json
 import os
 import pathlib
 import re
@@ -40,59 +33,20 @@ import urllib.parse
 import urllib.request
 from typing import Any, Callable, Iterator
 
-from hub_core.errors import ChecksumError, InvalidArgumentError, OfflineError, WeightsError, unknown
-from hub_core.files import atomic_write
+from hub_core import config
+from hub_core.errors import ChecksumError, InvalidArgumentError, OfflineError, WeightsError
 from hub_core.hub.spec import WeightFile
+from hub_core.store.cache import CHUNK, Hashes, hash_file, lock, read_record, record_current, weights_dir, write_record
 
-ENV_HOME = "HUB_CORE_HOME"
-ENV_OFFLINE = "HUB_CORE_OFFLINE"
-ENV_MIRROR = "HUB_CORE_MIRROR"
-ENV_TIMEOUT = "HUB_CORE_TIMEOUT"
 ATTEMPTS = 4
 BACKOFF_SECONDS = 0.5
-_CHUNK = 1 << 20
-_RECORDS = ".records"
-_LOCKS = ".locks"
-# Split HUB_CORE_MIRROR on ':' except in 'scheme://' and 'host:port'.
-_POSIX_MIRROR_SPLIT = re.compile(r":(?!//)(?!\d+(?:/|:|$))")
-
-
-# -- locations and settings ----------------------------------------------------
-def home() -> pathlib.Path:
-    """The cache root: ``$HUB_CORE_HOME`` or ``~/.cache/hub_core``."""
-    return pathlib.Path(os.environ.get(ENV_HOME) or "~/.cache/hub_core").expanduser()
-
-
-def weights_dir() -> pathlib.Path:
-    """The folder that holds the cached weight files."""
-    return home() / "weights"
-
-
-def converted_dir() -> pathlib.Path:
-    """The folder of ``.npz`` files converted from pickled weights (:mod:`hub_core.store.converters`)."""
-    return home() / "converted"
-
-
-def offline() -> bool:
-    """Whether ``HUB_CORE_OFFLINE`` forbids network access."""
-    return os.environ.get(ENV_OFFLINE, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def mirrors() -> list[str]:
-    """The ``HUB_CORE_MIRROR`` entries (base URLs or folders), in order."""
-    entries = []
-    for token in os.environ.get(ENV_MIRROR, "").split():
-        parts = token.split(";") if os.pathsep == ";" else _POSIX_MIRROR_SPLIT.split(token)
-        entries.extend(part for part in parts if part)
-    return entries
 
 
 def _timeout() -> float:
-    value = os.environ.get(ENV_TIMEOUT, "60")
     try:
-        return float(value)
-    except ValueError:
-        raise InvalidArgumentError(f"{ENV_TIMEOUT}={value!r} is not a number of seconds; set it to e.g. 60.") from None
+        return config.timeout()
+    except ValueError as error:
+        raise InvalidArgumentError(str(error)) from None
 
 
 # -- names and hashes ------------------------------------------------------------
@@ -124,14 +78,9 @@ def _url_name(url: str) -> str:
     return urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
 
 
-def _file_name(weight_file: WeightFile) -> str:
+def cache_name(weight_file: WeightFile) -> str:
+    """The (checked) name under which ``weight_file`` is cached: its ``file_name`` or the URL's last segment."""
     return safe_name(weight_file.file_name or _url_name(weight_file.url), weight_file.url)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Hashes:
-    sha256: str
-    md5: str | None = None  # computed only for md5-only files (it is slower than sha256)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,31 +99,21 @@ class _Expected:
     def needs_md5(self) -> bool:
         return bool(self.md5 and not self.sha256)
 
-    def matches(self, hashes: _Hashes) -> bool:
+    def matches(self, hashes: Hashes) -> bool:
         if self.sha256:
             return hashes.sha256 == self.sha256.lower()
         if self.md5:
             return hashes.md5 == self.md5.lower()
         return True
 
-    def describe(self, hashes: _Hashes) -> str:
+    def describe(self, hashes: Hashes) -> str:
         """``'sha256 <actual>, expected <wanted>'`` for the hash in use."""
         if self.sha256:
             return f"sha256 {hashes.sha256}, expected {self.sha256.lower()}"
         return f"md5 {hashes.md5}, expected {str(self.md5).lower()}"
 
 
-def _hash_file(path: pathlib.Path, *, md5: bool = False) -> _Hashes:
-    sha256, md5_hash = hashlib.sha256(), (hashlib.md5(usedforsecurity=False) if md5 else None)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            sha256.update(chunk)
-            if md5_hash:
-                md5_hash.update(chunk)
-    return _Hashes(sha256.hexdigest(), md5_hash.hexdigest() if md5_hash else None)
-
-
-# -- sidecar records and atomic writes ------------------------------------------
+# -- the cached copy --------------------------------------------------------------
 def _fsync_dir(folder: pathlib.Path) -> None:
     """Make a rename in ``folder`` durable (POSIX; a no-op elsewhere)."""
     if os.name == "posix":
@@ -185,49 +124,7 @@ def _fsync_dir(folder: pathlib.Path) -> None:
             os.close(fd)
 
 
-def _record_path(name: str) -> pathlib.Path:
-    return weights_dir() / _RECORDS / f"{name}.json"
-
-
-def _read_record(name: str) -> dict[str, Any] | None:
-    try:
-        record = json.loads(_record_path(name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _write_record(path: pathlib.Path, hashes: _Hashes, url: str | None, stat: os.stat_result | None = None) -> None:
-    """Write the sidecar record of ``path``.
-
-    ``stat`` should be taken before hashing, so that a file replaced meanwhile
-    no longer matches its record.
-    """
-    stat = stat or path.stat()
-    record = {"url": url, "sha256": hashes.sha256, "md5": hashes.md5, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    atomic_write(_record_path(path.name), json.dumps(record, indent=1, sort_keys=True).encode())
-
-
-def _record_current(record: dict[str, Any] | None, path: pathlib.Path) -> bool:
-    """Whether ``record`` still describes ``path`` (same size and mtime)."""
-    if not record:
-        return False
-    stat = path.stat()
-    return record.get("size") == stat.st_size and record.get("mtime_ns") == stat.st_mtime_ns
-
-
-@contextlib.contextmanager
-def _lock(name: str) -> Iterator[None]:
-    """An inter-process lock on one cache file name."""
-    import filelock
-
-    folder = weights_dir() / _LOCKS
-    folder.mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(str(folder / f"{name}.lock")):
-        yield
-
-
-def _cached(path: pathlib.Path, expected: _Expected, url: str) -> _Hashes | None:
+def _cached(path: pathlib.Path, expected: _Expected, url: str) -> Hashes | None:
     """The hashes of the cached ``path`` when it is usable for ``url``, else None.
 
     The sidecar record's hashes are trusted while the file's size and mtime
@@ -240,23 +137,23 @@ def _cached(path: pathlib.Path, expected: _Expected, url: str) -> _Hashes | None
     """
     if not path.is_file():
         return None
-    record = _read_record(path.name)
+    record = read_record(path.name)
     if not expected.known and record:
         if record.get("url") not in (None, url):
             return None
         expected = _Expected(sha256=record.get("sha256"))
     stat = path.stat()
-    trusted = _record_current(record, path) and (record.get("md5") or not expected.needs_md5)
-    hashes = _Hashes(record["sha256"], record.get("md5")) if trusted else _hash_file(path, md5=expected.needs_md5)
+    trusted = record_current(record, path) and (record.get("md5") or not expected.needs_md5)
+    hashes = Hashes(record["sha256"], record.get("md5")) if trusted else hash_file(path, md5=expected.needs_md5)
     if not expected.matches(hashes):
-        if offline():
+        if config.offline():
             raise ChecksumError(
-                f"Cached file {path} has {expected.describe(hashes)}, and HUB_CORE_OFFLINE=1 forbids downloading it "
+                f"Cached file {path} has {expected.describe(hashes)}, and {config.OFFLINE.name}=1 forbids downloading it "
                 f"again; run 'hub cache clear {path.name}' and download it on a connected machine."
             )
         return None
     if not trusted:
-        _write_record(path, hashes, (record or {}).get("url") or url, stat)
+        write_record(path, hashes, (record or {}).get("url") or url, stat)
     return hashes
 
 
@@ -312,7 +209,7 @@ def _transfer_once(url: str, temp: pathlib.Path, size: int | None, progress: boo
         received = offset
         with open(temp, "ab" if resumed else "wb") as out, \
                 _progress(_url_name(url), size or announced, offset, progress) as update:
-            while chunk := response.read(_CHUNK):
+            while chunk := response.read(CHUNK):
                 out.write(chunk)
                 received += len(chunk)
                 update(len(chunk))
@@ -354,7 +251,7 @@ def _transfer(url: str, temp: pathlib.Path, size: int | None, progress: bool) ->
             last_error = error
     raise WeightsError(
         f"Could not download {url} after {ATTEMPTS} attempts (last error: {last_error}); "
-        "check the network (or set HUB_CORE_MIRROR) and try again."
+        f"check the network (or set {config.MIRROR.name}) and try again."
     )
 
 
@@ -362,7 +259,7 @@ def _copy_local(source: pathlib.Path, temp: pathlib.Path) -> None:
     if not source.is_file():
         raise _Missing(f"{source} does not exist")
     with open(source, "rb") as src, open(temp, "wb") as out:
-        shutil.copyfileobj(src, out, _CHUNK)
+        shutil.copyfileobj(src, out, CHUNK)
         out.flush()
         os.fsync(out.fileno())
 
@@ -371,7 +268,7 @@ def _sources(name: str, url: str, expected: _Expected) -> list[str]:
     """Mirror locations of ``name`` (only when a hash can verify them), then ``url``."""
     found = []
     if expected.known:
-        for mirror in mirrors():
+        for mirror in config.mirrors():
             if "://" in mirror:
                 found.append(mirror.rstrip("/") + "/" + urllib.parse.quote(name))
             else:
@@ -384,11 +281,11 @@ def _fetch_into_cache(url: str, name: str, expected: _Expected, progress: bool) 
     path = weights_dir() / name
     if _cached(path, expected, url):
         return path
-    with _lock(name):
+    with lock(name):
         if _cached(path, expected, url):  # another process finished it meanwhile
             return path
         sources = _sources(name, url, expected)
-        if offline():
+        if config.offline():
             sources = [s for s in sources if _local_path(s) is not None]
         temp = path.with_name(f".{name}.part")
         mirror_errors = []
@@ -400,7 +297,7 @@ def _fetch_into_cache(url: str, name: str, expected: _Expected, progress: bool) 
                     _copy_local(local, temp)
                 else:
                     _transfer(source, temp, expected.size, progress)
-                hashes = _hash_file(temp, md5=expected.needs_md5)
+                hashes = hash_file(temp, md5=expected.needs_md5)
                 if not expected.matches(hashes):
                     raise ChecksumError(
                         f"{name} from {source} has {expected.describe(hashes)}; it was deleted and nothing was "
@@ -408,7 +305,7 @@ def _fetch_into_cache(url: str, name: str, expected: _Expected, progress: bool) 
                     )
                 os.replace(temp, path)
                 _fsync_dir(path.parent)
-                _write_record(path, hashes, source)
+                write_record(path, hashes, source)
                 return path
             except _Missing as error:
                 if source == url:
@@ -421,10 +318,10 @@ def _fetch_into_cache(url: str, name: str, expected: _Expected, progress: bool) 
             finally:
                 temp.unlink(missing_ok=True)
         raise OfflineError(
-            f"{name} is not in the cache ({weights_dir()}) and HUB_CORE_OFFLINE=1 forbids downloading it from {url}"
+            f"{name} is not in the cache ({weights_dir()}) and {config.OFFLINE.name}=1 forbids downloading it from {url}"
             + (f" (mirrors: {'; '.join(mirror_errors)})" if mirror_errors else "")
-            + f"; download it on a connected machine and copy it to {path}, set HUB_CORE_MIRROR to a folder "
-            "that holds it, or unset HUB_CORE_OFFLINE."
+            + f"; download it on a connected machine and copy it to {path}, set {config.MIRROR.name} to a folder "
+            f"that holds it, or unset {config.OFFLINE.name}."
         )
 
 
@@ -445,7 +342,7 @@ def fetch_file(weight_file: WeightFile, progress: bool | None = None) -> pathlib
         WeightsError: For unsafe file names or failed downloads.
     """
     expected = _Expected(weight_file.sha256, weight_file.md5, weight_file.size)
-    return _fetch_into_cache(weight_file.url, _file_name(weight_file), expected, progress is not False)
+    return _fetch_into_cache(weight_file.url, cache_name(weight_file), expected, progress is not False)
 
 
 def fetch_location(url_or_path: str, *, sha256: str | None = None, progress: bool | None = None) -> pathlib.Path:
@@ -471,162 +368,7 @@ def fetch_location(url_or_path: str, *, sha256: str | None = None, progress: boo
     if not local.is_file():
         raise WeightsError(f"Weights file {local} does not exist; pass an existing file, a URL or a weight-set name.")
     if sha256:
-        expected, hashes = _Expected(sha256), _hash_file(local)
+        expected, hashes = _Expected(sha256), hash_file(local)
         if not expected.matches(hashes):
             raise ChecksumError(f"{local} has {expected.describe(hashes)}; pass the right file or hash.")
     return local
-
-
-# -- cache management ---------------------------------------------------------
-def _cached_names() -> list[str]:
-    folder = weights_dir()
-    if not folder.is_dir():
-        return []
-    return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-
-
-def _select(name: str | None) -> list[str]:
-    """Cached file names for ``name``: a file name, a model name, or all when None.
-
-    Raises:
-        UnknownNameError: When ``name`` is neither a cached file nor a model.
-    """
-    cached = _cached_names()
-    if name is None:
-        return cached
-    if name in cached:
-        return [name]
-    from hub_core.hub import catalog
-    from hub_core.errors import UnknownNameError
-
-    try:
-        plugin_name, variant_name = catalog.resolve(name)
-    except UnknownNameError:
-        raise unknown("cached file or model", name, cached + catalog.list_models(),
-                      "Run 'hub cache ls' to see the cached files.") from None
-    variant = catalog.entry(plugin_name)["variants"][variant_name]
-    wanted = set()
-    for set_entry in variant["weights"].values():
-        for file_entry in set_entry.get("files", ()):
-            wanted.add(file_entry.get("file_name") or _url_name(file_entry["url"]))
-    return [n for n in cached if n in wanted]
-
-
-def _selection(name: str | None) -> tuple[list[str], list[pathlib.Path]]:
-    """Downloaded file names and converted files for ``name`` (see :func:`cache_entries`)."""
-    folder = converted_dir()
-    converted = sorted(folder.glob("*.npz")) if folder.is_dir() else []
-    if name is not None and any(path.name == name for path in converted):
-        return [], [path for path in converted if path.name == name]
-    names = _select(name)
-    if name is not None:  # conversions are named "<source stem>-<converter>-<key>.npz"
-        stems = tuple(f"{pathlib.Path(file_name).stem}-" for file_name in names)
-        converted = [path for path in converted if path.name.startswith(stems)]
-    return names, converted
-
-
-def cache_entries(name: str | None = None) -> list[dict[str, Any]]:
-    """Describe the cached files (all, one file name, or a model's files).
-
-    Downloads come first, then the ``.npz`` files converted from pickled
-    weights (``kind`` ``"converted"``; made again from their source on demand).
-
-    Returns:
-        One dict per file: ``name``, ``kind`` (``"download"`` or
-        ``"converted"``), ``path``, ``size``, ``sha256``, ``url`` and
-        ``recorded`` (whether the sidecar record still matches size and mtime).
-    """
-    names, converted = _selection(name)
-    entries = []
-    for file_name in names:
-        path = weights_dir() / file_name
-        record = _read_record(file_name) or {}
-        entries.append({
-            "name": file_name,
-            "kind": "download",
-            "path": str(path),
-            "size": path.stat().st_size,
-            "sha256": record.get("sha256"),
-            "url": record.get("url"),
-            "recorded": _record_current(record, path),
-        })
-    for path in converted:
-        entries.append({"name": path.name, "kind": "converted", "path": str(path), "size": path.stat().st_size,
-                        "sha256": None, "url": None, "recorded": None})
-    return entries
-
-
-def verify_cache(name: str | None = None) -> list[dict[str, Any]]:
-    """Hash cached files again and compare with the hashes recorded at download.
-
-    Converted files have no recorded hash; their zip checksums are tested.
-
-    Returns:
-        One dict per file: ``name``, ``path``, ``sha256`` (as now hashed) and
-        ``status``: ``"ok"``, ``"corrupt"`` (differs from the verified
-        download, or a converted file fails its checksums) or ``"unknown"``
-        (no record, e.g. a file copied in by hand).
-    """
-    names, converted = _selection(name)
-    results = []
-    for file_name in names:
-        path = weights_dir() / file_name
-        with _lock(file_name):
-            record = _read_record(file_name)
-            hashes = _hash_file(path)
-            if record is None:
-                status = "unknown"
-            elif record.get("sha256") == hashes.sha256:
-                status = "ok"
-                if not _record_current(record, path):
-                    _write_record(path, hashes, record.get("url"))
-            else:
-                status = "corrupt"
-        results.append({"name": file_name, "path": str(path), "sha256": hashes.sha256, "status": status})
-    for path in converted:
-        status = "ok" if _zip_intact(path) else "corrupt"
-        results.append({"name": path.name, "path": str(path), "sha256": _hash_file(path).sha256, "status": status})
-    return results
-
-
-def _zip_intact(path: pathlib.Path) -> bool:
-    """Whether every member of the zip (``.npz``) file at ``path`` reads back with its CRC."""
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return archive.testzip() is None
-    except (zipfile.BadZipFile, OSError, EOFError):
-        return False
-
-
-def clear_cache(name: str | None = None) -> list[dict[str, Any]]:
-    """Delete cached files (all, one file name, or a model's files) and their records.
-
-    Converted files of the selected downloads are deleted with them.
-
-    Returns:
-        One dict per deleted file: ``name`` and ``size``.
-    """
-    names, converted = _selection(name)
-    removed = []
-    for path in converted:
-        size = path.stat().st_size
-        path.unlink(missing_ok=True)
-        removed.append({"name": path.name, "size": size})
-    for file_name in names:
-        path = weights_dir() / file_name
-        with _lock(file_name):
-            if path.is_file():
-                size = path.stat().st_size
-                path.unlink()
-                removed.append({"name": file_name, "size": size})
-            _record_path(file_name).unlink(missing_ok=True)
-    folder = weights_dir()
-    if name is None and folder.is_dir():  # leftovers of killed downloads, records of deleted files
-        for leftover in [*folder.glob(".*.part"), *(folder / _RECORDS).glob("*.json")]:
-            file_name = leftover.name[1:-5] if leftover.suffix == ".part" else leftover.name[:-5]
-            with _lock(file_name):
-                if leftover.suffix == ".part" or not (folder / file_name).exists():
-                    leftover.unlink(missing_ok=True)
-    return removed

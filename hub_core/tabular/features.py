@@ -26,7 +26,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Union
 
-from hub_core.errors import DataError, InvalidArgumentError
+from hub_core.errors import DataError, InvalidArgumentError, unknown
+from hub_core.tabular.frames import read_frame
 
 HEADS = ("binary", "multiclass", "regression")
 MISSING_STRING = ""
@@ -148,8 +149,6 @@ class FeatureSpec:
         for column in self.columns:
             if column.name == name:
                 return column
-        from hub_core.errors import unknown
-
         raise unknown("column", name, self.names)
 
     @property
@@ -283,9 +282,7 @@ def infer_spec(
     label_vocabulary = None
     if label is not None:
         if label not in frame.columns:
-            from hub_core.errors import unknown
-
-            raise unknown("label column", label, [str(c) for c in frame.columns])
+                raise unknown("label column", label, [str(c) for c in frame.columns])
         target = frame[label].dropna()
         values = sorted(target.unique().tolist(), key=str)
         numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
@@ -324,8 +321,6 @@ def frame_from(data: Any, names: Iterable[str] | None = None, limit: int | None 
     elif isinstance(data, Mapping):
         frame = pd.DataFrame({k: np.asarray(v).reshape(len(v), -1)[:, 0] for k, v in data.items()})
     elif isinstance(data, str) or hasattr(data, "__fspath__"):
-        from hub_core.tabular import read_frame
-
         frame = read_frame(data)
     elif getattr(data, "frame", None) is not None:
         frame = data.frame

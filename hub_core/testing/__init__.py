@@ -16,6 +16,7 @@ and reported as expected, never skipped silently.
 from hub_core.testing.checks import (  # noqa: F401
     CHECKS,
     CheckResult,
+    check_catalog_data,
     check_default_build,
     check_keras_round_trip,
     check_metadata,

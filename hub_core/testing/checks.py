@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from hub_core.hub import registry
+from hub_core.hub import catalog, registry
 from hub_core.hub.plugin import TASKS, ModelPlugin, SampleBatch, optimizer_names
 
 Check = Callable[..., None]
@@ -81,6 +81,22 @@ def check_module_imports_without_tensorflow(plugin_or_name, variant_name: str | 
     assert result.returncode == 0, f"importing {module} failed: {result.stderr.strip().splitlines()[-1:]}"
     heavy = result.stdout.strip()
     assert not heavy, f"importing {module} imported {heavy}; import it lazily inside the builder"
+
+
+def check_catalog_data(plugin_or_name, variant_name: str | None = None) -> None:
+    """The catalog data listing reads for this plugin (``registry.json`` or its ``hub_catalog.json``) matches its class."""
+    plugin = _plugin(plugin_or_name)
+    registration = registry.registrations().get(plugin.name)
+    assert registration is not None, f"plugin '{plugin.name}' is not registered under the hub_core.plugins entry points"
+    if registration.value.startswith(catalog.BUILTIN_PACKAGE + "."):
+        described = catalog.builtin()["plugins"].get(plugin.name)
+        fix = "python -m hub_core.hub.catalog --write"
+    else:
+        described = catalog.distribution_entry(registration)
+        fix = (f"python -m hub_core.hub.catalog --plugin {plugin.name} --out <package>/{catalog.DATA_FILE} "
+               "and ship it as package data")
+    assert described is not None, f"'{registration.distribution}' ships no catalog data for '{plugin.name}'; run {fix}"
+    assert described == plugin.catalog_entry(), f"the catalog data of '{plugin.name}' differs from its class; run {fix}"
 
 
 def _variant(plugin: ModelPlugin, variant_name: str | None):
@@ -252,6 +268,7 @@ def _first(value: Any) -> Any:
 
 CHECKS: dict[str, Check] = {
     "check_metadata": check_metadata,
+    "check_catalog_data": check_catalog_data,
     "check_module_imports_without_tensorflow": check_module_imports_without_tensorflow,
     "check_small_build": check_small_build,
     "check_output_shapes": check_output_shapes,
@@ -262,7 +279,7 @@ CHECKS: dict[str, Check] = {
     "check_named_optimizers": check_named_optimizers,
     "check_default_build": check_default_build,
 }
-PLUGIN_LEVEL = ("check_metadata", "check_module_imports_without_tensorflow")
+PLUGIN_LEVEL = ("check_metadata", "check_catalog_data", "check_module_imports_without_tensorflow")
 SLOW = ("check_default_build",)
 
 

@@ -18,7 +18,7 @@ naming the file. Images with more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``
 
 For image-to-image models (style transfer), ``load_pixels`` reads float32
 pixels resized by their longer side, ``save_image`` writes pixels atomically,
-``to_uint8`` rounds and clips, and ``list_images`` lists a folder's images.
+``to_uint8`` rounds and clips, and ``list_images`` lists a folder's images (sub-folders included).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import numpy as np
 
 from hub_core.errors import DataError, InvalidArgumentError
 
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 CROPS = (None, "center")
 
@@ -162,20 +163,26 @@ def save_image(pixels: Any, path: str | os.PathLike) -> None:
 
 
 def list_images(folder: str | os.PathLike) -> list[str]:
-    """Sorted image files directly inside ``folder`` (by suffix, see ``hub_core.data.IMAGE_EXTENSIONS``).
+    """Sorted image files in ``folder`` and its sub-folders (by suffix, see ``IMAGE_EXTENSIONS``).
+
+    Hidden files and folders (names starting with ``.``) are skipped, so a
+    folder of class sub-folders lists every photo of every class.
 
     Raises:
         DataError: When the folder does not exist or holds no images.
     """
-    from hub_core.data import IMAGE_EXTENSIONS
-
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         raise DataError(f"Image folder {folder} does not exist; pass a folder of JPEG/PNG images.")
-    files = sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.lower().endswith(IMAGE_EXTENSIONS))
+    files = []
+    for parent, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        files.extend(os.path.join(parent, name) for name in names
+                     if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS))
     if not files:
-        raise DataError(f"Folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}); add some.")
-    return files
+        raise DataError(f"Folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}), "
+                        "neither directly nor in its sub-folders; add some.")
+    return sorted(files)
 
 
 def _target_size(size) -> tuple[int, int] | None:

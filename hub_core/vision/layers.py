@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from hub_core import vision
+from hub_core.vision.preprocessing import CAFFE_MEAN_BGR, MODES, TORCH_MEAN, TORCH_STD
 from hub_core._keras_compat import producing_layer
 
 
@@ -26,7 +26,7 @@ class ImagePreprocessing(keras.layers.Layer):
     """``keras.applications`` input preprocessing as a layer (channels-last).
 
     Takes RGB values in 0..255 (any numeric dtype, e.g. raw uint8 images) and
-    returns what :func:`hub_core.vision.preprocess_input` returns for the
+    returns what :func:`hub_core.vision.preprocessing.preprocess_input` returns for the
     same ``mode``. Build it with ``dtype="float32"`` under mixed precision so
     the mean subtraction stays exact; the next layer casts to bfloat16.
 
@@ -37,8 +37,8 @@ class ImagePreprocessing(keras.layers.Layer):
 
     def __init__(self, mode: str = "caffe", **kwargs: Any):
         super().__init__(**kwargs)
-        if mode not in vision.MODES:
-            raise ValueError(f"Unknown preprocessing mode '{mode}'; expected one of {', '.join(vision.MODES)}.")
+        if mode not in MODES:
+            raise ValueError(f"Unknown preprocessing mode '{mode}'; expected one of {', '.join(MODES)}.")
         self.mode = mode
 
     def call(self, inputs):
@@ -46,10 +46,10 @@ class ImagePreprocessing(keras.layers.Layer):
         if self.mode == "tf":
             return x / 127.5 - 1.0
         if self.mode == "torch":
-            mean = np.asarray(vision.TORCH_MEAN, "float32")
-            std = np.asarray(vision.TORCH_STD, "float32")
+            mean = np.asarray(TORCH_MEAN, "float32")
+            std = np.asarray(TORCH_STD, "float32")
             return (x / 255.0 - ops.cast(mean, x.dtype)) / ops.cast(std, x.dtype)
-        return ops.flip(x, axis=-1) - ops.cast(np.asarray(vision.CAFFE_MEAN_BGR, "float32"), x.dtype)
+        return ops.flip(x, axis=-1) - ops.cast(np.asarray(CAFFE_MEAN_BGR, "float32"), x.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -92,7 +92,6 @@ def spec(architecture: str) -> vision.ImageSpec:
         stages=tuple(vision.Stage(name, stride) for name, stride in STAGES),
         default_size=227 if caffe else 224,
         min_size=MIN_SIZE,
-        preprocessing="caffe" if caffe else "torch",
         classifier_name="fc8",
         weight_readers={alexnet_weights.FORMAT: converters.reader(alexnet_weights.read_bvlc_alexnet, alexnet_weights.TAG)},
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from hub_core.hub.plugin import Paper, Variant
 from hub_core.vision import ImageClassifierPlugin
-from hub_plugins.alexnet import preprocessing
 from hub_plugins.alexnet.weights import BVLC
 
 
@@ -41,5 +40,6 @@ class AlexNetPlugin(ImageClassifierPlugin):
     )
 
     model_module = "hub_plugins.alexnet.model"
-    preprocessing_mode = preprocessing.MODES
+    # BVLC's Caffe model: RGB->BGR minus the ImageNet mean; torchvision's: 0..1, then mean/std.
+    preprocessing_mode = {"alexnet": "caffe", "alexnet_single_tower": "torch"}
     small_size = 63  # the smallest size whose pool5 is 1x1

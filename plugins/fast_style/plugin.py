@@ -1,9 +1,14 @@
-"""The fast_style plugin: metadata and glue (the builder lives in ``model.py``)."""
+"""The fast_style plugin: metadata and glue.
+
+The builder lives in ``model.py``, weight files in ``weights.py``; the plugin
+also brings style transfer itself (``style.py``, on the perceptual losses of
+``perceptual.py``), offered as ``hub.stylize`` / ``hub.train_style`` and the
+``hub stylize`` / ``hub train-style`` commands (``cli.py``) through the
+``hub_core.functions`` and ``hub_core.commands`` entry points.
+"""
 
 from __future__ import annotations
 
-import os
-import pathlib
 from typing import Any
 
 from hub_core.hub.plugin import ModelPlugin, Paper, SampleBatch, Variant, WeightsRef
@@ -58,28 +63,11 @@ class FastStylePlugin(ModelPlugin):
         vision.assign_weights(built, arrays, source=weights.label)
         return built
 
-    def save_weights(self, model, run_dir: str | os.PathLike) -> pathlib.Path:
-        """Save a transform network into a run directory, where ``hub.load("fast_style", weights=run_dir)`` reads it.
-
-        ``hub.train_style`` calls this when training ends; the file is written
-        atomically (a crash leaves no partial weights).
-
-        Args:
-            model: The transform network.
-            run_dir: The run directory.
-
-        Returns:
-            The weights file written.
-        """
-        from hub_plugins.fast_style import weights as store
-
-        return store.save(model, run_dir)
-
     def preprocess(self, images, variant: Variant | None = None):
-        """Float32 pixels in [0, 255]: the network rescales internally."""
-        from hub_plugins.fast_style import preprocessing
+        """A float32 copy of ``images``, pixels in [0, 255]: the network rescales internally."""
+        import numpy as np
 
-        return preprocessing.preprocess(images)
+        return np.array(images, dtype="float32", copy=True)
 
     def blocks(self, model) -> list[list[str]]:
         """Downsampling, each residual block, then upsampling and output."""

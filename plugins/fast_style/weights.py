@@ -1,10 +1,9 @@
 """Weights of the fast_style transform network: no published set, yours from training.
 
-``hub.train_style`` writes ``RUN_DIR/transform.weights.h5`` through the plugin's
-``save_weights`` (:func:`save`). ``hub.load("fast_style",
-weights=X)`` accepts that run directory, the ``.weights.h5`` file itself, a
-``.keras`` file of a transform network, or a ``.npz`` of ``"<layer>/<index>"``
-arrays. The architecture options (normalisation, upsampling, width, residual
+``hub.train_style`` writes ``RUN_DIR/transform.weights.h5`` with :func:`save`.
+``hub.load("fast_style", weights=X)`` accepts that run directory, the
+``.weights.h5`` file itself, a ``.keras`` file of a transform network, or a
+``.npz`` of ``"<layer>/<index>"`` arrays. The architecture options (normalisation, upsampling, width, residual
 blocks) are read back from the layer names and shapes, so a file always
 rebuilds the network it came from.
 """

@@ -124,7 +124,6 @@ def spec() -> vision.ImageSpec:
         stages=tuple(vision.Stage(name, stride) for name, stride in STAGES),
         default_size=224,
         min_size=32,
-        preprocessing="caffe",
         classifier_name="loss3_classifier",
         weight_readers={googlenet_weights.FORMAT: converters.reader(googlenet_weights.read_caffe_tensorflow, googlenet_weights.TAG)},
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from hub_core.hub.plugin import Paper, Variant
 from hub_core.vision import ImageClassifierPlugin
-from hub_plugins.googlenet import preprocessing
 from hub_plugins.googlenet.weights import BVLC
 
 
@@ -34,5 +33,5 @@ class GoogLeNetPlugin(ImageClassifierPlugin):
     )
 
     model_module = "hub_plugins.googlenet.model"
-    preprocessing_mode = preprocessing.MODE
+    preprocessing_mode = "caffe"  # RGB->BGR, minus the ImageNet mean
     small_size = 32  # pool4 is then 1x1

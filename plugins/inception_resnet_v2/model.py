@@ -18,7 +18,6 @@ from keras import layers
 
 from hub_core import vision
 from hub_core.vision.layers import FoldableBatchNormalization, FoldableConv2D
-from hub_plugins.inception_resnet_v2.preprocessing import MODE
 from hub_plugins.inception_resnet_v2.weights import rename_auto_named
 
 # Residual scale and repeats of the three Inception-ResNet block types.
@@ -187,7 +186,6 @@ SPEC = vision.ImageSpec(
     stages=tuple(vision.Stage(name, stride) for name, stride in STAGES),
     default_size=299,
     min_size=75,
-    preprocessing=MODE,
     rename_weights=rename_auto_named,
 )
 

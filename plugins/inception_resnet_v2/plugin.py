@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from hub_core.hub.plugin import Paper, Variant
 from hub_core.vision import ImageClassifierPlugin
-from hub_plugins.inception_resnet_v2 import preprocessing
 from hub_plugins.inception_resnet_v2.weights import IMAGENET
 
 
@@ -33,7 +32,7 @@ class InceptionResNetV2Plugin(ImageClassifierPlugin):
     )
 
     model_module = "hub_plugins.inception_resnet_v2.model"
-    preprocessing_mode = preprocessing.MODE
+    preprocessing_mode = "tf"  # scaled to -1..1
     small_size = 75  # the smallest size Inception-ResNet-v2 accepts
 
     def blocks(self, model) -> list[list[str]]:

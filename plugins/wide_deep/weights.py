@@ -30,7 +30,7 @@ def load_artifact(ref: WeightsRef):
     Raises:
         WeightsError: When the file is not a saved Wide & Deep model.
     """
-    from hub_core.training import runs
+    from hub_core import saving
     from hub_core.errors import DataError, WeightsError
 
     import hub_plugins.wide_deep.model  # noqa: F401  (registers the custom layers)
@@ -38,7 +38,7 @@ def load_artifact(ref: WeightsRef):
     local = pathlib.Path(ref.location) if ref.location and "://" not in ref.location else None
     try:
         if local is not None and local.is_dir():
-            model = runs.open_saved(local)
+            model = saving.open_saved(local)
         else:
             path = ref.fetch()
             if path.suffix != ".keras":
@@ -46,7 +46,7 @@ def load_artifact(ref: WeightsRef):
                     f"Weights '{ref.label}' are {path.name}; wide_deep loads a saved model: a run directory, "
                     "a .keras file or a catalog artifact of format 'hub_keras'."
                 )
-            model = runs.load_keras(path)
+            model = saving.load_keras(path)
     except DataError as error:
         raise WeightsError(str(error)) from error
     if not any(layer.name == "core" for layer in model.layers) or not isinstance(model.input, dict):

@@ -151,7 +151,7 @@ def test_converted_once_then_pickle_is_never_read(tmp_path, photo, params, monke
     def refuse(path):
         raise AssertionError(f"pickle read again: {path}")
 
-    monkeypatch.setattr("hub_core.store.safe_io.load_pickled_arrays", refuse)
+    monkeypatch.setattr("hub_core.store.readers.pickle.load_pickled_arrays", refuse)
     second = load(source)
     x = ref.caffe_preprocess(photo).astype("float32")
     np.testing.assert_array_equal(first.predict(x, verbose=0), second.predict(x, verbose=0))
@@ -263,3 +263,14 @@ def test_catalog_set_refuses_a_file_without_the_published_hash(mirror, tmp_path)
     with pytest.raises(WeightsError, match="sha256 .*expected 1294ef51"):
         hub.load("alexnet", weights="bvlc", include_top=False, input_shape=(SIZE, SIZE, 3))
     assert not (tmp_path / "hub_home" / "converted").exists()
+
+
+def test_baked_preprocessing_is_the_plugins_mode_of_each_variant():
+    from hub_core.hub import registry
+
+    plugin = registry.get_plugin("alexnet")
+    for variant, mode in (("alexnet", "caffe"), ("alexnet_single_tower", "torch")):
+        model = hub.load(variant, weights=None, include_top=False, input_shape=(SIZE, SIZE, 3), include_preprocessing=True)
+        assert model.get_layer("preprocessing").mode == plugin.mode(plugin.variant(variant)) == mode
+    with pytest.raises(hub.HubError, match="multiple values for keyword argument 'preprocessing'"):
+        hub.load("alexnet", weights=None, preprocessing="tf")

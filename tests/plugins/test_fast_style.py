@@ -48,7 +48,7 @@ def photos() -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def features():
     """The loss network: the hub's VGG16 with the offline HED weights, every layer the tests use."""
-    from hub_core import perceptual
+    from hub_plugins.fast_style import perceptual
 
     return perceptual.vgg_features(("relu3_3", "relu4_2", *perceptual.JOHNSON_STYLE_LAYERS, *perceptual.GATYS_STYLE_LAYERS))
 
@@ -123,7 +123,7 @@ def test_tiles_match_the_untiled_result(photos):
     network (harsher than a trained one) the tiles stay well within the
     image's own spread of values.
     """
-    from hub_core import style
+    from hub_plugins.fast_style import style
     from hub_core.vision import imaging
 
     image = imaging.load_pixels(photos[0], (226, 198))
@@ -142,7 +142,7 @@ def test_tiles_match_the_untiled_result(photos):
 
 
 def test_tiling_arguments_are_checked(photos):
-    from hub_core import style
+    from hub_plugins.fast_style import style
 
     with pytest.raises(InvalidArgumentError, match="multiples of 4"):
         style.transform(_small_net(), np.zeros((64, 64, 3), "float32"), max_pixels=16, tile_size=30, overlap=8)
@@ -150,7 +150,7 @@ def test_tiling_arguments_are_checked(photos):
 
 # --- losses ------------------------------------------------------------------
 def test_gram_and_losses_match_numpy():
-    from hub_core import perceptual
+    from hub_plugins.fast_style import perceptual
 
     rng = np.random.default_rng(2)
     f = rng.normal(size=(2, 3, 4, 5)).astype("float32")
@@ -168,7 +168,7 @@ def test_gram_and_losses_match_numpy():
 
 def test_style_loss_prefers_the_painting(features, starry_night, photos):
     """The painting at another resolution matches the painting's Grams far better than a photo does."""
-    from hub_core import perceptual
+    from hub_plugins.fast_style import perceptual
     from hub_core.vision import imaging
 
     painting = imaging.load_pixels(starry_night, 128)
@@ -181,7 +181,7 @@ def test_style_loss_prefers_the_painting(features, starry_night, photos):
 
 # --- training on the shared loop ----------------------------------------------
 def test_train_style_lowers_the_loss_and_saves_a_loadable_run(tmp_path, features, starry_night, photos):
-    from hub_core import perceptual
+    from hub_plugins.fast_style import perceptual
     from hub_core.vision import imaging
 
     start = tmp_path / "start.weights.h5"
@@ -222,6 +222,27 @@ def test_train_style_resumes_after_a_crash(tmp_path, features, starry_night, pho
     assert (tmp_path / "run" / "transform.weights.h5").is_file()
 
 
+def test_train_style_reads_class_subfolders(tmp_path, features, starry_night, photos):
+    """A folder of class sub-folders trains on every photo of every class; hidden files and folders are skipped."""
+    from hub_core.vision import imaging
+
+    folder = tmp_path / "photos"
+    for relative, photo in (("cats/chelsea.jpg", photos[1]), ("people/grace.png", photos[3]), ("astronaut.jpg", photos[0]),
+                            (".thumbnails/chelsea.jpg", photos[1]), ("cats/.chelsea.jpg", photos[1])):
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        imaging.save_image(photo[:64, :64], folder / relative)
+    (folder / "people" / "notes.txt").write_text("not an image")
+    assert imaging.list_images(folder) == [str(folder / name) for name in ("astronaut.jpg", "cats/chelsea.jpg", "people/grace.png")]
+    result = hub.train_style(starry_night, folder, image_size=32, batch_size=3, epochs=1, style_size=64, width=4,
+                             residual_blocks=1, features=features, verbose=0)
+    assert result.model.predict_on_batch(np.zeros((1, 32, 32, 3), "float32")).shape == (1, 32, 32, 3)
+    (folder / "cats" / "chelsea.jpg").unlink()
+    (folder / "people" / "grace.png").unlink()
+    (folder / "astronaut.jpg").unlink()
+    with pytest.raises(DataError, match="neither directly nor in its sub-folders"):
+        imaging.list_images(folder)
+
+
 def test_train_style_arguments(photos, starry_night, tmp_path):
     with pytest.raises(InvalidArgumentError, match="exactly one of steps= and epochs="):
         hub.train_style(starry_night, photos, image_size=32)
@@ -232,7 +253,7 @@ def test_train_style_arguments(photos, starry_night, tmp_path):
 # --- Gatys optimisation --------------------------------------------------------
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_gatys_optimisation_lowers_its_loss(features, starry_night, photos, optimizer):
-    from hub_core import style
+    from hub_plugins.fast_style import style
 
     image, history = style.optimize(photos[1], starry_night, size=48, steps=6, optimizer=optimizer, features=features)
     assert image.dtype == np.uint8 and image.shape[2] == 3 and max(image.shape[:2]) == 48
@@ -243,7 +264,7 @@ def test_gatys_optimisation_lowers_its_loss(features, starry_night, photos, opti
 JAX_SCRIPT = r"""
 import json, sys
 import keras, skimage.data
-from hub_core import style
+from hub_plugins.fast_style import style
 out = {"backend": keras.backend.backend()}
 for optimizer in ("adam", "lbfgs"):
     image, history = style.optimize(skimage.data.chelsea(), sys.argv[1], size=32, steps=4, optimizer=optimizer)
@@ -268,6 +289,16 @@ def test_gatys_runs_on_jax_gradients(starry_night):
     assert report["backend"] == "jax" and not report["tensorflow"]
     for optimizer in ("adam", "lbfgs"):
         assert report[optimizer][-1] < 0.8 * report[optimizer][0], (optimizer, report[optimizer])
+
+
+def test_the_facade_hands_style_functions_to_the_plugin():
+    """``hub.stylize``/``hub.train_style`` are the plugin's, found through the hub_core.functions entry points."""
+    import keras
+
+    from hub_plugins.fast_style import perceptual, style
+
+    assert hub.stylize is style.stylize and hub.train_style is style.train_style
+    assert keras.saving.get_registered_name(perceptual.StyleTrainer) == "fast_style>StyleTrainer"
 
 
 def test_stylize_fast_api(tmp_path, photos):

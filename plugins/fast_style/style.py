@@ -5,9 +5,11 @@ overlapping tiles); ``stylize(content, style, method="optimize")`` optimises the
 pixels of one image against a style (Gatys et al.); ``train_style`` trains a
 transform network for one style on the shared training loop.
 
-The perceptual losses are :mod:`hub_core.perceptual`'s and image I/O is
-:mod:`hub_core.vision.imaging`'s; the transform network is the fast_style plugin's,
-reached through the registry (``hub.load("fast_style", ...)``).
+The perceptual losses are :mod:`hub_plugins.fast_style.perceptual`'s (their VGG
+loss network comes from ``hub.load("vgg16", features=True, ...)``), image I/O is
+:mod:`hub_core.vision.imaging`'s and training runs on :mod:`hub_core.training`'s
+shared loop. ``hub.stylize`` and ``hub.train_style`` are these functions, offered
+to the hub's facade through the ``hub_core.functions`` entry points.
 
 Example:
     >>> import hub_core as hub
@@ -87,9 +89,9 @@ def stylize(
 
 def _transform_model(model: Any):
     if isinstance(model, (str, os.PathLike)):
-        from hub_core.api import load
+        import hub_core as hub
 
-        return load("fast_style", weights=os.fspath(model))
+        return hub.load("fast_style", weights=os.fspath(model))
     if not hasattr(model, "predict_on_batch"):
         raise InvalidArgumentError(
             f"stylize(method='fast') needs a fast_style model or the run directory/weights file it was saved to, "
@@ -200,7 +202,7 @@ def optimize(
         steps: Iterations (L-BFGS iterations, or Adam steps).
         content_layer: VGG activation compared with the content.
         style_layers: VGG activations whose Gram matrices are matched
-            (None: ``hub_core.perceptual.GATYS_STYLE_LAYERS``).
+            (None: ``perceptual.GATYS_STYLE_LAYERS``).
         optimizer: ``"lbfgs"`` (scipy's L-BFGS-B; the result is clipped to [0, 255]) or ``"adam"``.
         content_weight: Weight of the content loss.
         style_weight: Weight of the style loss.
@@ -208,7 +210,7 @@ def optimize(
         learning_rate: Adam step in pixel units.
         loss_network: ``"vgg16"`` or ``"vgg19"`` (a variant of the vgg16 plugin).
         loss_weights: Weights of the loss network (default: the HED VGG16 conv weights, offline).
-        features: A ready feature model (see :func:`hub_core.perceptual.vgg_features`)
+        features: A ready feature model (see :func:`perceptual.vgg_features`)
             to use instead of building ``loss_network``.
         callback: Called as ``callback(step, losses)`` at every evaluation.
 
@@ -217,9 +219,8 @@ def optimize(
     """
     from keras import ops
 
-    from hub_core import perceptual
-
     from hub_core.vision import imaging
+    from hub_plugins.fast_style import perceptual
 
     if optimizer not in OPTIMIZERS:
         raise InvalidArgumentError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}.")
@@ -363,20 +364,19 @@ def train_style(
     frozen VGG loss network. The run directory gets what every hub run gets
     (checkpoints, resume, metrics, curves, TensorBoard logs) plus
     ``previews/step_NNNNNN.png`` every ``preview_every`` steps (content above,
-    stylised below) and, at the end, the transform weights saved by the
-    fast_style plugin's ``save_weights`` (``transform.weights.h5``), which
-    ``hub.load("fast_style", weights=run_dir)`` reads.
+    stylised below) and, at the end, the transform weights
+    (``transform.weights.h5``), which ``hub.load("fast_style", weights=run_dir)`` reads.
 
     Args:
         style_image: The style (path, PIL image or array).
-        content_images: A folder of photos, a list of paths/images, an array
+        content_images: A folder of photos (sub-folders such as class folders included), a list of paths/images, an array
             ``(N, H, W, 3)``, or a ``tf.data.Dataset`` of images (or ``(image, label)``).
         image_size: Side of the square training crops.
         batch_size: Crops per step.
         steps: Training steps (rounded up to whole epochs of at most 100 steps).
         epochs: Alternatively, passes over the content images (``ceil(N / batch_size)`` steps each).
         style_weight: Weight of the Gram-matrix style loss. With the relative
-            losses of :mod:`hub_core.perceptual`, about 1 keeps the photo
+            losses of :mod:`hub_plugins.fast_style.perceptual`, about 1 keeps the photo
             recognisable; 10 and more paint over it (the network, unlike Gatys'
             optimisation, does not start from the photo).
         content_weight: Weight of the feature content loss.
@@ -388,7 +388,7 @@ def train_style(
         checkpoint_every: Also checkpoint every N steps (epoch ends always do).
         style_size: Longer side of the style image for its Gram matrices (None: as given).
         content_layers: VGG activations of the content loss.
-        style_layers: VGG activations of the style loss (None: ``hub_core.perceptual.JOHNSON_STYLE_LAYERS``).
+        style_layers: VGG activations of the style loss (None: ``perceptual.JOHNSON_STYLE_LAYERS``).
         loss_network: ``"vgg16"`` or ``"vgg19"``.
         loss_weights: Weights of the loss network (default: the HED VGG16 conv weights, offline).
         norm: ``"instance"`` or ``"batch"`` normalisation in the transform network.
@@ -414,12 +414,11 @@ def train_style(
     import dataclasses
     import math
 
-    from hub_core import perceptual, training
-
+    import hub_core as hub
+    from hub_core import training
     from hub_core.vision import imaging
-
-    from hub_core.hub import registry
-    from hub_core.api import load
+    from hub_plugins.fast_style import perceptual
+    from hub_plugins.fast_style import weights as store
 
     if (steps is None) == (epochs is None):
         raise InvalidArgumentError("Pass exactly one of steps= and epochs= to train_style.")
@@ -432,7 +431,7 @@ def train_style(
     steps_per_epoch = min(steps, 100)
     options = {k: v for k, v in {"norm": norm, "upsampling": upsampling, "width": width,
                                   "residual_blocks": residual_blocks}.items() if v is not None}
-    transform = load("fast_style", weights=None if initial_weights is None else os.fspath(initial_weights), **options)
+    transform = hub.load("fast_style", weights=None if initial_weights is None else os.fspath(initial_weights), **options)
     style_layers = perceptual.JOHNSON_STYLE_LAYERS if style_layers is None else tuple(style_layers)
     features = features or perceptual.vgg_features((*content_layers, *style_layers), variant=loss_network, weights=loss_weights)
     loss = perceptual.PerceptualLoss(
@@ -451,7 +450,7 @@ def train_style(
         batchnorm="train", cache_features=False, seed=seed, verbose=verbose,
     )
     if result.run_dir is not None:
-        registry.get_plugin("fast_style").save_weights(transform, result.run_dir)
+        store.save(transform, result.run_dir)
     return dataclasses.replace(result, model=transform)
 
 
@@ -459,8 +458,8 @@ def _content_array(content_images: Any, image_size: int):
     """Content images as a uint8 ``(N, S, S, 3)`` array, ``S = CROP_MARGIN * image_size`` (centre crops)."""
     import numpy as np
 
-    from hub_core.vision import imaging
     from hub_core.errors import DataError
+    from hub_core.vision import imaging
 
     if isinstance(content_images, (str, os.PathLike)):
         sources = imaging.list_images(content_images)

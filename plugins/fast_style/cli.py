@@ -1,4 +1,9 @@
-"""``hub stylize`` and ``hub train-style``: fast neural style transfer from the command line."""
+"""``hub stylize`` and ``hub train-style``: fast neural style transfer from the command line.
+
+Each command is one ``hub_core.commands`` entry point (see setup.cfg) naming
+its ``register`` function; ``hub`` imports this module only to run or
+describe these commands. It imports no TensorFlow or Keras itself.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,8 @@ import os
 import pathlib
 
 
-def register(subparsers) -> None:
-    """Add the ``stylize`` and ``train-style`` subcommands."""
+def register_stylize(subparsers) -> None:
+    """Add the ``stylize`` subcommand."""
     p = subparsers.add_parser(
         "stylize",
         help="stylise images with a trained fast_style network",
@@ -19,25 +24,28 @@ def register(subparsers) -> None:
     p.add_argument("--size", type=int, default=None, help="resize so the longer side has this many pixels")
     p.set_defaults(func=stylize_command)
 
-    t = subparsers.add_parser(
+
+def register_train_style(subparsers) -> None:
+    """Add the ``train-style`` subcommand."""
+    p = subparsers.add_parser(
         "train-style",
         help="train a fast_style network for one style image",
         description="Train a fast_style network on a folder of photos; resumes when run again with the same --run-dir.",
     )
-    t.add_argument("style", metavar="STYLE_IMAGE")
-    t.add_argument("content", metavar="CONTENT_DIR")
-    t.add_argument("--run-dir", required=True, help="run directory (checkpoints, previews, transform.weights.h5)")
-    length = t.add_mutually_exclusive_group(required=True)
+    p.add_argument("style", metavar="STYLE_IMAGE")
+    p.add_argument("content", metavar="CONTENT_DIR", help="folder of photos (sub-folders included)")
+    p.add_argument("--run-dir", required=True, help="run directory (checkpoints, previews, transform.weights.h5)")
+    length = p.add_mutually_exclusive_group(required=True)
     length.add_argument("--steps", type=int)
     length.add_argument("--epochs", type=int)
-    t.add_argument("--image-size", type=int, default=256)
-    t.add_argument("--batch-size", type=int, default=4)
-    t.add_argument("--style-weight", type=float, default=1.0)
-    t.add_argument("--content-weight", type=float, default=1.0)
-    t.add_argument("--tv-weight", type=float, default=10.0)
-    t.add_argument("--preview-every", type=int, default=100)
-    t.add_argument("--no-resume", action="store_true", help="start afresh even if the run directory has checkpoints")
-    t.set_defaults(func=train_style_command)
+    p.add_argument("--image-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--style-weight", type=float, default=1.0)
+    p.add_argument("--content-weight", type=float, default=1.0)
+    p.add_argument("--tv-weight", type=float, default=10.0)
+    p.add_argument("--preview-every", type=int, default=100)
+    p.add_argument("--no-resume", action="store_true", help="start afresh even if the run directory has checkpoints")
+    p.set_defaults(func=train_style_command)
 
 
 def stylize_command(args) -> int:
@@ -57,26 +65,27 @@ def stylize_command(args) -> int:
 
     import hub_core as hub
     from hub_core.vision import imaging
+    from hub_plugins.fast_style import style
 
     model = hub.load("fast_style", weights=args.model)
     out.mkdir(parents=True, exist_ok=True)
     for image in args.images:
         target = out / f"{pathlib.Path(image).stem}_stylized.png"
-        imaging.save_image(hub.stylize(model, image, size=args.size), target)
+        imaging.save_image(style.stylize(model, image, size=args.size), target)
         print(target)
     return 0
 
 
 def train_style_command(args) -> int:
-    """Run ``hub.train_style`` and print where the weights went."""
+    """Run :func:`~hub_plugins.fast_style.style.train_style` and print where the weights went."""
     from hub_core.errors import DataError
 
     if not pathlib.Path(args.style).is_file():
         raise DataError(f"Style image {args.style} does not exist; check the path.")
 
-    import hub_core as hub
+    from hub_plugins.fast_style import style
 
-    result = hub.train_style(
+    result = style.train_style(
         args.style, args.content, image_size=args.image_size, batch_size=args.batch_size, steps=args.steps,
         epochs=args.epochs, style_weight=args.style_weight, content_weight=args.content_weight,
         tv_weight=args.tv_weight, run_dir=args.run_dir, resume=not args.no_resume, preview_every=args.preview_every,
