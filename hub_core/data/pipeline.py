@@ -127,12 +127,13 @@ class Pipeline:
 
             dataset = dataset.map(augment_one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         dataset = dataset.map(lambda index, element: element).batch(self.batch_size)
-        dataset = dataset.map(self._finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        dataset = dataset.map(self.finish_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         if skip:
             dataset = dataset.skip(skip)
         return dataset.prefetch(tf.data.AUTOTUNE)
 
-    def _finish(self, inputs, targets):
+    def finish_batch(self, inputs, targets):
+        """A batch as the model takes it: uint8/uint16 pixels as float32, then ``preprocess`` (when given)."""
         import keras
 
         inputs = keras.tree.map_structure(_to_float, inputs)
@@ -153,7 +154,7 @@ class Pipeline:
                 lambda element, seed: (self.augment.apply(tf.cast(element[0], tf.float32), seed), element[1]),
                 num_parallel_calls=tf.data.AUTOTUNE,
             )
-        dataset = dataset.batch(self.batch_size).map(self._finish, num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.batch(self.batch_size).map(self.finish_batch, num_parallel_calls=tf.data.AUTOTUNE)
         dataset = dataset.prefetch(tf.data.AUTOTUNE)
         dataset.hub_pipeline = self
         dataset.class_names = self.class_names

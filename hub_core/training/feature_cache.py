@@ -73,7 +73,7 @@ def _cached_features(backbone, pipeline, key: str, run_dir, verbose: int):
         with np.load(file) as archive:
             features, targets = archive["features"], [archive[f"t{i}"] for i in range(len(archive.files) - 1)]
     else:
-        inputs = pipeline.elements.batch(256).map(pipeline._finish)
+        inputs = pipeline.elements.batch(256).map(pipeline.finish_batch)
         features = backbone.predict(inputs.map(lambda x, y: x), verbose=verbose)
         batches = [y for _, y in pipeline.elements.batch(4096).as_numpy_iterator()]
         targets = [np.concatenate([keras.tree.flatten(b)[i] for b in batches]) for i in range(len(keras.tree.flatten(batches[0])))]
