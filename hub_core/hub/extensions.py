@@ -36,6 +36,12 @@ class Extension:
         """The command or function name."""
         return self.entry_point.name
 
+    @property
+    def version(self) -> str:
+        """The version of the distribution that offers it."""
+        dist = getattr(self.entry_point, "dist", None)
+        return dist.version if dist else "unknown"
+
     def load(self) -> Any:
         """Import the entry point's module and return its object.
 
@@ -52,7 +58,7 @@ class Extension:
 
 
 def offered(group: str) -> dict[str, list[Extension]]:
-    """Every entry point of ``group`` by name, one per distribution, from metadata only.
+    """Every entry point of ``group`` (``hub_core.plugins`` too) by name, one per distribution, from metadata only.
 
     A distribution found twice on the path (an editable install seen from its
     checkout) counts once; two distributions under one name are both listed.

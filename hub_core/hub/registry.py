@@ -19,6 +19,7 @@ from typing import Any
 
 from hub_core import config
 from hub_core.errors import HubError, PluginConflictError, PluginError, unknown
+from hub_core.hub import extensions
 
 ENTRY_POINT_GROUP = "hub_core.plugins"
 # Versions of the plugin contract (``ModelPlugin.api_version``) this hub can load.
@@ -87,18 +88,8 @@ def conflict_message(name: str, claimants: list[Registration]) -> str:
 
 
 def _scan() -> None:
-    found: dict[str, list[Registration]] = {}
-    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        dist = getattr(entry_point, "dist", None)
-        registration = Registration(
-            entry_point.name,
-            entry_point.value,
-            dist.metadata["Name"] if dist else "unknown",
-            dist.version if dist else "unknown",
-        )
-        others = found.setdefault(entry_point.name, [])
-        if all(r.distribution != registration.distribution for r in others):
-            others.append(registration)
+    found = {name: [Registration(name, offer.entry_point.value, offer.distribution, offer.version) for offer in offers]
+             for name, offers in extensions.offered(ENTRY_POINT_GROUP).items()}
     pinned = pins()
     for name, claimants in sorted(found.items()):
         if len(claimants) > 1 and name in pinned:

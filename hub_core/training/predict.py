@@ -44,13 +44,11 @@ def predict(model: Any, inputs: Any, *, top_k: int = 5, batch_size: int = 32, im
     if int(top_k) < 1:
         raise InvalidArgumentError(f"top_k must be at least 1, got {top_k}.")
     files = _image_files(inputs)
-    for file in files or ():  # a bad image fails before the (slow) model load
-        if not pathlib.Path(file).is_file():
-            raise DataError(f"Image file {file} does not exist; check the path.")
-        imaging.load_image(str(file))
+    # Decoded once, upright, before the (slow) model load, so a bad image fails first; resized for the model below.
+    decoded = [_decode(file) for file in files or ()]
     model, preprocess = _open(model, weights)
     if files is not None:
-        inputs = _read_images(files, model, image_size)
+        inputs = _read_images(decoded, model, image_size)
     if preprocess is not None and not hasattr(inputs, "element_spec"):
         inputs = preprocess(np.asarray(inputs, dtype="float32"))
     if hasattr(inputs, "element_spec"):
@@ -103,8 +101,19 @@ def _has_preprocessing(model) -> bool:
     return any(type(layer).__name__ == "ImagePreprocessing" for layer in model.layers)
 
 
-def _read_images(files: list, model, image_size: Sequence[int] | None):
-    """The image files as a float32 batch at the model's input size and channels."""
+def _decode(file):
+    """One image file as an upright RGB uint8 array at its own size.
+
+    Raises:
+        DataError: When the file does not exist or cannot be read as an image.
+    """
+    if not pathlib.Path(file).is_file():
+        raise DataError(f"Image file {file} does not exist; check the path.")
+    return imaging.load_image(str(file))
+
+
+def _read_images(images: list, model, image_size: Sequence[int] | None):
+    """Decoded images as a float32 batch at the model's input size and channels (center-cropped)."""
     import numpy as np
 
     shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else ()
@@ -112,7 +121,7 @@ def _read_images(files: list, model, image_size: Sequence[int] | None):
     if image_size is not None:
         height, width = image_size[0], image_size[-1]
     size = (int(height or DEFAULT_SIZE), int(width or DEFAULT_SIZE))
-    images = imaging.load_images([str(f) for f in files], size, crop="center", channels=1 if channels == 1 else 3)
+    images = imaging.load_images(images, size, crop="center", channels=1 if channels == 1 else 3)
     return np.asarray(images, dtype="float32")
 
 
