@@ -1,6 +1,9 @@
 """Atomic file writes and file hashing, shared by the weights store, run directories and plugins.
 
-Nothing here imports TensorFlow or Keras.
+Every file written here gets the mode a plain ``open()`` would give it under
+the user's umask (``0644`` with the usual ``022``), never ``mkstemp``'s
+private ``0600``: run directories and shared caches stay readable by the
+people they are shared with. Nothing here imports TensorFlow or Keras.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ import contextlib
 import hashlib
 import os
 import pathlib
-import tempfile
+import secrets
 from typing import Iterator
 
 
@@ -23,9 +26,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
     """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{''.join(path.suffixes)}", dir=path.parent)
-    os.close(fd)
-    tmp_path = pathlib.Path(tmp)
+    tmp_path = _create_temporary(path)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as handle:
@@ -33,6 +34,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _create_temporary(path: pathlib.Path) -> pathlib.Path:
+    """Create a new, empty, uniquely named file beside ``path``, with ``open()``'s mode under the umask."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp{''.join(path.suffixes)}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
 
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:

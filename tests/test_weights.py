@@ -17,6 +17,7 @@ from hub_core.hub import catalog
 from hub_core import config
 from hub_core.store import cache
 from hub_core.store import download as weights
+from hub_core.store import transfer
 from hub_core.errors import ChecksumError, OfflineError, UnknownNameError, WeightsError
 from hub_core.hub.plugin import WeightFile
 from hub_core.testing.http_server import FileServer
@@ -24,7 +25,7 @@ from hub_core.testing.http_server import FileServer
 
 @pytest.fixture(autouse=True)
 def _fast_backoff(monkeypatch, hub_home):
-    monkeypatch.setattr(weights, "BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr(transfer, "BACKOFF_SECONDS", 0.01)
 
 
 def publish(server, name, size=200_000, seed=0):
@@ -35,19 +36,20 @@ def publish(server, name, size=200_000, seed=0):
 
 
 def cache_listing():
-    """Every file under the weights folder except locks and records."""
+    """Every file under the weights folder except locks and records (partial downloads included)."""
     folder = cache.weights_dir()
-    return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.exists() else []
+    files = folder.rglob("*") if folder.exists() else []
+    return sorted(p.name for p in files if p.is_file() and p.parent.name != ".locks" and p.name != ".record.json")
 
 
 def test_download_is_verified_cached_and_recorded(http_server):
     data, sha = publish(http_server, "w.h5")
     path = weights.fetch_file(WeightFile(http_server.url("w.h5"), sha256=sha, size=len(data)))
-    assert path == cache.weights_dir() / "w.h5" and path.read_bytes() == data
+    assert path == cache.slot_path(http_server.url("w.h5"), "w.h5") and path.read_bytes() == data
     assert weights.fetch_file(WeightFile(http_server.url("w.h5"), sha256=sha)) == path
     assert http_server.count("w.h5") == 1
-    record = json.loads((cache.weights_dir() / ".records" / "w.h5.json").read_text())
-    assert record["sha256"] == sha and record["size"] == len(data)
+    record = json.loads((path.parent / ".record.json").read_text())
+    assert record["sha256"] == sha and record["size"] == len(data) and record["verified"]
     assert cache_listing() == ["w.h5"]
 
 
@@ -130,17 +132,22 @@ def test_server_errors_are_retried_then_reported(http_server):
     assert http_server.count("missing.h5") == 1  # a 404 is not retried
 
 
-def test_dropping_every_attempt_leaves_no_partial_file(http_server):
-    _, sha = publish(http_server, "w.h5")
+def test_dropping_every_attempt_keeps_a_resumable_partial_file(http_server):
+    data, sha = publish(http_server, "w.h5")
     http_server.fault("w.h5", "drop", keep=1000)
     with pytest.raises(WeightsError, match="attempts"):
         weights.fetch_file(WeightFile(http_server.url("w.h5"), sha256=sha))
-    assert cache_listing() == []
+    assert cache_listing() == [".part", ".part.json"]  # no cached file, but the bytes are kept for the next try
+    http_server.clear_faults()
+    assert weights.fetch_file(WeightFile(http_server.url("w.h5"), sha256=sha)).read_bytes() == data
+    assert http_server.requests[-1].range == f"bytes={weights.ATTEMPTS * 1000}-"
+    assert cache_listing() == ["w.h5"]
 
 
 WORKER = """
 import sys, time, pathlib
 from hub_core.store import download as weights
+from hub_core.store import transfer
 from hub_core.hub.plugin import WeightFile
 go = pathlib.Path(sys.argv[3])
 while not go.exists():
@@ -158,9 +165,10 @@ def test_four_processes_download_the_file_once(http_server, tmp_path):
     go.touch()
     outputs = [worker.communicate(timeout=120) for worker in workers]
     assert all(worker.returncode == 0 for worker in workers), [err for _, err in outputs]
-    assert {out.strip() for out, _ in outputs} == {str(cache.weights_dir() / "w.h5")}
+    path = cache.slot_path(http_server.url("w.h5"), "w.h5")
+    assert {out.strip() for out, _ in outputs} == {str(path)}
     assert http_server.count("w.h5") == 1
-    assert (cache.weights_dir() / "w.h5").read_bytes() == data
+    assert path.read_bytes() == data
     assert cache_listing() == ["w.h5"]
 
 
@@ -173,10 +181,10 @@ def test_offline_uses_the_cache_and_explains_a_miss(http_server, monkeypatch):
     with pytest.raises(OfflineError) as error:
         weights.fetch_file(WeightFile(http_server.url("other.h5"), sha256=other_sha))
     message = str(error.value)
-    assert "HUB_CORE_OFFLINE" in message and str(cache.weights_dir() / "other.h5") in message
+    assert "HUB_CORE_OFFLINE" in message and str(cache.legacy_path("other.h5")) in message
     assert "HUB_CORE_MIRROR" in message
     assert http_server.count() == 1  # no request while offline
-    (cache.weights_dir() / "other.h5").write_bytes((http_server.directory / "other.h5").read_bytes())
+    cache.legacy_path("other.h5").write_bytes((http_server.directory / "other.h5").read_bytes())
     assert weights.fetch_file(WeightFile(http_server.url("other.h5"), sha256=other_sha))  # copied in as advised
     assert http_server.count() == 1
 
@@ -276,7 +284,7 @@ def test_corrupt_cached_file_offline_is_a_checksum_error(http_server, monkeypatc
 def test_user_urls_file_urls_and_paths(http_server, tmp_path):
     data, sha = publish(http_server, "user.h5")
     path = weights.fetch_location(http_server.url("user.h5"))  # no hash: cached by name
-    assert path == cache.weights_dir() / "user.h5" and path.read_bytes() == data
+    assert path == cache.slot_path(http_server.url("user.h5"), "user.h5") and path.read_bytes() == data
     assert weights.fetch_location(http_server.url("user.h5")) == path and http_server.count() == 1
     with pytest.raises(ChecksumError):
         weights.fetch_location(http_server.url("user.h5"), sha256="0" * 64)
@@ -320,7 +328,7 @@ def acme_catalog(http_server, tmp_path, monkeypatch):
 
 def test_download_a_models_weight_set_fetches_every_file(acme_catalog, http_server):
     main = api.download("tiny_convnet", progress=False)
-    assert main == cache.weights_dir() / "tiny.weights.h5"
+    assert main == cache.slot_path(acme_catalog["default"]["url"], "tiny.weights.h5")
     assert cache_listing() == ["tiny.weights.h5", "tiny_notop.weights.h5"]
     assert api.download("tiny_convnet", weights="acme") == main and http_server.count() == 2
     with pytest.raises(UnknownNameError, match="Did you mean: acme"):
@@ -341,20 +349,26 @@ def test_cache_management(http_server):
         weights.fetch_file(WeightFile(http_server.url(name), sha256=digest))
     assert [(e["name"], e["sha256"], e["recorded"]) for e in cache.cache_entries()] == [
         ("a.h5", sha, True), ("b.h5", sha_b, True)]
-    (cache.weights_dir() / "a.h5").write_bytes(b"!" + data[1:])
-    (cache.weights_dir() / "hand.h5").write_bytes(b"copied in by hand")
+    cache.slot_path(http_server.url("a.h5"), "a.h5").write_bytes(b"!" + data[1:])
+    hand = cache.slot_path("http://example.com/hand.h5", "hand.h5")
+    hand.parent.mkdir()
+    hand.write_bytes(b"copied in by hand")
     assert {r["name"]: r["status"] for r in cache.verify_cache()} == {"a.h5": "corrupt", "b.h5": "ok", "hand.h5": "unknown"}
     assert cache.clear_cache(api.cached_files("a.h5")) == [{"name": "a.h5", "size": len(data)}]
     with pytest.raises(UnknownNameError, match="Did you mean: b.h5"):
         api.cached_files("b.h6")
     assert {r["name"] for r in cache.clear_cache()} == {"b.h5", "hand.h5"}
-    assert cache_listing() == [] and not list((cache.weights_dir() / ".records").iterdir())
+    assert cache_listing() == [] and [p.name for p in cache.weights_dir().iterdir()] == [".locks"]
 
 
 def test_clear_removes_leftovers_of_killed_downloads(http_server):
     _, sha = publish(http_server, "w.h5")
     weights.fetch_file(WeightFile(http_server.url("w.h5"), sha256=sha))
-    (cache.weights_dir() / ".other.h5.part").write_bytes(b"half")
+    killed = cache.part_path(cache.slot_path(http_server.url("other.h5"), "other.h5"))
+    killed.parent.mkdir()
+    killed.write_bytes(b"half")
+    (cache.weights_dir() / ".other.h5.part").write_bytes(b"half")  # leftovers of the flat layout of earlier versions
+    (cache.weights_dir() / ".records").mkdir()
     (cache.weights_dir() / ".records" / "gone.h5.json").write_text("{}")
     assert [r["name"] for r in cache.clear_cache()] == ["w.h5"]
     assert sorted(p.name for p in cache.weights_dir().rglob("*") if p.is_file() and p.suffix != ".lock") == []

@@ -1,10 +1,18 @@
-"""The weights cache: its folders, the sidecar records shared with the downloader, and ls / verify / clear.
+"""The weights cache: its slots, the sidecar records shared with the downloader, and ls / verify / clear.
 
-Downloads live in ``$HUB_CORE_HOME/weights/``, one per file name, each with a
-sidecar record (``.records/NAME.json``: hashes, size, mtime, source URL);
+Each downloaded URL has its own slot, a folder named after a hash of the URL
+and the file name, so two URLs never share a cached file::
+
+    $HUB_CORE_HOME/weights/<slot>/NAME            the verified file
+    $HUB_CORE_HOME/weights/<slot>/.record.json    its hashes, size, mtime, URL and source
+    $HUB_CORE_HOME/weights/<slot>/.part[.json]    an interrupted download and what it was (for resuming)
+    $HUB_CORE_HOME/weights/.locks/<slot>.lock     the inter-process lock of the slot
+
 ``.npz`` conversions of pickled weights live in ``$HUB_CORE_HOME/converted/``.
-The cache knows file names only; ``hub_core.api.cached_files`` turns a model
-name into the names of its files.
+Files that earlier versions cached directly as ``weights/NAME`` are moved
+into their slot when they verify (:mod:`hub_core.store.download`). The cache
+knows file names; ``hub_core.api.cached_files`` turns a model name into the
+names of its files.
 """
 
 from __future__ import annotations
@@ -15,25 +23,45 @@ import hashlib
 import json
 import os
 import pathlib
-from typing import Any, Collection, Iterator
+import shutil
+from typing import Any, Callable, Collection, Iterator
 
 from hub_core import config
 from hub_core.files import atomic_write
 
 CHUNK = 1 << 20
-_RECORDS = ".records"
+_RECORD = ".record.json"
+_PART = ".part"
 _LOCKS = ".locks"
+_LEGACY_RECORDS = ".records"
+_LOCK_POLL_SECONDS = 0.2
 
 
 # -- folders -------------------------------------------------------------------
 def weights_dir() -> pathlib.Path:
-    """The folder that holds the cached weight files."""
+    """The folder that holds the cache slots of the downloaded weight files."""
     return config.home() / "weights"
 
 
 def converted_dir() -> pathlib.Path:
     """The folder of ``.npz`` files converted from pickled weights (:mod:`hub_core.store.converters`)."""
     return config.home() / "converted"
+
+
+def slot_path(url: str, name: str) -> pathlib.Path:
+    """Where the file ``name`` downloaded from ``url`` is cached: its own slot, shared with no other URL."""
+    key = hashlib.sha256(f"{url}\n{name}".encode()).hexdigest()[:20]
+    return weights_dir() / key / name
+
+
+def part_path(path: pathlib.Path) -> pathlib.Path:
+    """The partial download of the cached file ``path`` (its record is this path plus ``.json``)."""
+    return path.parent / _PART
+
+
+def legacy_path(name: str) -> pathlib.Path:
+    """Where earlier versions cached ``name`` (directly in the weights folder, keyed by name only)."""
+    return weights_dir() / name
 
 
 # -- hashes, records and locks -----------------------------------------------------
@@ -56,29 +84,43 @@ def hash_file(path: pathlib.Path, *, md5: bool = False) -> Hashes:
     return Hashes(sha256.hexdigest(), md5_hash.hexdigest() if md5_hash else None)
 
 
-def record_path(name: str) -> pathlib.Path:
-    """The sidecar record of the cached file ``name``."""
-    return weights_dir() / _RECORDS / f"{name}.json"
+def record_path(path: pathlib.Path) -> pathlib.Path:
+    """The sidecar record of the cached file ``path`` (of a legacy ``weights/NAME`` file too)."""
+    if path.parent == weights_dir():
+        return path.parent / _LEGACY_RECORDS / f"{path.name}.json"
+    return path.parent / _RECORD
 
 
-def read_record(name: str) -> dict[str, Any] | None:
-    """The sidecar record of ``name``, or None when it is missing or unreadable."""
+def read_json(path: pathlib.Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``, or None when it is missing, unreadable or not an object."""
     try:
-        record = json.loads(record_path(name).read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
 
 
-def write_record(path: pathlib.Path, hashes: Hashes, url: str | None, stat: os.stat_result | None = None) -> None:
+def read_record(path: pathlib.Path) -> dict[str, Any] | None:
+    """The sidecar record of the cached file ``path``, or None when it is missing or unreadable."""
+    return read_json(record_path(path))
+
+
+def write_record(path: pathlib.Path, hashes: Hashes, url: str | None, stat: os.stat_result | None = None, *,
+                 source: str | None = None, verified: bool = False) -> None:
     """Write the sidecar record of ``path``.
 
-    ``stat`` should be taken before hashing, so that a file replaced meanwhile
-    no longer matches its record.
+    Args:
+        path: The cached file.
+        hashes: Its hashes.
+        url: The URL the slot caches.
+        stat: Taken before hashing, so that a file replaced meanwhile no longer matches its record.
+        source: Where the bytes came from (a mirror, or ``url``).
+        verified: Whether the file matched a published hash.
     """
     stat = stat or path.stat()
-    record = {"url": url, "sha256": hashes.sha256, "md5": hashes.md5, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    atomic_write(record_path(path.name), json.dumps(record, indent=1, sort_keys=True).encode())
+    record = {"url": url, "source": source or url, "sha256": hashes.sha256, "md5": hashes.md5, "verified": verified,
+              "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    atomic_write(record_path(path), json.dumps(record, indent=1, sort_keys=True).encode())
 
 
 def record_current(record: dict[str, Any] | None, path: pathlib.Path) -> bool:
@@ -89,24 +131,57 @@ def record_current(record: dict[str, Any] | None, path: pathlib.Path) -> bool:
     return record.get("size") == stat.st_size and record.get("mtime_ns") == stat.st_mtime_ns
 
 
+def lock_path(path: pathlib.Path) -> pathlib.Path:
+    """The lock file of the slot that holds ``path``."""
+    return weights_dir() / _LOCKS / f"{path.parent.name}.lock"
+
+
 @contextlib.contextmanager
-def lock(name: str) -> Iterator[None]:
-    """An inter-process lock on one cache file name."""
+def lock(path: pathlib.Path, give_up: Callable[[], None] | None = None) -> Iterator[None]:
+    """An inter-process lock on the slot of the cached file ``path``.
+
+    Args:
+        path: The cached file.
+        give_up: Called every fraction of a second while another process
+            holds the lock; it raises to stop waiting. None waits forever.
+    """
     import filelock
 
-    folder = weights_dir() / _LOCKS
-    folder.mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(str(folder / f"{name}.lock")):
+    file = lock_path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    held = filelock.FileLock(str(file))
+    while True:
+        try:
+            held.acquire(timeout=-1 if give_up is None else _LOCK_POLL_SECONDS)
+            break
+        except filelock.Timeout:
+            give_up()
+    try:
         yield
+    finally:
+        held.release()
 
 
 # -- listing ---------------------------------------------------------------------
-def cached_names() -> list[str]:
-    """The names of the downloaded files in the cache, sorted."""
+def _slots() -> list[pathlib.Path]:
     folder = weights_dir()
-    if not folder.is_dir():
-        return []
-    return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.is_dir() else []
+
+
+def _slot_file(slot: pathlib.Path) -> pathlib.Path | None:
+    """The cached file of ``slot`` (its one visible file), or None while it holds only a partial download."""
+    return next((p for p in sorted(slot.iterdir()) if p.is_file() and not p.name.startswith(".")), None)
+
+
+def cached_downloads() -> list[pathlib.Path]:
+    """The downloaded files in the cache, sorted by name then slot (two URLs may give the same name)."""
+    files = [file for file in map(_slot_file, _slots()) if file is not None]
+    return sorted(files, key=lambda path: (path.name, path.parent.name))
+
+
+def cached_names() -> list[str]:
+    """The names of the downloaded files in the cache, sorted (each once)."""
+    return sorted({path.name for path in cached_downloads()})
 
 
 def converted_files() -> list[pathlib.Path]:
@@ -115,18 +190,18 @@ def converted_files() -> list[pathlib.Path]:
     return sorted(folder.glob("*.npz")) if folder.is_dir() else []
 
 
-def _selection(names: Collection[str] | None) -> tuple[list[str], list[pathlib.Path]]:
-    """The cached downloads among ``names`` (all when None) and the converted files they select.
+def _selection(names: Collection[str] | None) -> tuple[list[pathlib.Path], list[pathlib.Path]]:
+    """The cached downloads named in ``names`` (all when None) and the converted files they select.
 
     A converted file is selected by its own name or by the download it was
     converted from (conversions are named ``"<source stem>-<converter>-<key>.npz"``).
     """
-    downloads, converted = cached_names(), converted_files()
+    downloads, converted = cached_downloads(), converted_files()
     if names is None:
         return downloads, converted
     wanted = set(names)
-    downloads = [name for name in downloads if name in wanted]
-    stems = tuple(f"{pathlib.Path(name).stem}-" for name in downloads)
+    downloads = [path for path in downloads if path.name in wanted]
+    stems = tuple(f"{path.stem}-" for path in downloads)
     return downloads, [path for path in converted if path.name in wanted or path.name.startswith(stems)]
 
 
@@ -147,11 +222,10 @@ def cache_entries(names: Collection[str] | None = None) -> list[dict[str, Any]]:
     """
     downloads, converted = _selection(names)
     entries = []
-    for file_name in downloads:
-        path = weights_dir() / file_name
-        record = read_record(file_name) or {}
+    for path in downloads:
+        record = read_record(path) or {}
         entries.append({
-            "name": file_name,
+            "name": path.name,
             "kind": "download",
             "path": str(path),
             "size": path.stat().st_size,
@@ -177,24 +251,24 @@ def verify_cache(names: Collection[str] | None = None) -> list[dict[str, Any]]:
         One dict per file: ``name``, ``path``, ``sha256`` (as now hashed) and
         ``status``: ``"ok"``, ``"corrupt"`` (differs from the verified
         download, or a converted file fails its checksums) or ``"unknown"``
-        (no record, e.g. a file copied in by hand).
+        (no record).
     """
     downloads, converted = _selection(names)
     results = []
-    for file_name in downloads:
-        path = weights_dir() / file_name
-        with lock(file_name):
-            record = read_record(file_name)
+    for path in downloads:
+        with lock(path):
+            record = read_record(path)
             hashes = hash_file(path)
             if record is None:
                 status = "unknown"
             elif record.get("sha256") == hashes.sha256:
                 status = "ok"
                 if not record_current(record, path):
-                    write_record(path, hashes, record.get("url"))
+                    write_record(path, hashes, record.get("url"), source=record.get("source"),
+                                 verified=bool(record.get("verified")))
             else:
                 status = "corrupt"
-        results.append({"name": file_name, "path": str(path), "sha256": hashes.sha256, "status": status})
+        results.append({"name": path.name, "path": str(path), "sha256": hashes.sha256, "status": status})
     for path in converted:
         status = "ok" if _zip_intact(path) else "corrupt"
         results.append({"name": path.name, "path": str(path), "sha256": hash_file(path).sha256, "status": status})
@@ -213,10 +287,11 @@ def _zip_intact(path: pathlib.Path) -> bool:
 
 
 def clear_cache(names: Collection[str] | None = None) -> list[dict[str, Any]]:
-    """Delete cached files (all, or those named) and their records.
+    """Delete cached files (all, or those named): their slots, with records and partial downloads.
 
     Converted files of the selected downloads are deleted with them; clearing
-    everything also removes the leftovers of killed downloads.
+    everything also removes the slots of killed downloads and the files that
+    earlier versions cached directly in the weights folder.
 
     Args:
         names: File names to delete, as :func:`cache_entries`; None means every file.
@@ -230,19 +305,19 @@ def clear_cache(names: Collection[str] | None = None) -> list[dict[str, Any]]:
         size = path.stat().st_size
         path.unlink(missing_ok=True)
         removed.append({"name": path.name, "size": size})
-    for file_name in downloads:
-        path = weights_dir() / file_name
-        with lock(file_name):
-            if path.is_file():
-                size = path.stat().st_size
-                path.unlink()
-                removed.append({"name": file_name, "size": size})
-            record_path(file_name).unlink(missing_ok=True)
+    slots = [path.parent for path in downloads] if names is not None else _slots()
+    for slot in slots:
+        file = _slot_file(slot)
+        with lock(file or slot / "_"):
+            if file is not None and file.is_file():
+                removed.append({"name": file.name, "size": file.stat().st_size})
+            shutil.rmtree(slot, ignore_errors=True)
     folder = weights_dir()
-    if names is None and folder.is_dir():  # leftovers of killed downloads, records of deleted files
-        for leftover in [*folder.glob(".*.part"), *(folder / _RECORDS).glob("*.json")]:
-            file_name = leftover.name[1:-5] if leftover.suffix == ".part" else leftover.name[:-5]
-            with lock(file_name):
-                if leftover.suffix == ".part" or not (folder / file_name).exists():
-                    leftover.unlink(missing_ok=True)
+    if names is None and folder.is_dir():  # the flat layout of earlier versions
+        for leftover in folder.iterdir():
+            if leftover.is_file():
+                if not leftover.name.startswith("."):
+                    removed.append({"name": leftover.name, "size": leftover.stat().st_size})
+                leftover.unlink()
+        shutil.rmtree(folder / _LEGACY_RECORDS, ignore_errors=True)
     return removed

@@ -1,52 +1,47 @@
 """The weights store's downloader: fetch and verify weight files into the cache.
 
-A download is streamed to a hidden temp file in the cache folder
-(:mod:`hub_core.store.cache`), fsynced, verified (sha256, or md5 where only
-that is published) and then renamed into place, under a file lock so that
-concurrent processes download a file once. Interrupted transfers are retried
-with backoff and resumed with HTTP ``Range``; a server that answers ``200``
-to a ``Range`` request restarts the file.
+A download is streamed to the partial file of its cache slot
+(:mod:`hub_core.store.cache`; one slot per URL), fsynced, verified (sha256,
+or md5 where only that is published) and then renamed into place, under a
+file lock so that concurrent processes download a file once. No more bytes
+are read than the published size (else the ``Content-Length``) announces.
+Interrupted transfers are retried with backoff and resumed with HTTP
+``Range`` plus ``If-Range``, in the same process or the next one (the partial
+file keeps a record of its source, expected hash and the server's validator);
+a server that answers ``200`` restarts the file.
+
+Every file has an overall deadline (:class:`hub_core.store.transfer.Deadline`). A local write
+error (a full disk) is reported at once, never retried. When no source gives
+the file, the error names every source that was tried.
 
 Each cached file has a sidecar record with its hashes, size and mtime; a file
-whose size or mtime changed is hashed again before it is used.
+whose size or mtime changed is hashed again before it is used. A verified
+file is read without any write to the cache, so a shared read-only cache works.
 
 Settings (:mod:`hub_core.config`): ``HUB_CORE_HOME`` (cache root),
 ``HUB_CORE_OFFLINE`` (no network; cached files and local mirrors still
 work), ``HUB_CORE_MIRROR`` (mirrors searched by file name before the upstream
 URL; a mirror copy must have the published hash) and ``HUB_CORE_TIMEOUT``
-(socket timeout in seconds).
+(the longest network wait, and the base of every file's deadline).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import http.client
 import os
 import pathlib
-import re
-import shutil
-import sys
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from typing import Any, Callable, Iterator
+from typing import Callable
 
 from hub_core import config
-from hub_core.errors import ChecksumError, InvalidArgumentError, OfflineError, WeightsError
+from hub_core.errors import ChecksumError, OfflineError, WeightsError
 from hub_core.hub.spec import WeightFile
-from hub_core.store.cache import CHUNK, Hashes, hash_file, lock, read_record, record_current, weights_dir, write_record
+from hub_core.store.cache import (Hashes, hash_file, legacy_path, lock, lock_path, part_path, read_record, record_current,
+                                  record_path, slot_path, write_record)
+from hub_core.store.transfer import (ATTEMPTS, Deadline, Expected, Failed, Partial, fetch_source, local_path,
+                                     local_writes)
 
-ATTEMPTS = 4
-BACKOFF_SECONDS = 0.5
-
-
-def _timeout() -> float:
-    try:
-        return config.timeout()
-    except ValueError as error:
-        raise InvalidArgumentError(str(error)) from None
+__all__ = ["ATTEMPTS", "cache_name", "fetch_file", "fetch_location", "safe_name"]
 
 
 # -- names and hashes ------------------------------------------------------------
@@ -83,36 +78,6 @@ def cache_name(weight_file: WeightFile) -> str:
     return safe_name(weight_file.file_name or _url_name(weight_file.url), weight_file.url)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Expected:
-    """What a file must hash to (sha256 preferred, md5 when only that is published)."""
-
-    sha256: str | None = None
-    md5: str | None = None
-    size: int | None = None
-
-    @property
-    def known(self) -> bool:
-        return bool(self.sha256 or self.md5)
-
-    @property
-    def needs_md5(self) -> bool:
-        return bool(self.md5 and not self.sha256)
-
-    def matches(self, hashes: Hashes) -> bool:
-        if self.sha256:
-            return hashes.sha256 == self.sha256.lower()
-        if self.md5:
-            return hashes.md5 == self.md5.lower()
-        return True
-
-    def describe(self, hashes: Hashes) -> str:
-        """``'sha256 <actual>, expected <wanted>'`` for the hash in use."""
-        if self.sha256:
-            return f"sha256 {hashes.sha256}, expected {self.sha256.lower()}"
-        return f"md5 {hashes.md5}, expected {str(self.md5).lower()}"
-
-
 # -- the cached copy --------------------------------------------------------------
 def _fsync_dir(folder: pathlib.Path) -> None:
     """Make a rename in ``folder`` durable (POSIX; a no-op elsewhere)."""
@@ -124,147 +89,63 @@ def _fsync_dir(folder: pathlib.Path) -> None:
             os.close(fd)
 
 
-def _cached(path: pathlib.Path, expected: _Expected, url: str) -> Hashes | None:
+def _cached(path: pathlib.Path, expected: Expected, url: str, *, strict: bool = True) -> Hashes | None:
     """The hashes of the cached ``path`` when it is usable for ``url``, else None.
 
     The sidecar record's hashes are trusted while the file's size and mtime
-    are unchanged; otherwise the file is hashed again. A file without a
-    published hash is usable when it was downloaded from ``url`` (or placed
-    there by hand) and has not changed since.
+    are unchanged; otherwise the file is hashed again, and the record is
+    refreshed where the cache is writable. A file without a published hash is
+    usable when it was downloaded from ``url`` (or placed there by hand) and
+    has not changed since.
 
     Raises:
-        ChecksumError: Offline, when the cached file fails verification.
+        ChecksumError: Offline and ``strict``, when the cached file fails verification.
     """
     if not path.is_file():
         return None
-    record = read_record(path.name)
+    record = read_record(path)
     if not expected.known and record:
         if record.get("url") not in (None, url):
             return None
-        expected = _Expected(sha256=record.get("sha256"))
+        expected = Expected(sha256=record.get("sha256"))
     stat = path.stat()
     trusted = record_current(record, path) and (record.get("md5") or not expected.needs_md5)
     hashes = Hashes(record["sha256"], record.get("md5")) if trusted else hash_file(path, md5=expected.needs_md5)
     if not expected.matches(hashes):
-        if config.offline():
+        if config.offline() and strict:
             raise ChecksumError(
                 f"Cached file {path} has {expected.describe(hashes)}, and {config.OFFLINE.name}=1 forbids downloading it "
                 f"again; run 'hub cache clear {path.name}' and download it on a connected machine."
             )
         return None
     if not trusted:
-        write_record(path, hashes, (record or {}).get("url") or url, stat)
+        with contextlib.suppress(OSError):  # a shared read-only cache: use the file, keep the old record
+            write_record(path, hashes, (record or {}).get("url") or url, stat,
+                         source=(record or {}).get("source"), verified=expected.known)
     return hashes
 
 
-# -- transfers -----------------------------------------------------------------
-class _Missing(Exception):
-    """The source does not have the file (404, or absent from a mirror folder)."""
+def _adopt_legacy(path: pathlib.Path, expected: Expected, url: str) -> bool:
+    """Move a file that an earlier version cached as ``weights/NAME`` into its slot, when it is this URL's file.
 
-
-class _Interrupted(Exception):
-    """A transfer ended before all announced bytes arrived."""
-
-
-def _local_path(location: str) -> pathlib.Path | None:
-    """The local path of a ``file://`` URL or plain path, or None for remote URLs."""
-    if location.startswith("file://"):
-        return pathlib.Path(urllib.request.url2pathname(urllib.parse.urlsplit(location).path))
-    if "://" in location:
-        return None
-    return pathlib.Path(location).expanduser()
-
-
-@contextlib.contextmanager
-def _progress(name: str, total: int | None, initial: int, enabled: bool) -> Iterator[Callable[[int], Any]]:
-    """A byte-progress callback: a tqdm bar on a terminal, else a no-op."""
-    if not (enabled and sys.stderr.isatty()):
-        yield lambda count: None
-        return
-    from tqdm import tqdm
-
-    with tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
-              file=sys.stderr, leave=False) as bar:
-        yield bar.update
-
-
-def _content_range_start(response: http.client.HTTPResponse) -> int | None:
-    match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
-    return int(match.group(1)) if match else None
-
-
-def _transfer_once(url: str, temp: pathlib.Path, size: int | None, progress: bool) -> None:
-    """One HTTP attempt, resuming ``temp`` with ``Range`` when it has bytes."""
-    offset = temp.stat().st_size if temp.exists() else 0
-    headers = {"User-Agent": "hub-core"}
-    if offset:
-        headers["Range"] = f"bytes={offset}-"
-    request = urllib.request.Request(url, headers=headers)
-    with urllib.request.urlopen(request, timeout=_timeout()) as response:
-        resumed = bool(offset) and response.status == 206 and _content_range_start(response) == offset
-        if not resumed:
-            offset = 0  # a 200 answer to a Range request: restart the file
-        length = response.headers.get("Content-Length")
-        announced = offset + int(length) if length and length.isdigit() else None
-        received = offset
-        with open(temp, "ab" if resumed else "wb") as out, \
-                _progress(_url_name(url), size or announced, offset, progress) as update:
-            while chunk := response.read(CHUNK):
-                out.write(chunk)
-                received += len(chunk)
-                update(len(chunk))
-            out.flush()
-            os.fsync(out.fileno())
-    for total in (announced, size):
-        if total is not None and received < total:
-            raise _Interrupted(f"the connection ended after {received} of {total} bytes")
-
-
-def _transfer(url: str, temp: pathlib.Path, size: int | None, progress: bool) -> None:
-    """Download ``url`` to ``temp`` with retries, backoff and Range resume.
-
-    Raises:
-        _Missing: When the server answers 404.
-        WeightsError: When every attempt failed, or on a permanent HTTP error.
+    It must have the expected hash, or (without one) a record naming ``url``.
     """
-    last_error: BaseException | None = None
-    for attempt in range(ATTEMPTS):
-        if attempt:
-            time.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
-        if size is not None and temp.exists() and temp.stat().st_size >= size:
-            if temp.stat().st_size == size:
-                return
-            temp.unlink()
-        try:
-            _transfer_once(url, temp, size, progress)
-            return
-        except urllib.error.HTTPError as error:
-            last_error = error
-            if error.code == 404:
-                raise _Missing(f"{url} answered 404") from None
-            if error.code == 416:
-                temp.unlink(missing_ok=True)  # our partial file does not fit the server's: restart
-            elif error.code < 500 and error.code not in (408, 425, 429):
-                raise WeightsError(f"Could not download {url}: the server answered HTTP {error.code} {error.reason}; "
-                                   "check the URL and your access to it.") from None
-        except (OSError, http.client.HTTPException, _Interrupted) as error:
-            last_error = error
-    raise WeightsError(
-        f"Could not download {url} after {ATTEMPTS} attempts (last error: {last_error}); "
-        f"check the network (or set {config.MIRROR.name}) and try again."
-    )
+    legacy = legacy_path(path.name)
+    if not legacy.is_file() or (not expected.known and (read_record(legacy) or {}).get("url") != url):
+        return False
+    hashes = _cached(legacy, expected, url, strict=False)
+    if hashes is None:
+        return False
+    source = (read_record(legacy) or {}).get("url")
+    with local_writes(path.name, path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(legacy, path)
+        record_path(legacy).unlink(missing_ok=True)
+        write_record(path, hashes, url, source=source, verified=expected.known)
+    return True
 
 
-def _copy_local(source: pathlib.Path, temp: pathlib.Path) -> None:
-    if not source.is_file():
-        raise _Missing(f"{source} does not exist")
-    with open(source, "rb") as src, open(temp, "wb") as out:
-        shutil.copyfileobj(src, out, CHUNK)
-        out.flush()
-        os.fsync(out.fileno())
-
-
-def _sources(name: str, url: str, expected: _Expected) -> list[str]:
+def _sources(name: str, url: str, expected: Expected) -> list[str]:
     """Mirror locations of ``name`` (only when a hash can verify them), then ``url``."""
     found = []
     if expected.known:
@@ -276,53 +157,79 @@ def _sources(name: str, url: str, expected: _Expected) -> list[str]:
     return found + [url]
 
 
-def _fetch_into_cache(url: str, name: str, expected: _Expected, progress: bool) -> pathlib.Path:
-    """Return the verified cached file ``name``, downloading it from mirrors or ``url``."""
-    path = weights_dir() / name
-    if _cached(path, expected, url):
+def _waiting_bound(name: str, url: str, path: pathlib.Path) -> Callable[[], None]:
+    """The ``give_up`` check of a process waiting for another's download of ``path`` (see :class:`Deadline`)."""
+    deadline = Deadline(None)
+
+    def give_up() -> None:
+        part = part_path(path)
+        deadline.received = max(deadline.received, part.stat().st_size if part.is_file() else 0)
+        if deadline.expired():
+            raise WeightsError(
+                f"Gave up after {deadline.elapsed():.1f} s waiting for another process to download {name} from {url} "
+                f"(it holds {lock_path(path)} and has written {deadline.received} bytes; {deadline.explain()}); "
+                f"try again later, or raise {config.TIMEOUT.name}."
+            )
+
+    return give_up
+
+
+def _final_error(name: str, url: str, tried: list[Failed]) -> WeightsError:
+    """The error for a file that no source gave: the last failure, naming every source tried before it."""
+    reasons = [failure.reason for failure in tried]
+    if tried and (tried[-1].final or not config.offline()):
+        last = tried[-1]
+        message = last.message if len(tried) == 1 else f"{last.message[:-1]} (tried first: {'; '.join(reasons[:-1])})."
+        return last.error_class(message)
+    return OfflineError(
+        f"{name} is not in the cache ({config.home() / 'weights'}) and {config.OFFLINE.name}=1 forbids downloading it "
+        f"from {url}" + (f" (mirrors: {'; '.join(reasons)})" if reasons else "")
+        + f"; download it on a connected machine and copy it to {legacy_path(name)}, set {config.MIRROR.name} to a "
+        f"folder that holds it, or unset {config.OFFLINE.name}."
+    )
+
+
+def _fetch_into_cache(url: str, name: str, expected: Expected, progress: bool) -> pathlib.Path:
+    """Return the verified cached file ``name`` of ``url``, downloading it from mirrors or ``url``."""
+    path = slot_path(url, name)
+    if _cached(path, expected, url):  # no lock, no write: a read-only cache works
         return path
-    with lock(name):
-        if _cached(path, expected, url):  # another process finished it meanwhile
-            return path
-        sources = _sources(name, url, expected)
-        if config.offline():
-            sources = [s for s in sources if _local_path(s) is not None]
-        temp = path.with_name(f".{name}.part")
-        mirror_errors = []
-        for source in sources:
-            temp.unlink(missing_ok=True)
-            try:
-                local = _local_path(source)
-                if local is not None:
-                    _copy_local(local, temp)
-                else:
-                    _transfer(source, temp, expected.size, progress)
-                hashes = hash_file(temp, md5=expected.needs_md5)
-                if not expected.matches(hashes):
-                    raise ChecksumError(
-                        f"{name} from {source} has {expected.describe(hashes)}; it was deleted and nothing was "
-                        "cached, so retry later, use another mirror, or report the broken file upstream."
-                    )
-                os.replace(temp, path)
+    try:
+        with contextlib.ExitStack() as held:
+            with local_writes(name, path.parent):
+                held.enter_context(lock(path, give_up=_waiting_bound(name, url, path)))
+            if _cached(path, expected, url) or _adopt_legacy(path, expected, url):
+                return path  # another process finished it meanwhile, or an earlier version cached it
+            return _fetch_sources(url, name, expected, progress, path)
+    except Failed as failure:
+        raise failure.error_class(failure.message) from None
+
+
+def _fetch_sources(url: str, name: str, expected: Expected, progress: bool, path: pathlib.Path) -> pathlib.Path:
+    """Try the mirrors then ``url`` until one gives the verified file; move it into ``path`` (under the slot's lock)."""
+    sources = _sources(name, url, expected)
+    if config.offline():
+        sources = [s for s in sources if local_path(s) is not None]
+    deadline, tried = Deadline(expected.size), []
+    with local_writes(name, path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    for source in sources:
+        partial = Partial(part_path(path), source, expected)
+        try:
+            hashes = fetch_source(name, partial, deadline, progress)
+            with local_writes(name, path.parent):
+                os.replace(partial.path, path)
+                partial.record.unlink(missing_ok=True)
                 _fsync_dir(path.parent)
-                write_record(path, hashes, source)
-                return path
-            except _Missing as error:
-                if source == url:
-                    raise WeightsError(f"Could not download {name}: {error}; check the URL or the weight set.") from None
-                mirror_errors.append(str(error))
-            except WeightsError as error:
-                if source == url:
-                    raise
-                mirror_errors.append(str(error))
-            finally:
-                temp.unlink(missing_ok=True)
-        raise OfflineError(
-            f"{name} is not in the cache ({weights_dir()}) and {config.OFFLINE.name}=1 forbids downloading it from {url}"
-            + (f" (mirrors: {'; '.join(mirror_errors)})" if mirror_errors else "")
-            + f"; download it on a connected machine and copy it to {path}, set {config.MIRROR.name} to a folder "
-            f"that holds it, or unset {config.OFFLINE.name}."
-        )
+                write_record(path, hashes, url, source=source, verified=expected.known)
+            return path
+        except Failed as failure:
+            if not (failure.resumable and partial.validator):
+                partial.discard()
+            tried.append(failure)
+            if failure.final:
+                break
+    raise _final_error(name, url, tried)
 
 
 # -- public API ----------------------------------------------------------------
@@ -341,15 +248,15 @@ def fetch_file(weight_file: WeightFile, progress: bool | None = None) -> pathlib
         OfflineError: When the file is missing and ``HUB_CORE_OFFLINE=1``.
         WeightsError: For unsafe file names or failed downloads.
     """
-    expected = _Expected(weight_file.sha256, weight_file.md5, weight_file.size)
+    expected = Expected(weight_file.sha256, weight_file.md5, weight_file.size)
     return _fetch_into_cache(weight_file.url, cache_name(weight_file), expected, progress is not False)
 
 
 def fetch_location(url_or_path: str, *, sha256: str | None = None, progress: bool | None = None) -> pathlib.Path:
     """Return a local file for a user-supplied URL, ``file://`` URL or path.
 
-    Remote URLs are cached by file name; they are verified when ``sha256`` is
-    given. Local files are used where they are (verified when ``sha256`` is
+    Remote URLs are cached in a slot of their own; they are verified when
+    ``sha256`` is given. Local files are used where they are (verified when ``sha256`` is
     given, never deleted).
 
     Args:
@@ -362,13 +269,13 @@ def fetch_location(url_or_path: str, *, sha256: str | None = None, progress: boo
         WeightsError: For a missing local file, an unsafe name or a failed download.
     """
     location = os.fspath(url_or_path)
-    local = _local_path(location)
+    local = local_path(location)
     if local is None:
-        return _fetch_into_cache(location, safe_name(_url_name(location), location), _Expected(sha256), progress is not False)
+        return _fetch_into_cache(location, safe_name(_url_name(location), location), Expected(sha256), progress is not False)
     if not local.is_file():
         raise WeightsError(f"Weights file {local} does not exist; pass an existing file, a URL or a weight-set name.")
     if sha256:
-        expected, hashes = _Expected(sha256), hash_file(local)
+        expected, hashes = Expected(sha256), hash_file(local)
         if not expected.matches(hashes):
             raise ChecksumError(f"{local} has {expected.describe(hashes)}; pass the right file or hash.")
     return local

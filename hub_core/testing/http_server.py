@@ -11,8 +11,9 @@ Plugin authors can use it to test how their weight files download::
         assert server.requests[-1].range == "bytes=..."
 
 The server runs a ``ThreadingHTTPServer`` on an ephemeral port in a daemon
-thread, serves the files of one directory (GET and HEAD, with ``Range``
-support), and records every request. Faults apply to one path or to every
+thread, serves the files of one directory (GET and HEAD, with ``Range`` and
+``If-Range`` support; every answer has an ``ETag`` and a ``Last-Modified``
+header), and records every request with its headers. Faults apply to one path or to every
 path (``"*"``) for a number of GET requests:
 
 * ``"truncate"``: send only the first ``keep`` bytes (default: half) with a
@@ -26,11 +27,17 @@ path (``"*"``) for a number of GET requests:
 * ``"slow"``: wait ``delay`` seconds before answering, and send the body at
   ``rate`` bytes per second when given.
 * ``"status"``: answer with HTTP ``status`` (default 503) and no body.
+* ``"stall"``: send the first ``keep`` bytes (default: half), then wait
+  ``delay`` seconds (default 60) with the connection open before the rest.
+* ``"overflow"``: send the file followed by ``extra`` junk bytes (default
+  64 MiB), without a ``Content-Length`` (the body ends when the connection
+  closes), or announcing them all when ``announce`` is true.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import email.utils
 import pathlib
 import re
 import socket
@@ -40,7 +47,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-FAULTS = ("truncate", "drop", "corrupt", "ignore_range", "slow", "status")
+FAULTS = ("truncate", "drop", "corrupt", "ignore_range", "slow", "status", "stall", "overflow")
 _CHUNK = 16 * 1024
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 
@@ -56,6 +63,7 @@ class Request:
         status: The HTTP status sent (0 while the answer is pending).
         sent: Body bytes sent so far.
         fault: The fault applied, or None.
+        headers: Every request header (names as sent).
     """
 
     method: str
@@ -64,6 +72,7 @@ class Request:
     fault: str | None
     status: int = 0
     sent: int = 0
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -147,14 +156,16 @@ class FileServer:
                 path are used before global ones, in the order added.
             kind: One of :data:`FAULTS`.
             times: How many GET requests it applies to; None means all of them.
-            **options: ``keep`` (bytes, truncate/drop), ``at`` (offset,
-                corrupt), ``delay`` and ``rate`` (slow), ``status`` (status).
+            **options: ``keep`` (bytes, truncate/drop/stall), ``at`` (offset,
+                corrupt), ``delay`` (slow/stall), ``rate`` (slow), ``status``
+                (status), ``extra`` and ``announce`` (overflow).
 
         Raises:
             ValueError: For an unknown fault kind or option.
         """
         allowed = {"truncate": {"keep"}, "drop": {"keep"}, "corrupt": {"at"}, "ignore_range": set(),
-                   "slow": {"delay", "rate"}, "status": {"status"}}
+                   "slow": {"delay", "rate"}, "status": {"status"}, "stall": {"keep", "delay"},
+                   "overflow": {"extra", "announce"}}
         if kind not in allowed:
             raise ValueError(f"Unknown fault '{kind}'; expected one of {', '.join(FAULTS)}.")
         extra = set(options) - allowed[kind]
@@ -230,7 +241,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault = owner._take_fault(name) if with_body else None
         kind = fault.kind if fault else None
         options = fault.options if fault else {}
-        record = Request(self.command, name, range_header, kind)
+        record = Request(self.command, name, range_header, kind, headers=dict(self.headers.items()))
         owner._record(record)
         status, self._sent = 500, 0
         try:
@@ -245,8 +256,12 @@ class _Handler(BaseHTTPRequestHandler):
                 status = int(options.get("status", 503))
                 self.send_error(status)
                 return
-            data = file.read_bytes()
-            status, start, end = self._range(range_header if kind != "ignore_range" else None, len(data))
+            data, stat = file.read_bytes(), file.stat()
+            etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+            modified = email.utils.formatdate(stat.st_mtime, usegmt=True)
+            if kind == "ignore_range" or self.headers.get("If-Range", etag) not in (etag, modified):
+                range_header = None  # a changed file (or a server that ignores Range) is sent whole
+            status, start, end = self._range(range_header, len(data))
             if status == 416:
                 self.send_response(416)
                 self.send_header("Content-Range", f"bytes */{len(data)}")
@@ -262,13 +277,25 @@ class _Handler(BaseHTTPRequestHandler):
                 body = body[: int(options.get("keep", len(body) // 2))]
                 if kind == "truncate":
                     announced = len(body)
+            elif kind == "overflow":
+                body += b"\0" * int(options.get("extra", 64 << 20))
+                announced = len(body) if options.get("announce") else None
             self.send_response(status)
             self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(announced))
+            if announced is not None:
+                self.send_header("Content-Length", str(announced))
             self.send_header("Accept-Ranges", "bytes")
+            self.send_header("ETag", etag)
+            self.send_header("Last-Modified", modified)
             if status == 206:
                 self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
             self.end_headers()
+            if with_body and kind == "stall":
+                keep = int(options.get("keep", len(body) // 2))
+                self._send_body(body[:keep], None)
+                self.wfile.flush()
+                time.sleep(float(options.get("delay", 60)))
+                body = body[keep:]
             if with_body:
                 self._send_body(body, options.get("rate") if kind == "slow" else None)
             if kind == "drop":
