@@ -41,7 +41,10 @@ OFFLINE = Setting("HUB_CORE_OFFLINE", "",
 MIRROR = Setting("HUB_CORE_MIRROR", "",
                  "Base URLs or folders, separated by whitespace or os.pathsep, searched by file name before the "
                  "upstream URL; a mirror copy must have the published hash.")
-TIMEOUT = Setting("HUB_CORE_TIMEOUT", "60", "Socket timeout of a weights download, in seconds.")
+TIMEOUT = Setting("HUB_CORE_TIMEOUT", "60",
+                  "Seconds: the longest single network wait of a download (connecting, each read), and the base of "
+                  "every file's deadline: 4 x this, plus 1 s per 64 KiB of the file, retries and mirrors included; a "
+                  "process waiting for another's download gives up under the same bound.")
 REGISTRY = Setting("HUB_CORE_REGISTRY", "",
                    "Catalog files (paths separated by os.pathsep) deep-merged over the built-in registry.json in order.")
 PLUGIN_PINS = Setting("HUB_CORE_PLUGIN_PINS", "",
@@ -77,7 +80,9 @@ def mirrors() -> list[str]:
 
 
 def timeout() -> float:
-    """The download socket timeout in seconds (``HUB_CORE_TIMEOUT``, default 60).
+    """``HUB_CORE_TIMEOUT`` in seconds (default 60): the longest network wait, and the base of each file's deadline.
+
+    :class:`hub_core.store.transfer.Deadline` applies it.
 
     Raises:
         ValueError: When the value is not a number.

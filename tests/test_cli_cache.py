@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from hub_core.cli.main import build_parser
+from hub_core.store import cache
 
 HUB = [sys.executable, "-m", "hub_core.cli"]
 
@@ -26,7 +27,8 @@ def test_download_ls_verify_clear(http_server, hub_home):
 
     result = hub("download", http_server.url("w.h5"), "--sha256", sha)
     assert result.returncode == 0, result.stderr
-    path = hub_home / "weights" / "w.h5"
+    path = cache.slot_path(http_server.url("w.h5"), "w.h5")
+    assert path.parent.parent == hub_home / "weights"
     assert result.stdout.strip() == str(path) and path.read_bytes() == data
     assert result.stderr == ""  # no progress bar when stderr is not a terminal
 
@@ -58,7 +60,7 @@ def test_converted_files_are_listed_verified_and_cleared(http_server, hub_home):
     payload = pickle.dumps({"conv1": [np.arange(6, dtype="float32").reshape(2, 3), np.ones(3, "float32")]})
     (http_server.directory / "net.npy").write_bytes(payload)
     assert hub("download", http_server.url("net.npy"), "--sha256", hashlib.sha256(payload).hexdigest()).returncode == 0
-    source = hub_home / "weights" / "net.npy"
+    source = cache.slot_path(http_server.url("net.npy"), "net.npy")
     target = converters.convert_once(source, lambda path: pickle.loads(path.read_bytes()), "test")
     assert target.parent == hub_home / "converted" and target.name.startswith("net-test-")
 
@@ -95,7 +97,7 @@ def test_errors_are_one_line_without_traceback(http_server, hub_home):
         assert "Traceback" not in result.stderr
     result = hub("download", "vgg16", env={"HUB_CORE_OFFLINE": "1"})
     assert result.returncode == 1 and "HUB_CORE_OFFLINE=1" in result.stderr and result.stderr.count("\n") == 1
-    assert not (hub_home / "weights" / "w.h5").exists() and http_server.count() == 1
+    assert cache.cached_downloads() == [] and http_server.count() == 1
 
 
 @pytest.mark.parametrize("args", [("download",), ("cache",), ("cache", "ls"), ("cache", "verify"), ("cache", "clear")])

@@ -14,6 +14,7 @@ import caffe_reference as ref
 from caffe_reference import example_losses, isolated_hub_home  # noqa: F401 (autouse fixture)
 import hub_core as hub
 from hub_core.errors import InvalidArgumentError, WeightsError
+from hub_core.store import cache
 
 # Caffe's norm1/norm2: local_size 5, alpha 1e-4 (divided by local_size), beta 0.75, k 1.
 LRN = dict(depth_radius=2, bias=1.0, alpha=1e-4 / 5, beta=0.75)
@@ -256,7 +257,7 @@ def test_catalog_set_is_fetched_verified_and_converted(mirror, tmp_path, monkeyp
     x = ref.caffe_preprocess(photo)
     expected = features(x, params)  # pool5 values reach ~100, so the bound is relative
     assert np.max(np.abs(model.predict(x.astype("float32"), verbose=0) - expected)) <= 1e-5 * np.abs(expected).max()
-    assert (tmp_path / "hub_home" / "weights" / "bvlc_alexnet.npy").is_file()
+    assert [path.name for path in cache.cached_downloads()] == ["bvlc_alexnet.npy"]
 
 
 def test_catalog_set_refuses_a_file_without_the_published_hash(mirror, tmp_path):
