@@ -99,7 +99,8 @@ def test_a_process_waiting_for_anothers_download_gives_up_with_a_sentence(http_s
         holder.kill()
         holder.communicate()
     message = str(error.value)
-    assert message.startswith("Gave up after ") and f"waiting for another process to download w.bin from {url}" in message
+    assert message.startswith("Gave up after ")
+    assert f"waiting for another process to download w.bin from {url}" in message
     assert str(cache.lock_path(cache.slot_path(url, "w.bin"))) in message and "HUB_CORE_TIMEOUT" in message
     assert http_server.count() == 0 and cache_listing() == []
 

@@ -36,8 +36,8 @@ from typing import Callable
 from hub_core import config
 from hub_core.errors import ChecksumError, OfflineError, WeightsError
 from hub_core.hub.spec import WeightFile
-from hub_core.store.cache import (Hashes, hash_file, legacy_path, lock, lock_path, part_path, read_record, record_current,
-                                  record_path, slot_path, write_record)
+from hub_core.store.cache import (Hashes, hash_file, legacy_path, lock, lock_path, part_path, read_record,
+                                  record_current, record_path, slot_path, write_record)
 from hub_core.store.transfer import (ATTEMPTS, Deadline, Expected, Failed, Partial, fetch_source, local_path,
                                      local_writes)
 
@@ -157,9 +157,9 @@ def _sources(name: str, url: str, expected: Expected) -> list[str]:
     return found + [url]
 
 
-def _waiting_bound(name: str, url: str, path: pathlib.Path) -> Callable[[], None]:
+def _waiting_bound(name: str, url: str, path: pathlib.Path, size: int | None) -> Callable[[], None]:
     """The ``give_up`` check of a process waiting for another's download of ``path`` (see :class:`Deadline`)."""
-    deadline = Deadline(None)
+    deadline = Deadline(size)
 
     def give_up() -> None:
         part = part_path(path)
@@ -174,17 +174,18 @@ def _waiting_bound(name: str, url: str, path: pathlib.Path) -> Callable[[], None
     return give_up
 
 
-def _final_error(name: str, url: str, tried: list[Failed]) -> WeightsError:
+def _final_error(name: str, url: str, path: pathlib.Path, expected: Expected, tried: list[Failed]) -> WeightsError:
     """The error for a file that no source gave: the last failure, naming every source tried before it."""
     reasons = [failure.reason for failure in tried]
     if tried and (tried[-1].final or not config.offline()):
         last = tried[-1]
         message = last.message if len(tried) == 1 else f"{last.message[:-1]} (tried first: {'; '.join(reasons[:-1])})."
         return last.error_class(message)
+    copy_to = legacy_path(name) if expected.known else path  # a copy with the published hash is adopted from there
     return OfflineError(
         f"{name} is not in the cache ({config.home() / 'weights'}) and {config.OFFLINE.name}=1 forbids downloading it "
         f"from {url}" + (f" (mirrors: {'; '.join(reasons)})" if reasons else "")
-        + f"; download it on a connected machine and copy it to {legacy_path(name)}, set {config.MIRROR.name} to a "
+        + f"; download it on a connected machine and copy it to {copy_to}, set {config.MIRROR.name} to a "
         f"folder that holds it, or unset {config.OFFLINE.name}."
     )
 
@@ -197,7 +198,7 @@ def _fetch_into_cache(url: str, name: str, expected: Expected, progress: bool) -
     try:
         with contextlib.ExitStack() as held:
             with local_writes(name, path.parent):
-                held.enter_context(lock(path, give_up=_waiting_bound(name, url, path)))
+                held.enter_context(lock(path, give_up=_waiting_bound(name, url, path, expected.size)))
             if _cached(path, expected, url) or _adopt_legacy(path, expected, url):
                 return path  # another process finished it meanwhile, or an earlier version cached it
             return _fetch_sources(url, name, expected, progress, path)
@@ -229,7 +230,7 @@ def _fetch_sources(url: str, name: str, expected: Expected, progress: bool, path
             tried.append(failure)
             if failure.final:
                 break
-    raise _final_error(name, url, tried)
+    raise _final_error(name, url, path, expected, tried)
 
 
 # -- public API ----------------------------------------------------------------

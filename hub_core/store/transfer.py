@@ -38,6 +38,7 @@ _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def timeout() -> float:
+    """``HUB_CORE_TIMEOUT`` in seconds, or an ``InvalidArgumentError`` for a malformed value."""
     try:
         return config.timeout()
     except ValueError as error:
@@ -147,10 +148,12 @@ def local_writes(name: str, folder: pathlib.Path) -> Iterator[None]:
 
 
 def expired(name: str, source: str, deadline: Deadline) -> Failed:
+    """The final failure of a file whose :class:`Deadline` passed (its partial file stays for a later resume)."""
     return Failed(
         WeightsError,
         f"Gave up downloading {name} from {source} after {deadline.elapsed():.1f} s with {deadline.received} "
-        f"bytes received ({deadline.explain()}); retry later, set {config.MIRROR.name}, or raise {config.TIMEOUT.name}.",
+        f"bytes received ({deadline.explain()}); retry later, set {config.MIRROR.name}, or raise "
+        f"{config.TIMEOUT.name}.",
         f"{source} was too slow ({deadline.received} bytes in {deadline.elapsed():.1f} s)", final=True, resumable=True)
 
 
@@ -170,12 +173,14 @@ class Partial:
 
     @property
     def record(self) -> pathlib.Path:
+        """The ``.part.json`` record beside the partial file."""
         return self.path.with_name(self.path.name + ".json")
 
     def _identity(self) -> dict[str, Any]:
         return {"source": self.source, "sha256": self.expected.sha256, "md5": self.expected.md5}
 
     def size(self) -> int:
+        """The bytes present so far."""
         return self.path.stat().st_size if self.path.is_file() else 0
 
     def adopt(self) -> None:
@@ -193,6 +198,7 @@ class Partial:
         atomic_write(self.record, json.dumps({**self._identity(), "validator": validator}).encode())
 
     def discard(self) -> None:
+        """Delete the partial file and its record."""
         self.path.unlink(missing_ok=True)
         self.record.unlink(missing_ok=True)
 
@@ -314,6 +320,7 @@ def transfer(name: str, partial: Partial, deadline: Deadline, progress: bool) ->
 
 
 def copy_local(name: str, source: pathlib.Path, partial: Partial) -> None:
+    """Copy a mirror folder's file into ``partial`` (fsynced)."""
     if not source.is_file():
         raise Failed(WeightsError, f"{name} is not in the mirror folder {source.parent}.", f"{source} does not exist")
     with open(source, "rb") as src, local_writes(name, partial.path.parent), open(partial.path, "wb") as out:
