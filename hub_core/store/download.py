@@ -195,22 +195,25 @@ def _fetch_into_cache(url: str, name: str, expected: Expected, progress: bool) -
     path = slot_path(url, name)
     if _cached(path, expected, url):  # no lock, no write: a read-only cache works
         return path
+    sources = _sources(name, url, expected)
+    if config.offline():
+        sources = [s for s in sources if local_path(s) is not None]
+        if not sources and not legacy_path(name).is_file():  # nothing to try: say so without touching the cache
+            raise _final_error(name, url, path, expected, [])
     try:
         with contextlib.ExitStack() as held:
             with local_writes(name, path.parent):
                 held.enter_context(lock(path, give_up=_waiting_bound(name, url, path, expected.size)))
             if _cached(path, expected, url) or _adopt_legacy(path, expected, url):
                 return path  # another process finished it meanwhile, or an earlier version cached it
-            return _fetch_sources(url, name, expected, progress, path)
+            return _fetch_sources(sources, url, name, expected, progress, path)
     except Failed as failure:
         raise failure.error_class(failure.message) from None
 
 
-def _fetch_sources(url: str, name: str, expected: Expected, progress: bool, path: pathlib.Path) -> pathlib.Path:
-    """Try the mirrors then ``url`` until one gives the verified file; move it into ``path`` (under the slot's lock)."""
-    sources = _sources(name, url, expected)
-    if config.offline():
-        sources = [s for s in sources if local_path(s) is not None]
+def _fetch_sources(sources: list[str], url: str, name: str, expected: Expected, progress: bool,
+                   path: pathlib.Path) -> pathlib.Path:
+    """Try ``sources`` in order until one gives the verified file; move it into ``path`` (under the slot's lock)."""
     deadline, tried = Deadline(expected.size), []
     with local_writes(name, path.parent):
         path.parent.mkdir(parents=True, exist_ok=True)
