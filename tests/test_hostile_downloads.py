@@ -264,9 +264,10 @@ def test_written_files_get_the_mode_of_open_under_the_umask(tmp_path, umask, htt
 OFFLINE_LOAD = """
 import sys
 from hub_core.errors import HubError
-from hub_core.store import download as weights
+from hub_core.store import cache, download as weights
 from hub_core.hub.plugin import WeightFile
 print(weights.fetch_file(WeightFile(sys.argv[1], sha256=sys.argv[2])))
+print(cache.cache_entries()[0]["sha256"])  # None when the record is private to its writer
 try:
     weights.fetch_file(WeightFile(sys.argv[1] + ".missing", sha256=sys.argv[2]))
 except HubError as error:
@@ -300,8 +301,8 @@ def test_a_second_user_loads_from_a_shared_read_only_cache(http_server, monkeypa
         env = {**os.environ, config.HOME.name: shared, config.OFFLINE.name: "1"}
         result = subprocess.run([*_as_nobody(), sys.executable, "-c", OFFLINE_LOAD, http_server.url("w.bin"), sha],
                                 env=env, capture_output=True, text=True, timeout=60, cwd=shared)
-        loaded, missing = result.stdout.splitlines()
-        assert (result.returncode, loaded, result.stderr) == (0, str(path), "")
+        loaded, recorded, missing = result.stdout.splitlines()
+        assert (result.returncode, loaded, recorded, result.stderr) == (0, str(path), sha, "")
         assert missing.startswith("OfflineError w.bin.missing is not in the cache")  # not a PermissionError
         assert sorted(p.relative_to(shared) for p in cache.weights_dir().rglob("*")) == before  # nothing written
         assert path.read_bytes() == data
