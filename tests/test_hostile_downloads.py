@@ -115,6 +115,9 @@ def test_two_urls_with_one_file_name_never_share_a_slot(http_server, monkeypatch
     wrong = weights.fetch_location(http_server.url("wrong/same.bin"))  # unverified: no hash given
     assert good != wrong and good.name == wrong.name == "same.bin"
     assert good.read_bytes() == good_data and wrong.read_bytes() == wrong_data
+    os.utime(wrong)  # hashed again on the next use: the record stays honest about what was verified
+    assert weights.fetch_location(http_server.url("wrong/same.bin")) == wrong
+    assert cache.read_record(good)["verified"] and not cache.read_record(wrong)["verified"]
     assert [(e["name"], e["url"]) for e in cache.cache_entries()] == sorted(
         [("same.bin", http_server.url("good/same.bin")), ("same.bin", http_server.url("wrong/same.bin"))],
         key=lambda entry: cache.slot_path(entry[1], "same.bin").parent.name)

@@ -104,6 +104,7 @@ def _cached(path: pathlib.Path, expected: Expected, url: str, *, strict: bool = 
     if not path.is_file():
         return None
     record = read_record(path)
+    verified = expected.known or bool((record or {}).get("verified"))
     if not expected.known and record:
         if record.get("url") not in (None, url):
             return None
@@ -121,7 +122,7 @@ def _cached(path: pathlib.Path, expected: Expected, url: str, *, strict: bool = 
     if not trusted:
         with contextlib.suppress(OSError):  # a shared read-only cache: use the file, keep the old record
             write_record(path, hashes, (record or {}).get("url") or url, stat,
-                         source=(record or {}).get("source"), verified=expected.known)
+                         source=(record or {}).get("source"), verified=verified)
     return hashes
 
 
