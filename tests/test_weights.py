@@ -403,8 +403,9 @@ def test_file_server_ranges_head_404_and_fault_bookkeeping(http_server):
 
     data, _ = publish(http_server, "w.h5", size=1000)
 
-    def get(name, range_header=None, method="GET"):
+    def get(name, range_header=None, method="GET", if_range=None):
         headers = {"Range": range_header} if range_header else {}
+        headers.update({"If-Range": if_range} if if_range else {})
         request = urllib.request.Request(http_server.url(name), headers=headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
@@ -416,6 +417,9 @@ def test_file_server_ranges_head_404_and_fault_bookkeeping(http_server):
     assert (status, headers["Content-Range"], body) == (206, "bytes 100-199/1000", data[100:200])
     assert get("w.h5", "bytes=990-")[2] == data[990:]
     assert get("w.h5", "bytes=1000-")[0] == 416
+    etag = headers["ETag"]
+    assert get("w.h5", "bytes=990-", if_range=etag)[0] == 206 and get("w.h5", "bytes=990-", if_range='"old"')[0] == 200
+    assert http_server.requests[-1].headers["If-Range"] == '"old"'
     status, headers, body = get("w.h5", method="HEAD")
     assert (status, headers["Content-Length"], body) == (200, "1000", b"")
     (http_server.directory.parent / "secret.txt").write_text("not served")
