@@ -59,7 +59,7 @@ def fine_tune(model: Any, train: Any, validation: Any = None, **options: Any) ->
         validation: Validation data in the same forms, or None.
         **options: The fields of :class:`~hub_core.training.options.FitOptions` (epochs, strategy, unfreeze,
             head_epochs, learning_rate, fine_tune_learning_rate, layer_decay, optimizer, schedule,
-            label_smoothing, batchnorm, precision, mixed_precision, callbacks, run_dir, resume,
+            label_smoothing, batchnorm, precision, mixed_precision, callbacks, run_dir, resume, overwrite,
             cache_features, seed, distribution, checkpoint_every, batch_size, weights, num_classes,
             model_kwargs, blocks, task, verbose), each documented there.
 
