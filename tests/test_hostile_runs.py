@@ -221,11 +221,19 @@ def test_resume_false_refuses_to_replace_results_and_overwrite_moves_them_aside(
     assert json.loads((run_copy / "best.json").read_text())["epoch"] == 1
 
 
-def test_a_diverged_model_is_never_the_best(tmp_path):
+def test_a_diverged_model_is_never_the_best_and_another_metric_replaces_it_with_a_warning(tmp_path, caplog):
     run = runs.RunDir(tmp_path)
     for value in (float("nan"), float("inf")):
         assert run.offer_best(None, "val_loss", "min", value, 1) is False
     assert run.best() is None and not (tmp_path / runs.BEST_MODEL).exists()
+    assert run.offer_best(build(), "val_loss", "min", 0.5, 1)
+    assert not run.offer_best(None, "val_loss", "min", float("nan"), 2)
+    with caplog.at_level(logging.WARNING, logger="hub_core"):
+        assert run.offer_best(build(), "loss", "min", 0.9, 3)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"hub: {tmp_path / 'best.keras'} was the best model by val_loss, which this run does not measure; "
+        "it is replaced by the best by loss."]
+    assert run.best() == {"monitor": "loss", "mode": "min", "value": 0.9, "epoch": 3}
 
 
 def test_one_class_is_refused_before_training(tmp_path):

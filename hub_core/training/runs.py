@@ -228,7 +228,8 @@ class RunDir:
     def offer_best(self, model, monitor: str, mode: str, value: float, epoch: int) -> bool:
         """Save ``model`` as the best model if ``value`` beats the recorded best.
 
-        A value that is not finite (a diverged model) is never the best.
+        A value that is not finite (a diverged model) is never the best. A best model chosen by
+        another metric is replaced, with a warning.
 
         Returns:
             Whether the model was saved.
@@ -240,6 +241,9 @@ class RunDir:
             better = value < best["value"] if mode == "min" else value > best["value"]
             if not better:
                 return False
+        elif best is not None:
+            _log.warning("hub: %s was the best model by %s, which this run does not measure; it is replaced by the "
+                         "best by %s.", self.path / BEST_MODEL, best.get("monitor"), monitor)
         save_model(model, self.path / BEST_MODEL)
         write_json(self.path / BEST_INFO, {"monitor": monitor, "mode": mode, "value": float(value), "epoch": epoch})
         return True
