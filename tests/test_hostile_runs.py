@@ -171,7 +171,8 @@ def test_a_truncated_manifest_falls_back_to_the_checkpoint_files(run_copy, caplo
     with caplog.at_level(logging.WARNING, logger="hub_core"):
         result = train_into(run_copy, epochs=3)
     notes = [r.getMessage() for r in caplog.records if str(manifest) in r.getMessage()]
-    assert len(notes) == 1 and "not valid JSON" in notes[0] and "2 checkpoint file(s)" in notes[0]
+    assert notes == [f"hub: the checkpoint manifest {manifest} is damaged, so it is rebuilt from the 2 checkpoint "
+                     "file(s) found by name."]
     assert result.resumed_from == {"epoch": 2, "step": 0}
     assert [e["epoch"] for e in json.loads(manifest.read_text())["checkpoints"]] == [1, 2, 3]
 
@@ -194,6 +195,24 @@ def test_a_damaged_latest_checkpoint_is_skipped_with_a_warning_naming_it(tmp_pat
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 3 and str(files[0]) in messages[1]
     assert messages[2] == f"hub: no checkpoint in {tmp_path / 'checkpoints'} is readable, so the run restarts from scratch."
+
+
+def test_without_a_manifest_a_checkpoint_with_a_changed_byte_is_found_by_its_zip_crc(tmp_path, caplog):
+    run = runs.RunDir(tmp_path)
+    for step in (1, 2):
+        run.save_checkpoint({"epoch": 0, "step": step, "global_step": step}, {"w": np.full(1000, step, "int64")})
+    latest = tmp_path / "checkpoints" / run.manifest()["checkpoints"][-1]["file"]
+    content = bytearray(latest.read_bytes())
+    content[len(content) // 2] ^= 0xFF  # inside the array's bytes: only the CRC can tell
+    latest.write_bytes(bytes(content))
+    (tmp_path / "checkpoints" / "manifest.json").write_text('{"checkpoints": [')
+    with caplog.at_level(logging.WARNING, logger="hub_core"):
+        run.prepare()
+        entry, arrays = run.latest_checkpoint()
+    assert entry["step"] == 1 and arrays["w"].tolist() == [1] * 1000
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2 and "rebuilt from the 2 checkpoint file(s)" in messages[0]
+    assert messages[1].startswith(f"hub: skipped the damaged checkpoint {latest} (") and "CRC" in messages[1]
 
 
 def test_temporary_files_of_a_killed_write_are_removed_by_the_next_run(run_copy):

@@ -131,9 +131,10 @@ class RunDir:
         self.best()
         try:
             self.manifest()
-        except DataError as error:
+        except DataError:
             entries = self._entries_from_names()
-            _log.warning("hub: %s The run goes on from the %d checkpoint file(s) found by name.", error, len(entries))
+            _log.warning("hub: the checkpoint manifest %s is damaged, so it is rebuilt from the %d checkpoint file(s) "
+                         "found by name.", self.checkpoints / MANIFEST, len(entries))
             write_json(self.checkpoints / MANIFEST, {"checkpoints": entries})
 
     # --- checkpoints -----------------------------------------------------
