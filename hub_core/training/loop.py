@@ -157,7 +157,7 @@ class _Run:
             if not o.overwrite:
                 raise InvalidArgumentError(
                     f"{run.path} holds an earlier run's results, which resume=False would replace; resume it, "
-                    "move it aside with overwrite=True (hub: --overwrite), or choose another run directory."
+                    "move it aside with overwrite=True (--overwrite on the command line), or choose another run directory."
                 )
             logging.getLogger("hub_core").warning("hub: moved the earlier run in %s to %s.", run.path, run.move_aside())
         run.prepare()
