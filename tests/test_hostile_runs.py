@@ -299,3 +299,18 @@ def test_cli_hostile_images_and_a_read_only_run_dir_give_one_warning_line_and_on
     assert lines[1].startswith(f"hub: error: {read_only_dir / 'run.json'} could not be read or written ("), lines[1]
     assert lines[1].endswith("check the permissions of its folder and the free disk space, or choose another path.")
     assert ".tmp" not in lines[1] and list(read_only_dir.iterdir()) == []
+
+
+def test_cli_an_image_that_fails_inside_tf_data_is_its_one_sentence(tmp_path, monkeypatch, capsys):
+    """The issue's crash: a bomb that passes the scan (here, one that cannot tell) fails inside the tf.data pipeline."""
+    from hub_core.cli import main
+    from hub_core.data import images
+
+    root = write_class_folders(tmp_path / "images", side=32)
+    bomb = write_constant_png(root / "a" / "bomb.png", BOMB_SIDE)
+    monkeypatch.setattr(images, "_unreadable", lambda path: None)
+    status = main.main(["train", "tiny_convnet", "--data", str(root), "--out", str(tmp_path / "run"), "--quiet"])
+    assert status == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"hub: error: Image {bomb} is refused as a decompression bomb (Image size (100000000 pixels) exceeds limit "
+        "of 89478485 pixels, could be decompression bomb DOS attack.); raise PIL.Image.MAX_IMAGE_PIXELS if you trust it."]

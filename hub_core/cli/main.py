@@ -26,6 +26,7 @@ import argparse
 import importlib
 import json
 import os
+import re
 import sys
 import warnings
 from typing import Any, Sequence
@@ -187,12 +188,33 @@ def _import_tensorflow_quietly() -> None:
 
 
 def _unexpected(error: Exception) -> str:
-    """The line for an error that is not a HubError: a file the system refused in words, else its type and text."""
+    """The line for an error that is not a HubError: a hub error that it carries, a file the system refused
+    in words, else its type and text."""
+    carried = _carried_hub_error(str(error))
+    if carried:
+        return carried
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         reason = error.strerror[0].lower() + error.strerror[1:]
         return (f"{error.filename} could not be read or written ({reason}); check the permissions of its folder "
                 "and the free disk space, or choose another path.")
     return f"{type(error).__name__}: {error}"
+
+
+def _carried_hub_error(text: str) -> str | None:
+    """The message of a hub error raised inside a library that reports it in its own error, traceback and all.
+
+    A ``tf.data`` pipeline does that with the errors of the Python functions it
+    runs (an image that became unreadable after the folder scan, say).
+    """
+    names = set()
+    pending = [HubError]
+    while pending:
+        kind = pending.pop()
+        names.add(kind.__name__)
+        pending.extend(kind.__subclasses__())
+    pattern = rf"\b(?:{'|'.join(sorted(names))}): (.+?)\s*Traceback \(most recent call last\)"
+    match = re.search(pattern, text, re.DOTALL)
+    return match.group(1) if match else None
 
 
 def _report(error: BaseException, message: str | None = None) -> None:
