@@ -22,16 +22,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
 
     The temporary name ends with all of ``path``'s suffixes (Keras checks
     ``.keras`` and ``.weights.h5``). On error the temporary file is removed and
-    ``path`` is left untouched.
+    ``path`` is left untouched; an ``OSError`` about the temporary file names ``path``.
     """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = _create_temporary(path)
+    try:
+        tmp_path = _create_temporary(path)
+    except OSError as error:
+        raise _naming(error, path) from None
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp_path, path)
+    except OSError as error:
+        if error.filename != os.fspath(tmp_path):
+            raise
+        raise _naming(error, path) from None
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -45,6 +52,11 @@ def _create_temporary(path: pathlib.Path) -> pathlib.Path:
             return tmp
         except FileExistsError:
             continue
+
+
+def _naming(error: OSError, path: pathlib.Path) -> OSError:
+    """``error`` about the file being written rather than its temporary name."""
+    return type(error)(error.errno, error.strerror, os.fspath(path))
 
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:

@@ -27,11 +27,18 @@ BEST_MODEL = "best.keras"
 
 
 def read_json(path: str | os.PathLike, default: Any = None) -> Any:
-    """Read a JSON file, or return ``default`` when it does not exist."""
+    """Read a JSON file, or return ``default`` when it does not exist.
+
+    Raises:
+        DataError: When the file is not valid JSON (truncated or damaged), naming it.
+    """
     try:
         return json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return default
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        reason = f"{error.msg} at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else "not UTF-8 text"
+        raise DataError(f"{path} is not valid JSON ({reason}), so it is truncated or damaged; restore or delete it.") from None
 
 
 def save_model(model, path: str | os.PathLike) -> None:

@@ -122,14 +122,17 @@ def test_open_saved_rejects_builder_options_and_empty_dirs(tmp_path, finished_ru
         hub.load(tmp_path)
 
 
-def test_resume_false_starts_afresh(finished_run, tmp_path):
+def test_overwrite_starts_afresh(finished_run, tmp_path):
     import shutil
 
     run_dir = tmp_path / "copy"
     shutil.copytree(finished_run.run_dir, run_dir)
     x = np.random.default_rng(0).uniform(0, 255, (16, 32, 32, 3)).astype("float32")
     y = np.arange(16) % 10
-    result = hub.train("tiny_convnet", (x, y), epochs=1, run_dir=run_dir, resume=False, verbose=0, num_classes=10)
+    result = hub.train("tiny_convnet", (x, y), epochs=1, run_dir=run_dir, resume=False, overwrite=True, verbose=0,
+                       num_classes=10)
     assert result.resumed_from is None and len(result.history["loss"]) == 1
+    (aside,) = [p for p in tmp_path.iterdir() if p.name.startswith("copy.")]
+    assert (aside / "best.keras").read_bytes() == (finished_run.run_dir / "best.keras").read_bytes()
     assert json.loads((run_dir / "best.json").read_text())["epoch"] == 1
     assert [e["epoch"] for e in json.loads((run_dir / "checkpoints" / "manifest.json").read_text())["checkpoints"]] == [1]

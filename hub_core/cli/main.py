@@ -14,8 +14,10 @@ imported quietly) or when the full command list is printed (``hub``,
 name the core or another distribution also uses is left out with a warning;
 one whose module cannot be imported stays listed, and running it prints why.
 
-Errors print one line on stderr and exit non-zero; set ``HUB_CORE_DEBUG=1``
-for a traceback.
+Errors print one line on stderr and exit non-zero, a file the system refuses
+(permissions, a full disk) included; Python warnings print as one
+``hub: warning:`` line each. Set ``HUB_CORE_DEBUG=1`` for a traceback and
+Python's own warning format.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import argparse
 import importlib
 import json
 import os
+import re
 import sys
+import warnings
 from typing import Any, Sequence
 
 from hub_core import config, console
@@ -119,6 +123,11 @@ def _warn(message: str) -> None:
     print(f"hub: warning: {message}", file=sys.stderr)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Show a Python warning as one line, without the source line Python would print (``warnings.showwarning``)."""
+    _warn(" ".join(str(message).split()))
+
+
 def print_json(data: Any) -> None:
     """Print ``data`` as indented JSON on stdout."""
     print(json.dumps(data, indent=2, sort_keys=True, default=str))
@@ -144,7 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.func.__module__ not in LIGHT_COMMAND_MODULES:
         _import_tensorflow_quietly()
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            if not config.debug():
+                warnings.showwarning = _show_warning
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("hub: interrupted", file=sys.stderr)
         return 130
@@ -152,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report(error)
         return 1
     except Exception as error:  # never show a traceback to a user
-        _report(error, f"{type(error).__name__}: ")
+        _report(error, _unexpected(error))
         return 1
 
 
@@ -175,11 +187,40 @@ def _import_tensorflow_quietly() -> None:
         tf.config.list_physical_devices()
 
 
-def _report(error: BaseException, prefix: str = "") -> None:
+def _unexpected(error: Exception) -> str:
+    """The line for an error that is not a HubError: a hub error that it carries, a file the system refused
+    in words, else its type and text."""
+    carried = _carried_hub_error(str(error))
+    if carried:
+        return carried
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        reason = error.strerror[0].lower() + error.strerror[1:]
+        return (f"{error.filename} could not be read or written ({reason}); check the permissions of its folder "
+                "and the free disk space, or choose another path.")
+    return f"{type(error).__name__}: {error}"
+
+
+def _carried_hub_error(text: str) -> str | None:
+    """The message of a hub error raised inside a library that reports it in its own error, traceback and all.
+
+    A ``tf.data`` pipeline does that with the errors of the Python functions it
+    runs (an image that became unreadable after the folder scan, say).
+    """
+    names = set()
+    pending = [HubError]
+    while pending:
+        kind = pending.pop()
+        names.add(kind.__name__)
+        pending.extend(kind.__subclasses__())
+    pattern = rf"\b(?:{'|'.join(sorted(names))}): (.+?)\s*Traceback \(most recent call last\)"
+    match = re.search(pattern, text, re.DOTALL)
+    return match.group(1) if match else None
+
+
+def _report(error: BaseException, message: str | None = None) -> None:
     if config.debug():
         import traceback
 
         traceback.print_exception(error)
-    message = " ".join(str(error).split()) or type(error).__name__
-    print(f"hub: error: {prefix}{message}", file=sys.stderr)
-
+    message = " ".join((message or str(error)).split()) or type(error).__name__
+    print(f"hub: error: {message}", file=sys.stderr)

@@ -33,7 +33,10 @@ def register(subparsers) -> None:
         p.add_argument("--augment", action="store_true", help="random flips, crops, brightness and contrast")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS")
-        p.add_argument("--no-resume", action="store_true", help="start afresh even if RUN_DIR has checkpoints")
+        p.add_argument("--no-resume", action="store_true",
+                       help="start afresh, ignoring RUN_DIR's checkpoints (refused when RUN_DIR holds results; see --overwrite)")
+        p.add_argument("--overwrite", action="store_true",
+                       help="move an earlier run in RUN_DIR aside (to RUN_DIR.YYYYmmdd-HHMMSS) and start afresh")
         p.add_argument("--optimizer", default="adam",
                        help="Keras optimizer name, or a named optimizer of the model's plugin (its 'optimizer:NAME' capabilities)")
         p.add_argument("--schedule", choices=("constant", "cosine"), default="constant")
@@ -121,8 +124,8 @@ def fit_command(args) -> int:
     train, validation = load_training_data(args, args.model)
     options = dict(
         epochs=args.epochs, learning_rate=args.lr, weights=args.weights, run_dir=args.out, resume=not args.no_resume,
-        seed=args.seed, checkpoint_every=args.checkpoint_every, optimizer=args.optimizer, schedule=args.schedule,
-        label_smoothing=args.label_smoothing, verbose=0 if args.quiet else 1,
+        overwrite=args.overwrite, seed=args.seed, checkpoint_every=args.checkpoint_every, optimizer=args.optimizer,
+        schedule=args.schedule, label_smoothing=args.label_smoothing, verbose=0 if args.quiet else 1,
     )
     if args.mode == "fine-tune":
         options.update(strategy=args.strategy, unfreeze=args.unfreeze, layer_decay=args.layer_decay,

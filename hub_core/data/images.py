@@ -9,8 +9,9 @@ with ``include_preprocessing=True`` by ``hub.fine_tune``). Pass
 ``preprocess=`` (a function of a float32 image batch written with
 ``keras.ops``) for a model that expects preprocessed inputs.
 
-Unreadable files (not an image, zero bytes, corrupt or truncated) are
-skipped, counted and named in a warning, listed in
+Unreadable entries (not an image, zero bytes, corrupt or truncated, over
+PIL's decompression-bomb pixel limit, a directory with an image's name, a
+broken symbolic link or a symbolic link loop) are skipped, counted and named in a warning, listed in
 ``dataset.skipped_files`` and recorded in the run directory by
 ``hub.fine_tune``; ``strict=True`` raises :class:`DataError` instead.
 """
@@ -18,9 +19,11 @@ skipped, counted and named in a warning, listed in
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import hashlib
 import os
 import pathlib
+import stat
 import warnings
 from typing import Any, Callable, Sequence
 
@@ -133,14 +136,19 @@ def _model_input_shape(model: Any) -> tuple | None:
 
 
 def _scan(root: pathlib.Path, names: list[str], size, channels, strict: bool):
+    from PIL import Image
+
     candidates = []
     for label, name in enumerate(names):
         folder = root / name
         if not folder.is_dir():
             raise DataError(f"Class folder {folder} does not exist; class_names must name sub-folders of {root}.")
-        candidates += [(p, label) for p in sorted(folder.rglob("*")) if p.is_file()]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
-        reasons = list(pool.map(lambda item: _unreadable(item[0]), candidates))
+        candidates += [(p, label) for p in sorted(folder.rglob("*")) if not _is_sub_folder(p)]
+    # The filter is process-wide, so it is set here, around the workers, not in each of them.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
+            reasons = list(pool.map(lambda item: _unreadable(item[0]), candidates))
     files, labels, skipped = [], [], []
     for (file, label), reason in zip(candidates, reasons):
         if reason is None:
@@ -153,18 +161,39 @@ def _scan(root: pathlib.Path, names: list[str], size, channels, strict: bool):
     return files, labels, skipped
 
 
+def _is_sub_folder(path: pathlib.Path) -> bool:
+    """Whether ``path`` is a folder to look into rather than a would-be image (a folder named ``x.jpg`` is not)."""
+    return path.is_dir() and not path.name.lower().endswith(IMAGE_EXTENSIONS)
+
+
 def _unreadable(path: pathlib.Path) -> str | None:
-    """Why ``path`` cannot be used as an image, or None when it can."""
+    """Why ``path`` cannot be used as an image, or None when it can.
+
+    Run with PIL's ``DecompressionBombWarning`` turned into an error (see
+    :func:`_scan`): an image over PIL's pixel limit would fail later, while training.
+    """
     from PIL import Image, UnidentifiedImageError
 
-    if path.stat().st_size == 0:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return "a broken symbolic link (its target does not exist)"
+    except OSError as error:
+        return "a symbolic link loop" if error.errno == errno.ELOOP else f"unreadable ({error.strerror})"
+    if stat.S_ISDIR(info.st_mode):
+        return "a directory, not an image file"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    if info.st_size == 0:
         return "empty (zero bytes)"
     try:
         with Image.open(path) as image:
             image.load()
     except UnidentifiedImageError:
         return "not an image"
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        return f"refused as a decompression bomb ({error}; raise PIL.Image.MAX_IMAGE_PIXELS if you trust it)"
+    except (OSError, SyntaxError, ValueError) as error:
         return f"corrupt or truncated ({' '.join(str(error).split())})"
     return None
 
@@ -190,8 +219,8 @@ def _decode_files(files: list[str], labels: list[int], size, channels: int, crop
 def _fingerprint_files(files: list[str], labels: list[int], size, channels: int, crop) -> str:
     digest = hashlib.sha256(f"files:{size}:{channels}:{crop}".encode())
     for file, label in zip(files, labels):
-        stat = os.stat(file)
-        digest.update(f"{file}\0{stat.st_size}\0{stat.st_mtime_ns}\0{label}\n".encode())
+        info = os.stat(file)
+        digest.update(f"{file}\0{info.st_size}\0{info.st_mtime_ns}\0{label}\n".encode())
     return digest.hexdigest()
 
 

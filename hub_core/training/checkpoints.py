@@ -66,7 +66,7 @@ def assign(variables, arrays: dict[str, Any], prefix: str, strict: bool = True) 
         if strict:
             raise DataError(
                 f"The checkpoint holds {count} {prefix!r} arrays that do not fit the model's {len(variables)} variables; "
-                "resume with the same model and arguments, or start a new run directory (resume=False)."
+                "resume with the same model and arguments, or start afresh (overwrite=True moves this run aside)."
             )
         return False
     for variable, value in zip(variables, values):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import pathlib
 import tempfile
 import time
@@ -58,7 +59,7 @@ def fine_tune(model: Any, train: Any, validation: Any = None, **options: Any) ->
         validation: Validation data in the same forms, or None.
         **options: The fields of :class:`~hub_core.training.options.FitOptions` (epochs, strategy, unfreeze,
             head_epochs, learning_rate, fine_tune_learning_rate, layer_decay, optimizer, schedule,
-            label_smoothing, batchnorm, precision, mixed_precision, callbacks, run_dir, resume,
+            label_smoothing, batchnorm, precision, mixed_precision, callbacks, run_dir, resume, overwrite,
             cache_features, seed, distribution, checkpoint_every, batch_size, weights, num_classes,
             model_kwargs, blocks, task, verbose), each documented there.
 
@@ -127,6 +128,9 @@ class _Run:
             self.val_pipe, self.val_ds = pipeline_or_dataset(self.validation, o.batch_size, o.seed, False)
         self.steps_per_epoch = self.train_pipe.steps_per_epoch if self.train_pipe else cardinality(self.train_ds)
         self.class_names = tuple(getattr(self.train_pipe, "class_names", ()) or getattr(self.train, "class_names", ()) or ())
+        if len(self.class_names) == 1:
+            raise DataError(f"The training data has one class ({self.class_names[0]}), and a classifier needs at least "
+                            "two; add a sub-folder of examples for each other class.")
         self.run_dir = self._open_run_dir()
         with scope(self.strategy):
             self.model = self._build_model()
@@ -136,19 +140,32 @@ class _Run:
         return self._loop()
 
     def _open_run_dir(self) -> runs.RunDir | None:
-        path = self.options.run_dir
+        """Open the run directory; an earlier run's results are replaced only with ``overwrite`` (moved aside).
+
+        Raises:
+            InvalidArgumentError: For ``resume=False`` into a directory holding an earlier run's results.
+            DataError: For a damaged record in the directory (before any training).
+        """
+        o = self.options
+        path = o.run_dir
         if path is None:
             return None
         if not self.chief:
             path = tempfile.mkdtemp(prefix="hub-worker-")
         run = runs.RunDir(path)
-        config = self.options.recorded(self.model_spec)
+        if (o.overwrite or not o.resume) and run.holds_results():
+            if not o.overwrite:
+                raise InvalidArgumentError(
+                    f"{run.path} holds an earlier run's results, which resume=False would replace; resume it, "
+                    "move it aside with overwrite=True (--overwrite on the command line), or choose another run directory."
+                )
+            logging.getLogger("hub_core").warning("hub: moved the earlier run in %s to %s.", run.path, run.move_aside())
+        run.prepare()
+        config = o.recorded(self.model_spec)
         previous = runs.read_json(run / runs.RUN_CONFIG)
-        if previous and self.options.resume and previous.get("arguments") != config:
+        if previous and o.resume and previous.get("arguments") != config:
             changed = sorted(k for k in config if previous.get("arguments", {}).get(k) != config[k])
             warnings.warn(f"Resuming {path} with changed arguments: {', '.join(changed)}.", stacklevel=4)
-        if not self.options.resume:
-            run.reset()
         return run
 
     def _build_model(self):
@@ -176,6 +193,9 @@ class _Run:
         classes = o.num_classes or len(self.class_names) or count_classes(self.train_pipe)
         if not classes:
             raise InvalidArgumentError(f"Cannot tell how many classes to train {name} for; pass num_classes=.")
+        if classes == 1:
+            raise DataError(f"The training data of {name} has one class, and a classifier needs at least two; "
+                            "give examples of two or more classes (or num_classes=2 or more).")
         kwargs = dict(o.model_kwargs or {})
         shape = input_shape_of(self.train_pipe, self.train_ds)
         if shape and "input_shape" not in kwargs:

@@ -10,8 +10,9 @@ from hub_core.errors import InvalidArgumentError, did_you_mean
 
 STRATEGIES = ("two_phase", "head", "full")
 BATCHNORM_MODES = ("frozen", "train")
-# Options run.json does not record: user objects that describe nothing about the run's result.
-NOT_RECORDED = ("callbacks",)
+# Options run.json does not record: user objects, and how this call opened the run directory; neither
+# describes the run's result (so resuming after an overwrite does not count as changed arguments).
+NOT_RECORDED = ("callbacks", "resume", "overwrite")
 
 
 @dataclasses.dataclass
@@ -36,8 +37,9 @@ class FitOptions:
         mixed_precision: Shortcut: True means ``precision="bfloat16"``, False ``"float32"``.
         callbacks: Extra Keras callbacks.
         run_dir: Run directory (checkpoints, best/final model, metrics, plot, logs); None writes nothing.
-        resume: Continue from the last complete checkpoint in ``run_dir``; False starts afresh,
-            discarding the directory's checkpoints and its best-model record.
+        resume: Continue from the last complete checkpoint in ``run_dir``; False starts afresh, which a
+            directory holding an earlier run's results refuses unless ``overwrite`` is set.
+        overwrite: Move an earlier run in ``run_dir`` aside (renamed ``RUN_DIR.YYYYmmdd-HHMMSS``) and start afresh.
         cache_features: ``"auto"``, True or False (see :mod:`hub_core.training`).
         seed: Seed of initialisation, shuffling and augmentation.
         distribution: ``"auto"``, None or a ``tf.distribute.Strategy``.
@@ -71,6 +73,7 @@ class FitOptions:
     callbacks: Sequence[Any] = ()
     run_dir: str | os.PathLike | None = None
     resume: bool = True
+    overwrite: bool = False
     cache_features: Any = "auto"
     seed: int = 0
     distribution: Any = "auto"

@@ -22,7 +22,10 @@ dropout seed state), the optimizer variables and the metric accumulators, so
 a run killed at any point continues exactly where the last checkpoint left
 it. The manifest is written last and lists each checkpoint with its sha256;
 a checkpoint file that is missing or does not match (half-written) is
-ignored and the previous one is used.
+skipped with a warning (logger ``hub_core``) and the previous one is used. A
+damaged manifest is rebuilt from the checkpoint file names (each file is then
+checked by its zip CRCs). Temporary files of a killed write are removed when
+the next run opens the directory (:meth:`RunDir.prepare`).
 
 Reading a run back (``hub.load(run_dir)``) is :mod:`hub_core.saving`'s, which
 owns the names of the files it reads (re-exported here with the others).
@@ -31,10 +34,16 @@ owns the names of the files it reads (re-exported here with the others).
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import pathlib
+import re
+import time
+import zipfile
 from typing import Any
 
+from hub_core.errors import DataError
 from hub_core.files import atomic_path, sha256_file
 from hub_core.saving import BEST_MODEL, CLASS_NAMES, FINAL_MODEL, RUN_CONFIG, read_json, save_model
 
@@ -47,6 +56,12 @@ LOGS = "logs"
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
 KEEP_CHECKPOINTS = 3
+# What atomic_path names its temporary files (".NAME.RANDOM.tmp.SUFFIXES"), and a checkpoint's name.
+PARTIAL_FILES = ".*.tmp*"
+CHECKPOINT_NAME = re.compile(r"ckpt-e(?P<epoch>\d+)-s(?P<step>\d+)-g(?P<global_step>\d+)\.npz")
+# Files that say the directory holds a run's results (not only its set-up files).
+RESULTS = (BEST_MODEL, BEST_INFO, FINAL_MODEL, METRICS, CHECKPOINTS)
+_log = logging.getLogger("hub_core")
 
 __all__ = ["BEST_INFO", "BEST_MODEL", "CHECKPOINTS", "CLASS_NAMES", "CURVES", "FINAL_MODEL", "KEEP_CHECKPOINTS", "LOGS",
            "MANIFEST", "METRICS", "PREPROCESSING", "RUN_CONFIG", "SKIPPED", "RunDir", "plot_curves", "read_json",
@@ -80,29 +95,94 @@ class RunDir:
     def __truediv__(self, name: str) -> pathlib.Path:
         return self.path / name
 
+    # --- opening ----------------------------------------------------------
+    def holds_results(self) -> bool:
+        """Whether an earlier run left results here (a model, metrics or checkpoints)."""
+        return any((self.path / name).exists() for name in RESULTS)
+
+    def move_aside(self) -> pathlib.Path:
+        """Rename the directory to ``NAME.YYYYmmdd-HHMMSS`` (a free name) and start an empty one.
+
+        Returns:
+            Where the earlier run now is.
+        """
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.{stamp}")
+        for number in range(2, 1000):
+            if not aside.exists():
+                break
+            aside = self.path.with_name(f"{self.path.name}.{stamp}-{number}")
+        self.path.rename(aside)
+        self.path.mkdir()
+        return aside
+
+    def prepare(self) -> None:
+        """Make the directory ready for a run: remove temporary files of a killed write, check the records.
+
+        Raises:
+            DataError: When ``run.json``, ``best.json`` or ``metrics.json`` is damaged (checked now,
+                not after an epoch of training).
+        """
+        for partial in self.path.rglob(PARTIAL_FILES):
+            if partial.is_file():
+                partial.unlink(missing_ok=True)
+        for name in (RUN_CONFIG, METRICS):
+            read_json(self.path / name)
+        self.best()
+        try:
+            self.manifest()
+        except DataError:
+            entries = self._entries_from_names()
+            _log.warning("hub: the checkpoint manifest %s is damaged, so it is rebuilt from the %d checkpoint file(s) "
+                         "found by name.", self.checkpoints / MANIFEST, len(entries))
+            write_json(self.checkpoints / MANIFEST, {"checkpoints": entries})
+
     # --- checkpoints -----------------------------------------------------
     def manifest(self) -> dict[str, Any]:
-        """The checkpoint manifest (an empty one when there is none)."""
-        return read_json(self.checkpoints / MANIFEST, {"checkpoints": []})
+        """The checkpoint manifest (an empty one when there is none).
+
+        Raises:
+            DataError: When the manifest is damaged: not JSON, or not a list of checkpoint entries.
+        """
+        path = self.checkpoints / MANIFEST
+        manifest = read_json(path, {"checkpoints": []})
+        entries = manifest.get("checkpoints") if isinstance(manifest, dict) else None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("file"), str) for e in entries):
+            raise DataError(f"{path} is not a checkpoint manifest (a list of checkpoints); restore or delete it.")
+        return manifest
+
+    def _entries_from_names(self) -> list[dict[str, Any]]:
+        """Manifest entries for the checkpoint files, oldest first, from their names (no sha256 to check)."""
+        entries = []
+        for file in self.checkpoints.glob("ckpt-*.npz"):
+            match = CHECKPOINT_NAME.fullmatch(file.name)
+            if match:
+                entries.append({**{k: int(v) for k, v in match.groupdict().items()}, "file": file.name, "sha256": None})
+        return sorted(entries, key=lambda e: (e["global_step"], e["epoch"], e["step"]))[-KEEP_CHECKPOINTS:]
 
     def latest_checkpoint(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """The newest complete checkpoint as ``(entry, arrays)``, or None.
 
         Entries whose file is missing, unreadable or does not match the
         recorded sha256 (a half-written file) are skipped in favour of the
-        previous one.
+        previous one, each with a warning; when none is left, a warning says
+        that the run restarts from scratch.
         """
         import numpy as np
 
-        for entry in reversed(self.manifest()["checkpoints"]):
+        entries = self.manifest()["checkpoints"]
+        for entry in reversed(entries):
             file = self.checkpoints / entry["file"]
             try:
-                if sha256_file(file) != entry["sha256"]:
-                    continue
+                if entry.get("sha256") is not None and sha256_file(file) != entry["sha256"]:
+                    raise ValueError("its sha256 is not the one the manifest recorded")
                 with np.load(file, allow_pickle=False) as archive:
                     return entry, {key: archive[key] for key in archive.files}
-            except (OSError, ValueError, KeyError):
-                continue
+            except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:
+                reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+                _log.warning("hub: skipped the damaged checkpoint %s (%s).", file, reason)
+        if entries:
+            _log.warning("hub: no checkpoint in %s is readable, so the run restarts from scratch.", self.checkpoints)
         return None
 
     def save_checkpoint(self, state: dict[str, Any], arrays: dict[str, Any]) -> pathlib.Path:
@@ -133,30 +213,38 @@ class RunDir:
                 old.unlink(missing_ok=True)
         return file
 
-    def reset(self) -> None:
-        """Forget earlier training state: checkpoints, the best-model record and the metrics."""
-        import shutil
-
-        shutil.rmtree(self.checkpoints, ignore_errors=True)
-        for name in (BEST_INFO, METRICS):
-            (self.path / name).unlink(missing_ok=True)
-
     # --- best model ------------------------------------------------------
     def best(self) -> dict[str, Any] | None:
-        """``{"monitor", "mode", "value", "epoch"}`` of ``best.keras``, or None."""
-        return read_json(self.path / BEST_INFO)
+        """``{"monitor", "mode", "value", "epoch"}`` of ``best.keras``, or None.
+
+        Raises:
+            DataError: When ``best.json`` is damaged.
+        """
+        path = self.path / BEST_INFO
+        best = read_json(path)
+        if best is not None and not (isinstance(best, dict) and isinstance(best.get("value"), (int, float))):
+            raise DataError(f"{path} is not a best-model record (no numeric 'value'); restore or delete it.")
+        return best
 
     def offer_best(self, model, monitor: str, mode: str, value: float, epoch: int) -> bool:
         """Save ``model`` as the best model if ``value`` beats the recorded best.
 
+        A value that is not finite (a diverged model) is never the best. A best model chosen by
+        another metric is replaced, with a warning.
+
         Returns:
             Whether the model was saved.
         """
+        if not math.isfinite(value):
+            return False
         best = self.best()
         if best is not None and best.get("monitor") == monitor:
             better = value < best["value"] if mode == "min" else value > best["value"]
             if not better:
                 return False
+        elif best is not None:
+            _log.warning("hub: %s was the best model by %s, which this run does not measure; it is replaced by the "
+                         "best by %s.", self.path / BEST_MODEL, best.get("monitor"), monitor)
         save_model(model, self.path / BEST_MODEL)
         write_json(self.path / BEST_INFO, {"monitor": monitor, "mode": mode, "value": float(value), "epoch": epoch})
         return True

@@ -213,6 +213,8 @@ def _open(source: Any):
         return _decoded(lambda: _checked_pixels(source, name), name, owned=False)
     if isinstance(source, (str, os.PathLike)):
         path = pathlib.Path(source)
+        if path.is_dir():
+            raise DataError(f"{path} is a directory, not an image file; pass the path of an image file.")
         if not path.is_file():
             raise DataError(f"Image file {path} does not exist; check the path.")
         stream: Any = path
