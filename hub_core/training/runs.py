@@ -35,8 +35,10 @@ import os
 import pathlib
 from typing import Any
 
+from hub_core.errors import WeightsError
 from hub_core.files import atomic_path, sha256_file
 from hub_core.saving import BEST_MODEL, CLASS_NAMES, FINAL_MODEL, RUN_CONFIG, read_json, save_model
+from hub_core.store.readers.numpy import load_npz
 
 PREPROCESSING = "preprocessing.json"
 BEST_INFO = "best.json"
@@ -92,16 +94,13 @@ class RunDir:
         recorded sha256 (a half-written file) are skipped in favour of the
         previous one.
         """
-        import numpy as np
-
         for entry in reversed(self.manifest()["checkpoints"]):
             file = self.checkpoints / entry["file"]
             try:
                 if sha256_file(file) != entry["sha256"]:
                     continue
-                with np.load(file, allow_pickle=False) as archive:
-                    return entry, {key: archive[key] for key in archive.files}
-            except (OSError, ValueError, KeyError):
+                return entry, load_npz(file)
+            except (OSError, ValueError, KeyError, WeightsError):
                 continue
         return None
 

@@ -4,17 +4,25 @@ Read here: the legacy Keras h5 layout (the keras-applications files), Keras 3
 ``.weights.h5`` and ``.npz`` files with ``"<layer>/<index>"`` keys (what
 :mod:`hub_core.store.converters` writes). Assigning the arrays to a model is
 :func:`hub_core.vision.weights.assign_weights`.
+
+Before any array is read, :func:`check_hdf5` refuses what would make h5py
+read another file (external storage, external links, virtual datasets),
+object references and sizes the file cannot hold; :func:`check_keras_file`
+does the same for the weights inside a ``.keras`` file before Keras opens it.
 """
 
 from __future__ import annotations
 
 import os
 import pathlib
+import posixpath
+import zipfile
 
 import numpy as np
 
 from hub_core.errors import DataError, WeightsError
-from hub_core.store.readers.numpy import load_npz
+from hub_core.store.readers.budget import Budget, out_of_memory
+from hub_core.store.readers.numpy import check_numpy_file, declared_bytes, load_npz
 
 WeightArrays = dict[str, list[np.ndarray]]
 
@@ -44,10 +52,13 @@ def read_weights(path: str | os.PathLike) -> WeightArrays:
 
     try:
         with h5py.File(path, "r") as handle:
+            check_hdf5(handle, path, path.stat().st_size)
             group = handle["model_weights"] if "model_weights" in handle else handle
             if "layer_names" in group.attrs or "layer_names0" in group.attrs:
                 return _read_legacy_h5(group)
             arrays = _read_keras3_h5(handle)
+    except MemoryError:
+        raise out_of_memory(path) from None
     except OSError as error:
         raise WeightsError(f"Weights file {path} is not a readable HDF5 file ({error}); re-download or re-export it.") from None
     if not arrays:
@@ -56,6 +67,125 @@ def read_weights(path: str | os.PathLike) -> WeightArrays:
             "pass a keras-applications .h5 or a .weights.h5 file."
         )
     return arrays
+
+
+def check_hdf5(handle, source: str | os.PathLike, file_size: int) -> None:
+    """Refuse an HDF5 file whose reading would leave it or allocate more than it holds.
+
+    Refused: external links, soft links that resolve to nothing in the file,
+    datasets stored in other files (external raw storage, virtual datasets),
+    object and region references (in datasets and attributes), datasets that
+    declare more bytes than their storage holds (compressed: more than
+    ``MAX_EXPANSION`` times), storage shared between datasets, and a total
+    over ``HUB_CORE_MAX_WEIGHTS_BYTES``. Only metadata is read.
+
+    Args:
+        handle: The open ``h5py.File``.
+        source: The file's name for messages.
+        file_size: The file's size in bytes.
+
+    Raises:
+        WeightsError: Naming ``source`` and the link, dataset or attribute.
+    """
+    import h5py
+
+    def refuse(name: str, what: str) -> WeightsError:
+        return WeightsError(f"Refused to read {source}: '{name}' {what}; weight files must hold their own plain arrays.")
+
+    soft_links = []
+
+    def visit_link(name, link):
+        if isinstance(link, h5py.ExternalLink):
+            raise refuse(name, f"is an external link to '{link.filename}'")
+        if isinstance(link, h5py.SoftLink):
+            soft_links.append((name, link.path))
+
+    handle.visititems_links(visit_link)
+    for name, target in soft_links:  # safe to resolve now: no link leads out of the file
+        if handle[posixpath.dirname(f"/{name}")].get(target) is None:
+            raise refuse(name, f"is a soft link to '{target}', which is not in the file")
+    budget = Budget(source)
+    stored_total = 0
+
+    def visit_object(name, item):
+        nonlocal stored_total
+        _check_attributes(item, name, refuse)
+        if not isinstance(item, h5py.Dataset):
+            return
+        if item.external:
+            raise refuse(name, f"is stored in other files ({', '.join(str(entry[0]) for entry in item.external)})")
+        if item.is_virtual:
+            raise refuse(name, "is a virtual dataset mapped from other files")
+        if _holds_references(item.dtype):
+            raise refuse(name, "holds object references")
+        stored = item.id.get_storage_size()
+        stored_total += stored
+        compressed = item.id.get_create_plist().get_nfilters() > 0
+        declared = 0 if item.shape is None else declared_bytes(item.shape, item.dtype)  # None: an empty dataspace
+        budget.claim(declared, stored, name, compressed=compressed)
+
+    _check_attributes(handle, "/", refuse)
+    handle.visititems(visit_object)
+    if stored_total > file_size:
+        raise WeightsError(
+            f"Refused to read {source}: its datasets claim {stored_total} bytes of storage in a {file_size}-byte file "
+            "(datasets sharing storage); the file is forged, re-download or re-export it."
+        )
+
+
+def _check_attributes(item, name: str, refuse) -> None:
+    for key in item.attrs:
+        if _holds_references(item.attrs.get_id(key).dtype):
+            raise refuse(f"{name.rstrip('/')}/@{key}", "is an attribute holding object references")
+
+
+def _holds_references(dtype) -> bool:
+    """Whether ``dtype`` (or a field, sub-array or variable-length base of it) is an HDF5 reference."""
+    import h5py
+
+    if h5py.check_dtype(ref=dtype) is not None:
+        return True
+    base = h5py.check_dtype(vlen=dtype)
+    if isinstance(base, np.dtype):
+        return _holds_references(base)
+    if dtype.subdtype is not None:
+        return _holds_references(dtype.subdtype[0])
+    return any(_holds_references(field[0]) for field in (dtype.fields or {}).values())
+
+
+def check_keras_file(path: str | os.PathLike) -> None:
+    """Check a ``.keras`` file's members before Keras reads it.
+
+    Each member may expand at most ``MAX_EXPANSION`` times, and the weights
+    (``model.weights.h5`` or ``.npz``) pass :func:`check_hdf5` or
+    :func:`~hub_core.store.readers.numpy.check_numpy_file`. Other zip errors
+    are left to Keras to report.
+
+    Raises:
+        WeightsError: Naming the file and the member, link or dataset.
+    """
+    import h5py
+
+    path = pathlib.Path(path)
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            budget = Budget(path)
+            for info in archive.infolist():
+                budget.claim(info.file_size, info.compress_size, info.filename,
+                             compressed=info.compress_type != zipfile.ZIP_STORED)
+            names = archive.namelist()
+            if "model.weights.h5" in names:
+                with archive.open("model.weights.h5") as member, h5py.File(member, "r") as handle:
+                    check_hdf5(handle, f"{path}:model.weights.h5", archive.getinfo("model.weights.h5").file_size)
+            elif "model.weights.npz" in names:
+                with archive.open("model.weights.npz") as member:
+                    check_numpy_file(member, f"{path}:model.weights.npz")
+    except MemoryError:
+        raise out_of_memory(path) from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise WeightsError(f"Could not read the weights inside {path} ({error}); re-save or re-download the file.") from None
 
 
 def _h5_strings(attrs, name: str) -> list[str]:
