@@ -15,6 +15,7 @@ import operator
 import os
 import pathlib
 import pickle
+import struct
 from typing import Any, BinaryIO
 
 from hub_core.errors import WeightsError
@@ -64,13 +65,13 @@ class _RestrictedUnpickler(pickle._Unpickler):
     dispatch = dict(pickle._Unpickler.dispatch)
 
     def __init__(self, file: BinaryIO, source: pathlib.Path, size: int | None = None):
-        # latin-1 lets numpy rebuild arrays pickled by Python 2 (bvlc_alexnet.npy).
-        super().__init__(file, encoding="latin1")
-        self._source = source
         if size is None:
             start = file.tell()
             size = file.seek(0, os.SEEK_END) - start
             file.seek(start)
+        # latin-1 lets numpy rebuild arrays pickled by Python 2 (bvlc_alexnet.npy).
+        super().__init__(_Clamped(file, size), encoding="latin1")
+        self._source = source
         self._room = size
         self._allowed = _allowed_globals()
         self._ndarray = self._new_array  # one bound method, so that _reconstruct can recognise it
@@ -136,6 +137,17 @@ class _RestrictedUnpickler(pickle._Unpickler):
 
     dispatch[pickle.BUILD[0]] = load_build
 
+    def load_bytearray8(self) -> None:
+        """``BYTEARRAY8`` from the bytes present (the standard one allocates the declared length first)."""
+        (size,) = struct.unpack("<Q", self.read(8))
+        data = self.read(size)
+        if len(data) != size:
+            raise pickle.UnpicklingError("pickle data was truncated")
+        self.append(bytearray(data))
+
+    dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
+
+
     def find_class(self, module: str, name: str) -> Any:
         try:
             return self._allowed[(module, name)]
@@ -147,6 +159,21 @@ class _RestrictedUnpickler(pickle._Unpickler):
 
     def persistent_load(self, pid: Any) -> Any:
         raise WeightsError(f"Refused to read {self._source}: it uses pickle persistent ids, which plain array data never does.")
+
+
+class _Clamped:
+    """A file whose reads never ask for more than is left of the pickle, so a forged length allocates nothing."""
+
+    def __init__(self, file: BinaryIO, size: int):
+        self._file = file
+        self._end = file.tell() + size
+
+    def read(self, count: int = -1) -> bytes:
+        left = max(0, self._end - self._file.tell())
+        return self._file.read(left if count < 0 else min(count, left))
+
+    def readline(self) -> bytes:
+        return self._file.readline(max(0, self._end - self._file.tell()))
 
 
 def load_pickled_arrays(path: str | os.PathLike) -> Any:
