@@ -20,7 +20,7 @@ import zipfile
 
 import numpy as np
 
-from hub_core.errors import DataError, WeightsError
+from hub_core.errors import DataError, HubError, WeightsError
 from hub_core.store.readers.budget import Budget, out_of_memory
 from hub_core.store.readers.numpy import check_numpy_file, declared_bytes, load_npz
 
@@ -92,26 +92,24 @@ def check_hdf5(handle, source: str | os.PathLike, file_size: int) -> None:
     def refuse(name: str, what: str) -> WeightsError:
         return WeightsError(f"Refused to read {source}: '{name}' {what}; weight files must hold their own plain arrays.")
 
-    soft_links = []
-
-    def visit_link(name, link):
+    links: list[tuple[str, object]] = []  # gathered first: h5py cannot raise out of a visit callback
+    handle.visititems_links(lambda name, link: links.append((name, link)))
+    for name, link in links:
         if isinstance(link, h5py.ExternalLink):
             raise refuse(name, f"is an external link to '{link.filename}'")
-        if isinstance(link, h5py.SoftLink):
-            soft_links.append((name, link.path))
-
-    handle.visititems_links(visit_link)
-    for name, target in soft_links:  # safe to resolve now: no link leads out of the file
-        if handle[posixpath.dirname(f"/{name}")].get(target) is None:
-            raise refuse(name, f"is a soft link to '{target}', which is not in the file")
+    for name, link in links:  # safe to resolve now: no link leads out of the file
+        if isinstance(link, h5py.SoftLink) and handle[posixpath.dirname(f"/{name}")].get(link.path) is None:
+            raise refuse(name, f"is a soft link to '{link.path}', which is not in the file")
+    objects: list[str] = []
+    handle.visit(objects.append)
     budget = Budget(source)
     stored_total = 0
-
-    def visit_object(name, item):
-        nonlocal stored_total
+    _check_attributes(handle, "/", refuse)
+    for name in objects:
+        item = handle[name]
         _check_attributes(item, name, refuse)
         if not isinstance(item, h5py.Dataset):
-            return
+            continue
         if item.external:
             raise refuse(name, f"is stored in other files ({', '.join(str(entry[0]) for entry in item.external)})")
         if item.is_virtual:
@@ -123,9 +121,6 @@ def check_hdf5(handle, source: str | os.PathLike, file_size: int) -> None:
         compressed = item.id.get_create_plist().get_nfilters() > 0
         declared = 0 if item.shape is None else declared_bytes(item.shape, item.dtype)  # None: an empty dataspace
         budget.claim(declared, stored, name, compressed=compressed)
-
-    _check_attributes(handle, "/", refuse)
-    handle.visititems(visit_object)
     if stored_total > file_size:
         raise WeightsError(
             f"Refused to read {source}: its datasets claim {stored_total} bytes of storage in a {file_size}-byte file "
@@ -182,6 +177,8 @@ def check_keras_file(path: str | os.PathLike) -> None:
             elif "model.weights.npz" in names:
                 with archive.open("model.weights.npz") as member:
                     check_numpy_file(member, f"{path}:model.weights.npz")
+    except HubError:
+        raise
     except MemoryError:
         raise out_of_memory(path) from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:

@@ -9,7 +9,7 @@ import pathlib
 import zipfile
 from typing import IO, Any, BinaryIO
 
-from hub_core.errors import WeightsError
+from hub_core.errors import HubError, WeightsError
 from hub_core.store.readers.budget import Budget, out_of_memory
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -106,6 +106,8 @@ def load_npz(path: str | os.PathLike) -> dict[str, Any]:
             return {"arr_0": loaded}
         with loaded:
             return {name: loaded[name] for name in loaded.files}
+    except HubError:
+        raise
     except MemoryError:
         raise out_of_memory(path) from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:

@@ -18,7 +18,7 @@ import pickle
 import struct
 from typing import Any, BinaryIO
 
-from hub_core.errors import WeightsError
+from hub_core.errors import HubError, WeightsError
 from hub_core.store.readers.budget import out_of_memory
 from hub_core.store.readers.numpy import NPY_MAGIC, load_npz, read_npy_header
 
@@ -207,7 +207,7 @@ def load_pickled_arrays(path: str | os.PathLike) -> Any:
             else:
                 handle.seek(0)
             result = _RestrictedUnpickler(handle, path).load()
-    except WeightsError:
+    except HubError:
         raise
     except MemoryError:
         raise out_of_memory(path) from None
