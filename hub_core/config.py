@@ -52,7 +52,7 @@ DATA = Setting("HUB_CORE_DATA", "~/.cache/hub_core/data",
                "Folder of the test data files that scripts/install-test-data.sh installs (not Python packages).")
 MAX_WEIGHTS_BYTES = Setting("HUB_CORE_MAX_WEIGHTS_BYTES", str(2 << 30),
                             "Most bytes of arrays one weight file may declare (default 2 GiB, 3.7x the largest "
-                            "published file, vgg19's 575 MB); larger files are refused before anything is read.")
+                            "published file of 575 MB); larger files are refused before anything is read.")
 SETTINGS = (HOME, OFFLINE, MIRROR, TIMEOUT, REGISTRY, PLUGIN_PINS, DEBUG, DATA, MAX_WEIGHTS_BYTES)
 
 _TRUE = ("1", "true", "yes", "on")
