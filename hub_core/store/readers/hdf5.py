@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import posixpath
 import zipfile
 
 import numpy as np
@@ -87,40 +86,48 @@ def check_hdf5(handle, source: str | os.PathLike, file_size: int) -> None:
     Raises:
         WeightsError: Naming ``source`` and the link, dataset or attribute.
     """
-    import h5py
+    from h5py import h5d, h5l, h5o
 
-    def refuse(name: str, what: str) -> WeightsError:
+    def refuse(name: bytes | str, what: str) -> WeightsError:
+        name = name.decode("utf8", "replace") if isinstance(name, bytes) else name
         return WeightsError(f"Refused to read {source}: '{name}' {what}; weight files must hold their own plain arrays.")
 
-    links: list[tuple[str, object]] = []  # gathered first: h5py cannot raise out of a visit callback
-    handle.visititems_links(lambda name, link: links.append((name, link)))
-    for name, link in links:
-        if isinstance(link, h5py.ExternalLink):
-            raise refuse(name, f"is an external link to '{link.filename}'")
-    for name, link in links:  # safe to resolve now: no link leads out of the file
-        if isinstance(link, h5py.SoftLink) and handle[posixpath.dirname(f"/{name}")].get(link.path) is None:
-            raise refuse(name, f"is a soft link to '{link.path}', which is not in the file")
-    objects: list[str] = []
-    handle.visit(objects.append)
+    # The low-level API (h5l, h5o, h5d): metadata only, and fast. Entries are gathered
+    # before they are checked, because h5py cannot raise out of a visit callback.
+    links: list[tuple[bytes, int]] = []
+    handle.id.links.visit(lambda name, info: links.append((name, info.type)), info=True)
+    for name, kind in links:
+        if kind == h5l.TYPE_EXTERNAL:
+            filename, _ = handle.id.links.get_val(name)
+            raise refuse(name, f"is an external link to '{filename.decode('utf8', 'replace')}'")
+        if kind not in (h5l.TYPE_HARD, h5l.TYPE_SOFT):
+            raise refuse(name, "is a user-defined link")
+    for name, kind in links:  # safe to resolve now: no link leads out of the file
+        if kind == h5l.TYPE_SOFT and handle.get(name.decode("utf8")) is None:
+            raise refuse(name, f"is a soft link to '{handle.id.links.get_val(name).decode('utf8', 'replace')}', which is not in the file")
+    objects: list[tuple[bytes, int, int]] = []
+    h5o.visit(handle.id, lambda name, info: objects.append((name, info.type, info.num_attrs)), info=True)
     budget = Budget(source)
     stored_total = 0
-    _check_attributes(handle, "/", refuse)
-    for name in objects:
-        item = handle[name]
-        _check_attributes(item, name, refuse)
-        if not isinstance(item, h5py.Dataset):
+    _check_attributes(handle.id, b"", h5o.get_info(handle.id).num_attrs, refuse)
+    for name, kind, num_attrs in objects:
+        if num_attrs:
+            _check_attributes(h5o.open(handle.id, name), name, num_attrs, refuse)
+        if kind != h5o.TYPE_DATASET:
             continue
-        if item.external:
-            raise refuse(name, f"is stored in other files ({', '.join(str(entry[0]) for entry in item.external)})")
-        if item.is_virtual:
+        dataset = h5d.open(handle.id, name)
+        plist = dataset.get_create_plist()
+        if plist.get_external_count():
+            files = ", ".join(plist.get_external(i)[0].decode("utf8", "replace") for i in range(plist.get_external_count()))
+            raise refuse(name, f"is stored in other files ({files})")
+        if plist.get_layout() == h5d.VIRTUAL:
             raise refuse(name, "is a virtual dataset mapped from other files")
-        if _holds_references(item.dtype):
+        if _holds_references(dataset.dtype):
             raise refuse(name, "holds object references")
-        stored = item.id.get_storage_size()
+        stored = dataset.get_storage_size()
         stored_total += stored
-        compressed = item.id.get_create_plist().get_nfilters() > 0
-        declared = 0 if item.shape is None else declared_bytes(item.shape, item.dtype)  # None: an empty dataspace
-        budget.claim(declared, stored, name, compressed=compressed)
+        declared = 0 if dataset.shape is None else declared_bytes(dataset.shape, dataset.dtype)  # None: an empty dataspace
+        budget.claim(declared, stored, name.decode("utf8", "replace"), compressed=plist.get_nfilters() > 0)
     if stored_total > file_size:
         raise WeightsError(
             f"Refused to read {source}: its datasets claim {stored_total} bytes of storage in a {file_size}-byte file "
@@ -128,16 +135,21 @@ def check_hdf5(handle, source: str | os.PathLike, file_size: int) -> None:
         )
 
 
-def _check_attributes(item, name: str, refuse) -> None:
-    for key in item.attrs:
-        if _holds_references(item.attrs.get_id(key).dtype):
-            raise refuse(f"{name.rstrip('/')}/@{key}", "is an attribute holding object references")
+def _check_attributes(object_id, name: bytes, count: int, refuse) -> None:
+    from h5py import h5a
+
+    for index in range(count):
+        attribute = h5a.open(object_id, index=index)
+        if _holds_references(attribute.dtype):
+            raise refuse(name + b"/@" + attribute.name, "is an attribute holding object references")
 
 
 def _holds_references(dtype) -> bool:
     """Whether ``dtype`` (or a field, sub-array or variable-length base of it) is an HDF5 reference."""
     import h5py
 
+    if not dtype.hasobject:  # h5py gives references (and variable-length data) object dtypes
+        return False
     if h5py.check_dtype(ref=dtype) is not None:
         return True
     base = h5py.check_dtype(vlen=dtype)
