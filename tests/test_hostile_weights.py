@@ -164,6 +164,7 @@ def resnet20_h5(tmp_path_factory):
     return write_legacy_h5(model, tmp_path_factory.mktemp("resnet20") / "resnet20.h5"), model
 
 
+@pytest.mark.slow  # builds resnet20 three times
 def test_resnet20_classifier_bias_in_external_storage_never_reaches_the_model(resnet20_h5, tmp_path):
     import hub_core as hub
 
@@ -185,7 +186,8 @@ def test_resnet20_classifier_bias_in_external_storage_never_reaches_the_model(re
     assert str(hostile) in message and f"predictions/{bias_name}" in message and "secret.bin" in message
 
 
-def test_keras_file_with_weights_in_external_storage_is_refused_before_keras_opens_it(tmp_path):
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED], ids=["stored", "deflated"])
+def test_keras_file_with_weights_in_external_storage_is_refused_before_keras_opens_it(tmp_path, compression):
     import keras
 
     import hub_core as hub
@@ -202,7 +204,7 @@ def test_keras_file_with_weights_in_external_storage_is_refused_before_keras_ope
         bias = next(name for name in _datasets(handle) if handle[name].shape == (16,))
     _replace(tmp_path / "inner.h5", bias, _external_storage(tmp_path))
     hostile = tmp_path / "hostile.keras"
-    with zipfile.ZipFile(hostile, "w") as archive:
+    with zipfile.ZipFile(hostile, "w", compression=compression) as archive:
         for name, data in members.items():
             archive.writestr(name, data)
         archive.write(tmp_path / "inner.h5", "model.weights.h5")
@@ -321,6 +323,25 @@ def test_compressed_npz_expanding_past_the_ratio_is_refused_from_its_zip_headers
     assert result["error"] == "WeightsError" and str(path) in result["message"]
     assert "'kernel.npy' declares 134217728 bytes" in result["message"] and "compressed" in result["message"]
     assert result["maxrss_mb"] < MEMORY_BOUND_MB
+
+
+def test_forged_checkpoint_is_skipped_for_the_previous_one(tmp_path):
+    """A checkpoint with a matching recorded hash whose header declares 4 TiB (unchecked: a raw MemoryError)."""
+    from hub_core.files import sha256_file
+    from hub_core.saving import read_json
+    from hub_core.training.runs import RunDir
+
+    run = RunDir(tmp_path)
+    run.save_checkpoint({"epoch": 0, "step": 1, "global_step": 1}, {"w": np.ones(3)})
+    run.save_checkpoint({"epoch": 0, "step": 2, "global_step": 2}, {"w": np.full(3, 2.0)})
+    forged = run.checkpoints / run.manifest()["checkpoints"][-1]["file"]
+    with open(forged, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": "<f4", "fortran_order": False, "shape": (1 << 40,)})
+    manifest = read_json(run.checkpoints / "manifest.json")
+    manifest["checkpoints"][-1]["sha256"] = sha256_file(forged)
+    (run.checkpoints / "manifest.json").write_text(json.dumps(manifest))
+    entry, arrays = run.latest_checkpoint()
+    assert entry["step"] == 1 and arrays["w"].tolist() == [1.0, 1.0, 1.0]
 
 
 def test_compressed_npz_of_real_weights_still_reads(tmp_path):

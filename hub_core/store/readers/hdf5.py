@@ -13,9 +13,12 @@ does the same for the weights inside a ``.keras`` file before Keras opens it.
 
 from __future__ import annotations
 
+import io
 import os
 import pathlib
+import struct
 import zipfile
+from typing import BinaryIO
 
 import numpy as np
 
@@ -184,10 +187,11 @@ def check_keras_file(path: str | os.PathLike) -> None:
                              compressed=info.compress_type != zipfile.ZIP_STORED)
             names = archive.namelist()
             if "model.weights.h5" in names:
-                with archive.open("model.weights.h5") as member, h5py.File(member, "r") as handle:
-                    check_hdf5(handle, f"{path}:model.weights.h5", archive.getinfo("model.weights.h5").file_size)
+                info = archive.getinfo("model.weights.h5")
+                with _open_member(path, archive, info) as member, h5py.File(member, "r") as handle:
+                    check_hdf5(handle, f"{path}:{info.filename}", info.file_size)
             elif "model.weights.npz" in names:
-                with archive.open("model.weights.npz") as member:
+                with _open_member(path, archive, archive.getinfo("model.weights.npz")) as member:
                     check_numpy_file(member, f"{path}:model.weights.npz")
     except HubError:
         raise
@@ -195,6 +199,53 @@ def check_keras_file(path: str | os.PathLike) -> None:
         raise out_of_memory(path) from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise WeightsError(f"Could not read the weights inside {path} ({error}); re-save or re-download the file.") from None
+
+
+def _open_member(path: pathlib.Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo):
+    """A seekable file of one zip member: a window on the file when stored (zipfile re-reads on each seek back)."""
+    if info.compress_type != zipfile.ZIP_STORED:
+        return archive.open(info)
+    handle = open(path, "rb")
+    handle.seek(info.header_offset)
+    header = handle.read(30)  # the local file header; its name and extra field lengths end it
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        handle.close()
+        raise zipfile.BadZipFile(f"member '{info.filename}' has no local header")
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    return _Window(handle, info.header_offset + 30 + name_length + extra_length, info.file_size)
+
+
+class _Window(io.RawIOBase):
+    """Bytes ``start`` to ``start + size`` of ``handle`` as a read-only, seekable file (closing closes ``handle``)."""
+
+    def __init__(self, handle: BinaryIO, start: int, size: int):
+        super().__init__()
+        self._handle, self._start, self._size, self._position = handle, start, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer) -> int:
+        count = max(0, min(len(buffer), self._size - self._position))
+        self._handle.seek(self._start + self._position)
+        read = self._handle.readinto(memoryview(buffer)[:count]) or 0
+        self._position += read
+        return read
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
 
 
 def _h5_strings(attrs, name: str) -> list[str]:
