@@ -31,18 +31,20 @@ def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
 
 
 def _allowed_globals() -> dict[tuple[str, str], Any]:
-    """The only globals a pickled weights file may name, mapped to safe objects."""
+    """The globals a pickled weights file may name, mapped to safe objects.
+
+    ``numpy.ndarray`` and ``_reconstruct``, which allocate, are added by
+    :class:`_RestrictedUnpickler` as checked methods.
+    """
     import numpy as np
 
     core = np._core if hasattr(np, "_core") else np.core
     allowed: dict[tuple[str, str], Any] = {
-        ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
         ("collections", "OrderedDict"): collections.OrderedDict,
         ("_codecs", "encode"): _latin1_encode,
     }
     for package in ("numpy.core", "numpy._core"):
-        allowed[(f"{package}.multiarray", "_reconstruct")] = core.multiarray._reconstruct
         allowed[(f"{package}.multiarray", "scalar")] = core.multiarray.scalar
         allowed[(f"{package}.numeric", "_frombuffer")] = core.numeric._frombuffer
     return allowed
