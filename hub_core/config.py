@@ -53,7 +53,10 @@ PLUGIN_PINS = Setting("HUB_CORE_PLUGIN_PINS", "",
 DEBUG = Setting("HUB_CORE_DEBUG", "", "Any non-empty value makes the CLI print tracebacks and TensorFlow's start-up lines.")
 DATA = Setting("HUB_CORE_DATA", "~/.cache/hub_core/data",
                "Folder of the test data files that scripts/install-test-data.sh installs (not Python packages).")
-SETTINGS = (HOME, OFFLINE, MIRROR, TIMEOUT, REGISTRY, PLUGIN_PINS, DEBUG, DATA)
+MAX_WEIGHTS_BYTES = Setting("HUB_CORE_MAX_WEIGHTS_BYTES", str(2 << 30),
+                            "Most bytes of arrays one weight file may declare (default 2 GiB, 3.7x the largest "
+                            "published file of 575 MB); larger files are refused before anything is read.")
+SETTINGS = (HOME, OFFLINE, MIRROR, TIMEOUT, REGISTRY, PLUGIN_PINS, DEBUG, DATA, MAX_WEIGHTS_BYTES)
 
 _TRUE = ("1", "true", "yes", "on")
 # Split HUB_CORE_MIRROR on ':' except in 'scheme://' and 'host:port'.
@@ -92,6 +95,19 @@ def timeout() -> float:
         return float(value)
     except ValueError:
         raise ValueError(f"{TIMEOUT.name}={value!r} is not a number of seconds; set it to e.g. 60.") from None
+
+
+def max_weights_bytes() -> int:
+    """The most bytes of arrays one weight file may declare (``HUB_CORE_MAX_WEIGHTS_BYTES``, default 2 GiB).
+
+    Raises:
+        ValueError: When the value is not a positive whole number of bytes.
+    """
+    value = MAX_WEIGHTS_BYTES.value()
+    if not value.strip().isdigit() or int(value) <= 0:
+        raise ValueError(f"{MAX_WEIGHTS_BYTES.name}={value!r} is not a positive number of bytes; "
+                         f"set it to e.g. {MAX_WEIGHTS_BYTES.default}.")
+    return int(value)
 
 
 def registry_paths() -> list[str]:

@@ -107,11 +107,14 @@ def load_keras(file: str | os.PathLike, *, compile: bool = False):
 
     Raises:
         DataError: When the file cannot be read or holds unsafe code (``Lambda``).
+        WeightsError: When its weights refer to other files or declare more data than they hold.
     """
     import keras
 
     import hub_core.vision.layers  # noqa: F401  (registers the preprocessing layer of hub image models)
+    from hub_core.store.readers.hdf5 import check_keras_file
 
+    check_keras_file(file)  # before Keras opens the weights: no links out of the file, no forged sizes
     _import_layer_modules(file)
     try:
         return keras.saving.load_model(file, compile=compile, safe_mode=True)

@@ -1,22 +1,17 @@
-"""Readers of foreign formats refuse code execution and paths outside the target."""
+"""Readers of foreign formats refuse code execution."""
 
 from __future__ import annotations
 
 import builtins
-import io
 import os
 import pathlib
 import pickle
 import re
-import stat
-import tarfile
-import zipfile
 
 import numpy as np
 import pytest
 
 from hub_core.errors import WeightsError
-from hub_core.store.readers.archives import extract_archive
 from hub_core.store.readers.numpy import load_npz
 from hub_core.store.readers.pickle import load_pickled_arrays
 
@@ -118,81 +113,6 @@ def test_load_npz_refuses_pickles(tmp_path):
     np.save(tmp_path / "obj.npy", {"kernel": kernel})
     with pytest.raises(WeightsError, match="obj.npy"):
         load_npz(tmp_path / "obj.npy")
-
-
-def _tar(path, members):
-    """Write a tar.gz whose members are (TarInfo, bytes | None)."""
-    with tarfile.open(path, "w:gz") as archive:
-        for info, data in members:
-            if data is not None:
-                info.size = len(data)
-            archive.addfile(info, io.BytesIO(data) if data is not None else None)
-    return path
-
-
-def _info(name, kind=tarfile.REGTYPE, linkname=""):
-    info = tarfile.TarInfo(name)
-    info.type, info.linkname = kind, linkname
-    return info
-
-
-def test_tar_and_zip_extract_regular_files(tmp_path):
-    archive = _tar(tmp_path / "w.tar.gz", [(_info("model", tarfile.DIRTYPE), None), (_info("model/w.npy"), b"abc"),
-                                           (_info("./notes.txt"), b"hello")])
-    written = extract_archive(archive, tmp_path / "out")
-    assert [p.relative_to(tmp_path / "out").as_posix() for p in written] == ["model/w.npy", "notes.txt"]
-    assert (tmp_path / "out/model/w.npy").read_bytes() == b"abc"
-    with zipfile.ZipFile(tmp_path / "w.zip", "w") as archive:
-        archive.writestr("dir/w.h5", b"xyz")
-    assert extract_archive(tmp_path / "w.zip", tmp_path / "zout") == [tmp_path / "zout/dir/w.h5"]
-    assert (tmp_path / "zout/dir/w.h5").read_bytes() == b"xyz"
-
-
-@pytest.mark.parametrize(
-    "member, reason",
-    [
-        (_info("../evil.txt"), "outside"),
-        (_info("model/../../evil.txt"), "outside"),
-        (_info("/tmp/evil.txt"), "outside"),
-        (_info("link", tarfile.SYMTYPE, "/etc/passwd"), "a link"),
-        (_info("hard", tarfile.LNKTYPE, "model/w.npy"), "a link"),
-        (_info("dev", tarfile.CHRTYPE), "device"),
-        (_info("fifo", tarfile.FIFOTYPE), "device"),
-    ],
-    ids=["dotdot", "nested-dotdot", "absolute", "symlink", "hardlink", "chardev", "fifo"],
-)
-def test_tar_refuses_unsafe_members_before_writing_anything(tmp_path, member, reason):
-    data = b"evil" if member.isreg() else None
-    archive = _tar(tmp_path / "bad.tar.gz", [(_info("model/w.npy"), b"abc"), (member, data)])
-    target = tmp_path / "deep" / "out"
-    with pytest.raises(WeightsError, match=reason):
-        extract_archive(archive, target)
-    assert not target.exists()
-    assert not (tmp_path / "deep" / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
-
-
-@pytest.mark.parametrize("name", ["../evil.txt", "/abs/evil.txt", "a/../../evil.txt", "C:/evil.txt"])
-def test_zip_refuses_paths_outside_target(tmp_path, name):
-    with zipfile.ZipFile(tmp_path / "bad.zip", "w") as archive:
-        archive.writestr(name, b"evil")
-    with pytest.raises(WeightsError, match="outside"):
-        extract_archive(tmp_path / "bad.zip", tmp_path / "out")
-    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "out").exists()
-
-
-def test_zip_refuses_symlinks(tmp_path):
-    link = zipfile.ZipInfo("link")
-    link.external_attr = (stat.S_IFLNK | 0o777) << 16
-    with zipfile.ZipFile(tmp_path / "bad.zip", "w") as archive:
-        archive.writestr(link, "/etc/passwd")
-    with pytest.raises(WeightsError, match="a link"):
-        extract_archive(tmp_path / "bad.zip", tmp_path / "out")
-
-
-def test_non_archive_is_refused(tmp_path):
-    (tmp_path / "w.h5").write_bytes(b"\x89HDF not an archive")
-    with pytest.raises(WeightsError, match="neither a tar nor a zip"):
-        extract_archive(tmp_path / "w.h5", tmp_path / "out")
 
 
 def test_no_code_path_turns_the_safety_off():

@@ -10,24 +10,30 @@ loads find the ``.npz`` and never touch pickle again.
 
 The conversion is keyed by the source's path, size and modification time, so
 a replaced source is converted again. It is written to a temp file and
-renamed into place, so a crash never leaves a half-written ``.npz``.
+renamed into place, so a crash or a refused source never leaves a file in
+``converted/``. A conversion never writes more than :data:`MAX_GROWTH` bytes
+per byte of its source (uint8 to float32), nor more than
+``HUB_CORE_MAX_WEIGHTS_BYTES``: arrays that a pickle references many times
+are refused before they are copied.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import pathlib
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from hub_core.errors import WeightsError
 from hub_core.hub.spec import WeightSet
+from hub_core.store.readers import budget
 
 Arrays = Mapping[str, Sequence]
 Read = Callable[[pathlib.Path], Arrays]
 # Suffixes of user-supplied files that hold pickles and need converting.
 PICKLE_SUFFIXES = (".npy", ".pkl", ".pickle")
+# Most bytes a conversion writes per byte of its source: float32 arrays from uint8 ones.
+MAX_GROWTH = 4
 
 
 class WeightsSource(Protocol):
@@ -54,11 +60,10 @@ def write_npz(path: pathlib.Path, arrays: Arrays) -> None:
     """Write ``{layer: [arrays]}`` as ``"<layer>/<index>"`` entries, atomically."""
     import numpy as np
 
-    from hub_core.files import atomic_write
+    from hub_core.files import atomic_path
 
-    buffer = io.BytesIO()
-    np.savez(buffer, **{f"{layer}/{i}": np.asarray(v) for layer, values in arrays.items() for i, v in enumerate(values)})
-    atomic_write(path, buffer.getvalue())
+    with atomic_path(path) as temp, open(temp, "wb") as handle:
+        np.savez(handle, **{f"{layer}/{i}": np.asarray(v) for layer, values in arrays.items() for i, v in enumerate(values)})
 
 
 def text(key) -> str:
@@ -79,8 +84,10 @@ def read_pickled_layers(path: pathlib.Path, split: Callable[[Any], Sequence | No
         ``{layer_name: [float32 arrays]}``.
 
     Raises:
-        WeightsError: When the restricted unpickler refuses the file, or it
-            is not a dict of array lists in ``layout``.
+        WeightsError: When the restricted unpickler refuses the file, it
+            is not a dict of array lists in ``layout``, or its float32 arrays
+            would take more than :data:`MAX_GROWTH` times its size or the
+            ``HUB_CORE_MAX_WEIGHTS_BYTES`` budget.
     """
     import numpy as np
 
@@ -89,13 +96,20 @@ def read_pickled_layers(path: pathlib.Path, split: Callable[[Any], Sequence | No
     data = load_pickled_arrays(path)
     if not isinstance(data, dict):
         raise WeightsError(f"{path} holds a {type(data).__name__}, not {layout}; pass a file in that layout.")
-    arrays = {}
+    layers = {}
     for layer, params in data.items():
         values = split(params)
         if not values or not all(isinstance(v, np.ndarray) for v in values):
             raise WeightsError(f"{path}: layer '{text(layer)}' is not laid out as {layout}; pass a file in that layout.")
-        arrays[text(layer)] = [np.asarray(v, dtype="float32") for v in values]
-    return arrays
+        layers[text(layer)] = values
+    total = sum(v.size * 4 for values in layers.values() for v in values)
+    allowed = min(MAX_GROWTH * path.stat().st_size, budget.limit())
+    if total > allowed:
+        raise WeightsError(
+            f"Refused to convert {path}: its arrays would take {total} bytes as float32, more than the "
+            f"{allowed} bytes a {path.stat().st_size}-byte file can hold; the file repeats arrays or is forged."
+        )
+    return {layer: [np.asarray(v, dtype="float32") for v in values] for layer, values in layers.items()}
 
 
 def convert_once(source: pathlib.Path, read: Read, tag: str) -> pathlib.Path:
@@ -110,11 +124,15 @@ def convert_once(source: pathlib.Path, read: Read, tag: str) -> pathlib.Path:
         Path of the ``.npz`` file.
 
     Raises:
-        WeightsError: From ``read``, when the source is refused or malformed.
+        WeightsError: From ``read``, when the source is refused or malformed,
+            or when memory runs out; nothing is written then.
     """
     target = converted_path(source, tag)
     if not target.is_file():
-        write_npz(target, read(source))
+        try:
+            write_npz(target, read(source))
+        except MemoryError:
+            raise budget.out_of_memory(source) from None
     return target
 
 

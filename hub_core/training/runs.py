@@ -43,9 +43,10 @@ import time
 import zipfile
 from typing import Any
 
-from hub_core.errors import DataError
+from hub_core.errors import DataError, WeightsError
 from hub_core.files import atomic_path, sha256_file
 from hub_core.saving import BEST_MODEL, CLASS_NAMES, FINAL_MODEL, RUN_CONFIG, read_json, save_model
+from hub_core.store.readers.numpy import load_npz
 
 PREPROCESSING = "preprocessing.json"
 BEST_INFO = "best.json"
@@ -168,17 +169,14 @@ class RunDir:
         previous one, each with a warning; when none is left, a warning says
         that the run restarts from scratch.
         """
-        import numpy as np
-
         entries = self.manifest()["checkpoints"]
         for entry in reversed(entries):
             file = self.checkpoints / entry["file"]
             try:
                 if entry.get("sha256") is not None and sha256_file(file) != entry["sha256"]:
                     raise ValueError("its sha256 is not the one the manifest recorded")
-                with np.load(file, allow_pickle=False) as archive:
-                    return entry, {key: archive[key] for key in archive.files}
-            except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:
+                return entry, load_npz(file)
+            except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, WeightsError) as error:
                 reason = error.strerror if isinstance(error, OSError) and error.strerror else error
                 _log.warning("hub: skipped the damaged checkpoint %s (%s).", file, reason)
         if entries:

@@ -2,7 +2,7 @@
 
 * :mod:`~hub_core.store.readers.pickle`: pickled numpy data through a restricted unpickler.
 * :mod:`~hub_core.store.readers.numpy`: ``.npz``/``.npy`` files with ``allow_pickle=False``.
-* :mod:`~hub_core.store.readers.archives`: tar and zip archives, regular files inside the target only.
+* :mod:`~hub_core.store.readers.budget`: the bytes a file may make a reader allocate (``HUB_CORE_MAX_WEIGHTS_BYTES``).
 * :mod:`~hub_core.store.readers.hdf5`: weight files as ``{layer_name: [arrays]}`` (legacy Keras h5,
   Keras 3 ``.weights.h5``, layered ``.npz``).
 
