@@ -211,6 +211,12 @@ def test_keras_file_with_weights_in_external_storage_is_refused_before_keras_ope
     with pytest.raises(WeightsError) as error:
         hub.load(str(hostile))
     assert f"{hostile}:model.weights.h5" in str(error.value) and bias in str(error.value)
+    # A plugin that unpacks the weights itself (fast_style's transform networks) checks them first too.
+    from hub_plugins.fast_style.weights import read_arrays
+
+    with pytest.raises(WeightsError) as error:
+        read_arrays(hostile)
+    assert f"{hostile}:model.weights.h5" in str(error.value)
 
 
 def _datasets(handle) -> list[str]:

@@ -58,10 +58,12 @@ def save(model, run_dir: str | os.PathLike) -> pathlib.Path:
 def read_arrays(location: str | os.PathLike) -> dict[str, list[Any]]:
     """``{layer_name: [arrays]}`` from a run directory, ``.weights.h5``, ``.keras`` or ``.npz`` file."""
     from hub_core import vision
+    from hub_core.store.readers.hdf5 import check_keras_file
 
     file = resolve(location)
     if file.suffix != ".keras":
         return vision.read_weights(file)
+    check_keras_file(file)
     try:
         with zipfile.ZipFile(file) as archive, tempfile.TemporaryDirectory() as tmp:
             archive.extract("model.weights.h5", tmp)
