@@ -44,7 +44,10 @@ def register_train_style(subparsers) -> None:
     p.add_argument("--content-weight", type=float, default=1.0)
     p.add_argument("--tv-weight", type=float, default=10.0)
     p.add_argument("--preview-every", type=int, default=100)
-    p.add_argument("--no-resume", action="store_true", help="start afresh even if the run directory has checkpoints")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start afresh, ignoring the run directory's checkpoints (refused when it holds results; see --overwrite)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="move an earlier run in the run directory aside (renamed RUN_DIR.YYYYmmdd-HHMMSS) and start afresh")
     p.set_defaults(func=train_style_command)
 
 
@@ -88,7 +91,8 @@ def train_style_command(args) -> int:
     result = style.train_style(
         args.style, args.content, image_size=args.image_size, batch_size=args.batch_size, steps=args.steps,
         epochs=args.epochs, style_weight=args.style_weight, content_weight=args.content_weight,
-        tv_weight=args.tv_weight, run_dir=args.run_dir, resume=not args.no_resume, preview_every=args.preview_every,
+        tv_weight=args.tv_weight, run_dir=args.run_dir, resume=not args.no_resume, overwrite=args.overwrite,
+        preview_every=args.preview_every,
     )
     print(f"weights: {pathlib.Path(result.run_dir) / 'transform.weights.h5'}")
     return 0

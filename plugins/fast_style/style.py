@@ -339,6 +339,7 @@ def train_style(
     learning_rate: float = 1e-3,
     run_dir: str | os.PathLike | None = None,
     resume: bool = True,
+    overwrite: bool = False,
     preview_every: int = 100,
     checkpoint_every: int | None = None,
     style_size: int | None = None,
@@ -383,7 +384,9 @@ def train_style(
         tv_weight: Weight of the total-variation loss.
         learning_rate: Adam learning rate.
         run_dir: Run directory; None trains in memory (no previews).
-        resume: Continue from the last checkpoint in ``run_dir``.
+        resume: Continue from the last checkpoint in ``run_dir``; ``False`` into a
+            run directory holding an earlier run's results refuses unless ``overwrite`` is set.
+        overwrite: Move an earlier run in ``run_dir`` aside (renamed ``RUN_DIR.YYYYmmdd-HHMMSS``) and start afresh.
         preview_every: Steps between preview grids (0 disables them).
         checkpoint_every: Also checkpoint every N steps (epoch ends always do).
         style_size: Longer side of the style image for its Gram matrices (None: as given).
@@ -446,7 +449,7 @@ def train_style(
     result = training.train(
         trainer, _crop_dataset(content, int(image_size), int(batch_size), steps_per_epoch, seed),
         epochs=math.ceil(steps / steps_per_epoch), learning_rate=learning_rate, run_dir=run_dir, resume=resume,
-        task=training.Task(loss=False, metrics=[]), callbacks=callbacks, checkpoint_every=checkpoint_every,
+        overwrite=overwrite, task=training.Task(loss=False, metrics=[]), callbacks=callbacks, checkpoint_every=checkpoint_every,
         batchnorm="train", cache_features=False, seed=seed, verbose=verbose,
     )
     if result.run_dir is not None:

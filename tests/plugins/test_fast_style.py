@@ -220,6 +220,14 @@ def test_train_style_resumes_after_a_crash(tmp_path, features, starry_night, pho
     assert result.resumed_from == {"epoch": 0, "step": 4}
     assert sorted(p.name for p in (tmp_path / "run" / "previews").iterdir()) == ["step_000004.png", "step_000008.png"]
     assert (tmp_path / "run" / "transform.weights.h5").is_file()
+    first = (tmp_path / "run" / "transform.weights.h5").read_bytes()
+    with pytest.raises(InvalidArgumentError, match="overwrite"):
+        hub.train_style(starry_night, photos, **{**options, "resume": False})
+    assert (tmp_path / "run" / "transform.weights.h5").read_bytes() == first
+    result = hub.train_style(starry_night, photos, **{**options, "resume": False, "overwrite": True})
+    assert result.resumed_from is None
+    moved = [p for p in tmp_path.iterdir() if p.name.startswith("run.")]
+    assert len(moved) == 1 and (moved[0] / "transform.weights.h5").read_bytes() == first
 
 
 def test_train_style_reads_class_subfolders(tmp_path, features, starry_night, photos):
