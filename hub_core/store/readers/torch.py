@@ -87,6 +87,13 @@ class _StateDictUnpickler(_RestrictedUnpickler):
     def _refuse(self, what: str) -> WeightsError:
         return WeightsError(f"Refused to read {self._source}: {what}; it is not a plain PyTorch state_dict file.")
 
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self._allowed[(module, name)]
+        except KeyError:
+            raise self._refuse(f"it asks to load the Python global '{module}.{name}', which a state dict never "
+                               "names") from None
+
     def persistent_load(self, pid: Any) -> _Storage:
         if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
             raise self._refuse(f"it has the persistent id {str(pid)[:80]!r}, not a storage")
@@ -147,11 +154,15 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, Any]:
                 raise WeightsError(f"{path} is a zip-format PyTorch file (torch >= 1.6); only the legacy "
                                    "format is read here: re-save it with _use_new_zipfile_serialization=False.")
             handle.seek(0)
-            header = [_RestrictedUnpickler(handle, path).load() for _ in range(3)]
-            magic, protocol, system = header
-            if magic != LEGACY_MAGIC or protocol != LEGACY_PROTOCOL or not isinstance(system, dict):
-                raise WeightsError(f"{path} is not a legacy PyTorch file (magic number {magic!r}, "
-                                   f"protocol {protocol!r}); pass a file written by torch.save.")
+            for expected in (LEGACY_MAGIC, LEGACY_PROTOCOL):
+                found = _RestrictedUnpickler(handle, path).load()
+                if found != expected:
+                    raise WeightsError(f"{path} is not a legacy PyTorch file (it starts with {str(found)[:40]!r}, "
+                                       f"not {expected}); pass a file written by torch.save.")
+            system = _RestrictedUnpickler(handle, path).load()
+            if not isinstance(system, dict):
+                raise WeightsError(f"{path} is not a legacy PyTorch file (no system info after the protocol "
+                                   "number); pass a file written by torch.save.")
             if not system.get("little_endian", False):
                 raise WeightsError(f"{path} was written on a big-endian machine, which is not supported; "
                                    "re-save it on a little-endian one.")
