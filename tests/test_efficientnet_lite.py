@@ -55,7 +55,7 @@ def test_the_tf_preprocessing_fits_the_weights_best(photo_logits):
         return float(-log_probs[np.arange(len(labels)), labels].mean())
 
     nll = {name: true_class_nll(values) for name, values in logits.items()}
-    assert nll["plugin"] < nll["torch"] - 0.1, nll  # measured 0.575 against 0.858
+    assert nll["plugin"] < nll["torch"] - 0.1, nll  # measured 0.623 against 0.880
     assert abs(nll["plugin"] - nll["lite"]) < 0.01, nll  # (x - 127.5) / 127.5 is as good as (x - 127) / 128
 
 
