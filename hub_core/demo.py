@@ -112,11 +112,12 @@ def run(out: str | os.PathLike | None = None, *, quick: bool = False) -> dict[st
 
 
 def fine_tune_digits(model: str, weights: str | None, image_size: int, train_dir: pathlib.Path,
-                     test_dir: pathlib.Path, *, epochs: int, run_dir: pathlib.Path, verbose: int = 0) -> dict[str, Any]:
+                     test_dir: pathlib.Path, *, epochs: int, run_dir: pathlib.Path, unfreeze: int = 1,
+                     verbose: int = 0) -> dict[str, Any]:
     """Fine-tune ``model`` on the digit folders as the demo does and evaluate it on the held-out folder.
 
     Two phases (the new classifier on cached backbone features, then the top
-    block at a lower learning rate), 15% of ``train_dir`` for validation.
+    ``unfreeze`` blocks at a lower learning rate), 15% of ``train_dir`` for validation.
 
     Returns:
         The held-out metrics of :func:`hub_core.evaluate` (``accuracy``, ``loss``, ``num_examples``...).
@@ -125,8 +126,9 @@ def fine_tune_digits(model: str, weights: str | None, image_size: int, train_dir
 
     train, validation = hub.data.image_folder(train_dir, image_size=(image_size, image_size), batch_size=32,
                                               validation_split=0.15, seed=0)
-    result = hub.fine_tune(model, train, validation, weights=weights, epochs=epochs, strategy="two_phase", unfreeze=1,
-                           learning_rate=3e-3, fine_tune_learning_rate=1e-4, run_dir=run_dir, seed=0, verbose=verbose)
+    result = hub.fine_tune(model, train, validation, weights=weights, epochs=epochs, strategy="two_phase",
+                           unfreeze=unfreeze, learning_rate=3e-3, fine_tune_learning_rate=1e-4, run_dir=run_dir, seed=0,
+                           verbose=verbose)
     test = hub.data.image_folder(test_dir, model=result.model, batch_size=64, shuffle=False,
                                  class_names=train.class_names)
     return hub.evaluate(run_dir, test)
