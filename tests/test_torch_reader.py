@@ -136,6 +136,14 @@ def test_storage_larger_than_the_file_is_refused_before_allocating(tmp_path, fak
         load_state_dict(path)
 
 
+def test_storage_key_list_must_match_the_storages(tmp_path, fake_torch):
+    first, second = _Storage("0", [1.0]), _Storage("1", [2.0])
+    state = {"a": _Tensor(first, (1,), (1,)), "b": _Tensor(second, (1,), (1,))}
+    path = write_legacy(tmp_path / "keys.pth", state, [first, second], key_order=["0"])
+    with pytest.raises(WeightsError, match=rf"{path}.*storage key list does not match"):
+        load_state_dict(path)
+
+
 def test_truncated_storage_bytes_are_refused(tmp_path, fake_torch):
     storage = _Storage("0", np.ones(64, "float32"))
     path = write_legacy(tmp_path / "cut.pth", {"w": _Tensor(storage, (64,), (1,))}, [storage])

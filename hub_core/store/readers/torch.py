@@ -38,7 +38,7 @@ LEGACY_PROTOCOL = 1001
 # Element types of the storages, by torch name. Fixed sizes: the system info of
 # files written on Windows says ``long: 4``, yet LongStorage elements are 8 bytes.
 STORAGE_DTYPES = {
-    "FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2", "BFloat16Storage": None,
+    "FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2",
     "LongStorage": "<i8", "IntStorage": "<i4", "ShortStorage": "<i2", "CharStorage": "i1",
     "ByteStorage": "u1", "BoolStorage": "?",
 }
@@ -79,9 +79,10 @@ class _StateDictUnpickler(_RestrictedUnpickler):
         self._allowed = {
             ("collections", "OrderedDict"): collections.OrderedDict,
             ("torch._utils", "_rebuild_tensor_v2"): self._rebuild_tensor,
-            **{("torch", name): _StorageType(name) for name, dtype in STORAGE_DTYPES.items() if dtype},
+            **{("torch", name): _StorageType(name) for name in STORAGE_DTYPES},
         }
         self._remaining = remaining  # bytes after the pickles, at most
+        self._declared = 0  # bytes of the storages declared so far
         self.storages: dict[str, _Storage] = {}
 
     def _refuse(self, what: str) -> WeightsError:
@@ -105,10 +106,13 @@ class _StateDictUnpickler(_RestrictedUnpickler):
         import numpy as np
 
         dtype = np.dtype(STORAGE_DTYPES[storage_type.name])
-        if not isinstance(numel, int) or numel < 0 or numel * dtype.itemsize > self._remaining:
-            raise self._refuse(f"storage {key} declares {numel!r} elements, more than the file's "
-                               f"{self._remaining} remaining bytes hold")
-        storage = self.storages.setdefault(key, _Storage(key, dtype, numel))
+        if key not in self.storages:
+            if not isinstance(numel, int) or numel < 0 or self._declared + numel * dtype.itemsize > self._remaining:
+                raise self._refuse(f"storage {key} declares {numel!r} elements, more than the file's "
+                                   f"{self._remaining} remaining bytes hold")
+            self._declared += numel * dtype.itemsize
+            self.storages[key] = _Storage(key, dtype, numel)
+        storage = self.storages[key]
         if (storage.dtype, storage.numel) != (dtype, numel):
             raise self._refuse(f"storage {key} is declared twice with different types or sizes")
         return storage
@@ -193,7 +197,7 @@ def _read_storages(handle: BinaryIO, path: pathlib.Path, size: int, storages: di
     """Fill each storage from the raw bytes that follow the pickles, in ``keys`` order."""
     import numpy as np
 
-    if not isinstance(keys, list) or sorted(map(str, keys)) != sorted(storages):
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or sorted(keys) != sorted(storages):
         raise WeightsError(f"Refused to read {path}: its storage key list does not match the storages its tensors "
                            "use; the file is damaged or not a plain state dict.")
     for key in keys:
