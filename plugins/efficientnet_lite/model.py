@@ -8,6 +8,12 @@ scaled, as are the repeats of the first and last stages. Convolutions use
 TensorFlow's ``"same"`` padding (the weights were trained in TensorFlow),
 BatchNormalization epsilon 1e-3 and momentum 0.99 (PyTorch's 0.01).
 
+The Conv2D + BatchNormalization pairs are the hub's ``FoldableConv2D`` /
+``FoldableBatchNormalization`` (stock Keras layers with the same weights,
+folded into one convolution under ``precision="auto"``); depthwise
+convolutions are ``keras.layers.DepthwiseConv2D``. Stochastic depth (drop
+connect) of the original training recipe is not part of the model.
+
 Layer names follow keras.applications' EfficientNet: ``stem_conv``,
 ``block{stage}{letter}_expand_conv`` / ``_dwconv`` / ``_project_conv`` with
 their ``_bn``, ``top_conv``, ``avg_pool`` and the classifier ``predictions``.
