@@ -12,7 +12,7 @@
    learning rate. Without the package the demo says so and trains from random
    weights. ``benchmarks/bench_demo_backbones.py`` chose it over ``vgg16``
    from ``hed_bsds500`` at 32x32: the same held-out accuracy (0.925 against
-   0.928, one image in 360) in about half the time.
+   0.928, one image in 359) in 0.60x the time.
 4. Evaluate on the held-out images, save the run directory (model, plot,
    metrics, TensorBoard logs) and predict a few held-out images.
 """
