@@ -18,8 +18,8 @@ def test_hub_demo_quick_runs_offline_and_writes_outputs(tmp_path):
                           capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
-    assert "[1/5] found" in out and "vgg16" in out
-    assert "weights 'hed_bsds500'" in out
+    assert "[1/5] found" in out and "efficientnet_lite0" in out
+    assert "fine-tuning efficientnet_lite0 from weights 'imagenet' at 64x64" in out
     accuracy = float(re.search(r"held-out accuracy ([0-9.]+)", out).group(1))
     assert 0.0 <= accuracy <= 1.0
     assert out.count("predicted") == 5
