@@ -112,6 +112,15 @@ def _decode(file):
     return imaging.load_image(str(file))
 
 
+def read_image_files(files: Sequence, model, image_size: Sequence[int] | None = None):
+    """Image files as the float32 batch that ``hub.predict`` feeds ``model`` (its calibration images, too).
+
+    Raises:
+        DataError: When a file does not exist or cannot be read as an image.
+    """
+    return _read_images([_decode(file) for file in files], model, image_size)
+
+
 def _read_images(images: list, model, image_size: Sequence[int] | None):
     """Decoded images as a float32 batch at the model's input size and channels (center-cropped)."""
     import numpy as np
