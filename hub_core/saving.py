@@ -34,6 +34,19 @@ def read_json(path: str | os.PathLike, default: Any = None) -> Any:
         return default
 
 
+def weights_hash(weights) -> str:
+    """Hex sha256 of Keras variables: each one's path and bytes, in order (cache keys of a model's state)."""
+    import hashlib
+
+    import keras
+
+    digest = hashlib.sha256()
+    for weight in weights:
+        digest.update(weight.path.encode())
+        digest.update(keras.ops.convert_to_numpy(weight).tobytes())
+    return digest.hexdigest()
+
+
 def save_model(model, path: str | os.PathLike) -> None:
     """Save ``model`` as a ``.keras`` file atomically, without training state.
 

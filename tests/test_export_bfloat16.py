@@ -13,9 +13,9 @@ from image_helpers import photo_batch
 def test_bfloat16_model_exports_to_tflite_as_its_float32_twin(tmp_path):
     model = hub.load("resnet20", weights=None, precision="bfloat16", include_top=False, pooling="avg")
     testing.randomize_statistics(model)
-    assert exporting._computes_in_bfloat16(model)
+    assert exporting.computes_in_bfloat16(model)
     twin = exporting._float32_twin(model)
-    assert not exporting._computes_in_bfloat16(twin)
+    assert not exporting.computes_in_bfloat16(twin)
     for original, copy in zip(model.weights, twin.weights):
         np.testing.assert_array_equal(np.asarray(original), np.asarray(copy))
 

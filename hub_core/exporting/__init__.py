@@ -104,7 +104,7 @@ def export(model: Any, path: str | os.PathLike, format: str = "keras", *, atol: 
         inputs = _sample(model) if sample is None else sample
     expected = np.asarray(model.predict(inputs, verbose=0), dtype=np.float32)
     writer, reader = _WRITERS[format], _READERS[format]
-    if format in FLOAT32_FORMATS and _computes_in_bfloat16(model):
+    if format in FLOAT32_FORMATS and computes_in_bfloat16(model):
         model = _float32_twin(model, inputs)
         atol = max(atol, BFLOAT16_RTOL * float(np.max(np.abs(expected))))
     try:
@@ -138,7 +138,7 @@ def _first_line(error: Exception) -> str:
     return text[0].rstrip(".") + "." if text else type(error).__name__ + "."
 
 
-def _computes_in_bfloat16(model) -> bool:
+def computes_in_bfloat16(model) -> bool:
     """Whether any layer of ``model`` (nested models included) computes in bfloat16."""
     pending = list(model.layers)
     while pending:
