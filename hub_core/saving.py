@@ -34,15 +34,20 @@ def read_json(path: str | os.PathLike, default: Any = None) -> Any:
         return default
 
 
-def weights_hash(weights) -> str:
-    """Hex sha256 of Keras variables: each one's path and bytes, in order (cache keys of a model's state)."""
+def weights_hash(weights, *, paths: bool = True) -> str:
+    """Hex sha256 of Keras variables: each one's path (with ``paths``), shape, dtype and bytes, in order.
+
+    A cache key of a model's state; without ``paths`` it does not change with Keras' automatic layer names.
+    """
     import hashlib
 
     import keras
 
     digest = hashlib.sha256()
     for weight in weights:
-        digest.update(weight.path.encode())
+        if paths:
+            digest.update(weight.path.encode())
+        digest.update(f"{tuple(weight.shape)}:{weight.dtype}".encode())
         digest.update(keras.ops.convert_to_numpy(weight).tobytes())
     return digest.hexdigest()
 

@@ -1,4 +1,4 @@
-"""TFLite export of reduced-precision models: bfloat16 goes through a float32 twin; a failed export leaves nothing."""
+"""Float32 exports of reduced-precision models: bfloat16 goes through a float32 twin; a failed export leaves nothing."""
 
 from __future__ import annotations
 
@@ -36,6 +36,19 @@ def test_a_tflite_export_that_cannot_run_is_removed(tmp_path):
     x = keras.layers.Conv2D(4, 3, dtype="mixed_float16")(inputs)  # float16 Conv2D needs TF's Flex ops in TFLite
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, keras.layers.Dense(2, dtype="float32")(x))
-    with pytest.raises(exporting.ExportError, match="could not be reloaded and was removed"):
+    with pytest.raises(exporting.ExportError, match="could not be written or reloaded and was removed"):
         hub.export(model, tmp_path / "half.tflite", format="tflite")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt, name", [("onnx", "r20.onnx"), ("openvino", "r20.xml")])
+def test_bfloat16_model_exports_to_onnx_and_openvino_in_float32(tmp_path, fmt, name):
+    model = hub.load("resnet20", weights=None, precision="bfloat16", include_top=False, pooling="avg")
+    testing.randomize_statistics(model)
+    images = photo_batch(32, count=2)
+    report = hub.export(model, tmp_path / name, format=fmt, sample=images)
+    expected = model.predict(images, verbose=0)
+    exported = exporting._READERS[fmt](tmp_path / name, images)
+    assert 0 < report["max_abs_diff"] <= exporting.BFLOAT16_RTOL * float(np.max(np.abs(expected)))
+    twin = exporting._float32_twin(model)
+    np.testing.assert_allclose(exported, twin.predict(images, verbose=0), rtol=1e-4, atol=1e-3)

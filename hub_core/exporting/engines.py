@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import json
 import os
 import pathlib
 import shutil
@@ -199,13 +200,30 @@ def cached_export(model, format: str, *, sample: Any = None) -> pathlib.Path:
 
 
 def cache_key(model, format: str) -> str:
-    """Hash of ``model``'s architecture and weights, the export format and the Keras version."""
+    """Hash of ``model``'s architecture and weights, the export format and the Keras version.
+
+    Layer names are replaced by their position, so the same model built again (when Keras numbers its automatic
+    names on) has the same key.
+    """
     import keras
 
     from hub_core import saving
 
-    text = f"{format}:{keras.__version__}:{model.to_json()}:{saving.weights_hash(model.weights)}"
+    text = model.to_json()
+    for position, name in enumerate(_layer_names(model)):
+        text = text.replace(json.dumps(name), f'"#{position}"')
+    text = f"{format}:{keras.__version__}:{text}:{saving.weights_hash(model.weights, paths=False)}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _layer_names(model) -> list[str]:
+    """The names of ``model``, its layers and those of nested models, longest first."""
+    names, pending = {model.name}, list(model.layers)
+    while pending:
+        layer = pending.pop()
+        names.add(layer.name)
+        pending.extend(getattr(layer, "layers", None) or ())
+    return sorted(names, key=lambda name: (-len(name), name))
 
 
 def _keras_precision(model) -> str:

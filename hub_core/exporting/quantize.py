@@ -10,6 +10,9 @@ between their outputs must reach :data:`INT8_MIN_COSINE`.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import pathlib
 import tempfile
@@ -75,7 +78,8 @@ def write_int8_openvino(model, path: pathlib.Path, images) -> None:
         _write_openvino(model, float_ir)
         float_model = openvino.Core().read_model(str(float_ir))
         batches = [np.asarray(image[None], dtype="float32") for image in images]
-        with native_stderr_silenced():
+        nncf.set_log_level(logging.ERROR)
+        with native_stderr_silenced(), contextlib.redirect_stdout(io.StringIO()):  # NNCF's progress bars
             quantized = nncf.quantize(float_model, nncf.Dataset(batches), subset_size=len(batches))
         int8_ir = pathlib.Path(tmp) / "int8.xml"
         openvino.save_model(quantized, str(int8_ir))
