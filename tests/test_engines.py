@@ -119,4 +119,4 @@ def test_cli_predict_with_an_engine_prints_it(hub_home, tmp_path, capsys):
     assert [r["engine"] for r in printed] == ["onnxruntime", "onnxruntime"]
     assert [r["image"] for r in printed] == photos
     assert main(["predict", str(tmp_path / "tiny.keras"), photos[0], "--engine", "keras"]) == 0
-    assert capsys.readouterr().out.splitlines()[0] == "engine: keras"
+    assert capsys.readouterr().err.splitlines() == ["engine: keras"]

@@ -63,7 +63,7 @@ def test_int8_openvino_export_is_quantized_and_close_to_the_model(tmp_path):
     import openvino
 
     from hub_core.exporting import quantize
-    from hub_core.training.predict import read_image_files
+    from hub_core.vision.imaging import read_image_files
 
     model = small_model()
     folder = calibration_folder(tmp_path)
@@ -88,7 +88,7 @@ def test_int8_needs_openvino_and_real_images(tmp_path):
         hub.export(small_model(), tmp_path / "m.onnx", format="onnx", quantize="int8", calibration=tmp_path)
     with pytest.raises(InvalidArgumentError, match="needs calibration="):
         hub.export(small_model(), tmp_path / "m.xml", format="openvino", quantize="int8")
-    with pytest.raises(DataError, match="holds no image file"):
+    with pytest.raises(DataError, match="holds no images"):
         hub.export(small_model(), tmp_path / "m.xml", format="openvino", quantize="int8", calibration=tmp_path)
     assert list(tmp_path.iterdir()) == []
 

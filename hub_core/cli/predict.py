@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from hub_core.cli.main import print_json, print_table
 
 
@@ -40,7 +42,7 @@ def predict_command(args) -> int:
     if args.json:
         print_json(results)
     else:
-        print(f"engine: {results[0]['engine']}")
+        print(f"engine: {results[0]['engine']}", file=sys.stderr)
         for result in results:
             print(result["image"])
             print_table([(r["rank"], r["label"], f"{r['score']:.4f}") for r in result["top"]], ("RANK", "CLASS", "SCORE"))

@@ -39,22 +39,20 @@ from typing import Any
 
 from hub_core import saving
 from hub_core.console import native_stderr_silenced
-from hub_core.errors import HubError, InvalidArgumentError
+from hub_core.errors import InvalidArgumentError
+from hub_core.exporting.runtimes import ENGINES_HINT, ExportError, runtime
 from hub_core.files import atomic_path
+
+__all__ = ["FORMATS", "SUFFIXES", "ExportError", "export", "runtime", "ENGINES_HINT"]
 
 FORMATS = ("keras", "savedmodel", "tflite", "onnx", "openvino")
 SUFFIXES = {"keras": ".keras", "savedmodel": "", "tflite": ".tflite", "onnx": ".onnx", "openvino": ".xml"}
 # Formats whose graphs are float32: a bfloat16 model is exported as its float32 twin.
 FLOAT32_FORMATS = ("tflite", "onnx", "openvino")
-ENGINES_HINT = "pip install 'hub-core[engines]'"
 # bfloat16 keeps 8 significant bits (a relative rounding error of 2**-9 per
 # operation); across a deep network the float32 twin's outputs stay within
 # 2**-5 of the bfloat16 model's output scale (measured on ResNet and VGG).
 BFLOAT16_RTOL = 2.0**-5
-
-
-class ExportError(HubError):
-    """An export could not be written, reloaded, or does not match the original model."""
 
 
 def export(model: Any, path: str | os.PathLike, format: str = "keras", *, atol: float = 1e-4,
@@ -109,7 +107,11 @@ def export(model: Any, path: str | os.PathLike, format: str = "keras", *, atol: 
         atol = max(atol, BFLOAT16_RTOL * float(np.max(np.abs(expected))))
     try:
         if quantize is not None:
-            quantizing.write_int8_openvino(model, path, inputs)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as tmp:
+                float_ir = pathlib.Path(tmp) / "float.xml"
+                _write_openvino(model, float_ir)
+                quantizing.write_int8_openvino(float_ir, path, inputs)
         else:
             writer(model, path)
         actual = np.asarray(reader(path, inputs), dtype=np.float32)
@@ -197,17 +199,6 @@ def _remove(path: pathlib.Path) -> None:
         path.unlink(missing_ok=True)
         if path.suffix == ".xml":  # an OpenVINO IR's weights
             path.with_suffix(".bin").unlink(missing_ok=True)
-
-
-def runtime(module: str, format: str):
-    """Import a runtime of the ``engines`` extra, or raise :class:`ExportError` saying how to install it."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        raise ExportError(f"The {format} export needs {module.split('.')[0]}, which is not installed; "
-                          f"install it with {ENGINES_HINT}.") from error
 
 
 def _write_keras(model, path: pathlib.Path) -> None:

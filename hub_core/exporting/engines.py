@@ -113,7 +113,7 @@ def open_engine(model, name: str, *, precision: str | None = None, hint: str = O
 
 def openvino_engine(path: str | os.PathLike, *, precision: str | None = None, hint: str = OPENVINO_HINT) -> Engine:
     """An :class:`Engine` running the OpenVINO IR at ``path`` on the CPU (see :func:`open_engine`)."""
-    from hub_core.exporting import runtime
+    from hub_core.exporting.runtimes import runtime
 
     openvino = runtime("openvino", "openvino")
     core = openvino.Core()
@@ -127,7 +127,7 @@ def openvino_engine(path: str | os.PathLike, *, precision: str | None = None, hi
 
 def onnxruntime_engine(path: str | os.PathLike) -> Engine:
     """An :class:`Engine` running the ONNX file at ``path`` with onnxruntime's CPU provider."""
-    from hub_core.exporting import runtime
+    from hub_core.exporting.runtimes import runtime
 
     onnxruntime = runtime("onnxruntime", "onnx")
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])

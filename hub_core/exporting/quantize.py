@@ -18,10 +18,9 @@ import pathlib
 import tempfile
 from typing import Any
 
-from hub_core.errors import DataError, InvalidArgumentError
+from hub_core.errors import InvalidArgumentError
 
 QUANTIZE = ("int8",)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 # The issue's target for int8 against float32 outputs on real images.
 INT8_MIN_COSINE = 0.99
 # NNCF's own default calibration subset.
@@ -42,45 +41,33 @@ def check_arguments(format: str, quantize: str, calibration) -> None:
         raise InvalidArgumentError("quantize needs calibration=, a folder of real images like those the model will see.")
 
 
-def calibration_files(folder: str | os.PathLike) -> list[pathlib.Path]:
-    """The image files directly in ``folder``, sorted by name (at most :data:`MAX_CALIBRATION_IMAGES`).
+def calibration_images(model, folder: str | os.PathLike):
+    """The images in ``folder`` and its sub-folders (at most :data:`MAX_CALIBRATION_IMAGES`, by name) as the
+    float32 batch ``hub.predict`` would feed ``model``.
 
     Raises:
-        DataError: When ``folder`` is not a folder or holds no image file.
+        DataError: When ``folder`` does not exist or holds no image.
     """
-    folder = pathlib.Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"Calibration folder {folder} does not exist; pass a folder of images.")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise DataError(f"Calibration folder {folder} holds no image file ({', '.join(IMAGE_SUFFIXES)}); add real images.")
-    return files[:MAX_CALIBRATION_IMAGES]
+    from hub_core.vision import imaging
+
+    return imaging.read_image_files(imaging.list_images(folder)[:MAX_CALIBRATION_IMAGES], model)
 
 
-def calibration_images(model, folder: str | os.PathLike):
-    """The calibration images of ``folder`` as the float32 batch ``hub.predict`` would feed ``model``."""
-    from hub_core.training.predict import read_image_files
-
-    return read_image_files(calibration_files(folder), model)
-
-
-def write_int8_openvino(model, path: pathlib.Path, images) -> None:
-    """Write ``model`` as an OpenVINO IR quantized to int8 by NNCF on ``images`` (one image per calibration step)."""
+def write_int8_openvino(float_ir: pathlib.Path, path: pathlib.Path, images) -> None:
+    """Write the float32 OpenVINO IR ``float_ir`` quantized to int8 by NNCF on ``images`` (one per step) to ``path``."""
     import numpy as np
 
     from hub_core.console import native_stderr_silenced
-    from hub_core.exporting import _write_openvino, runtime
+    from hub_core.exporting.runtimes import runtime
 
     openvino = runtime("openvino", "openvino")
     nncf = runtime("nncf", "openvino int8")
-    with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=_parent(path)) as tmp:
-        float_ir = pathlib.Path(tmp) / "float.xml"
-        _write_openvino(model, float_ir)
-        float_model = openvino.Core().read_model(str(float_ir))
-        batches = [np.asarray(image[None], dtype="float32") for image in images]
-        nncf.set_log_level(logging.ERROR)
-        with native_stderr_silenced(), contextlib.redirect_stdout(io.StringIO()):  # NNCF's progress bars
-            quantized = nncf.quantize(float_model, nncf.Dataset(batches), subset_size=len(batches))
+    float_model = openvino.Core().read_model(str(float_ir))
+    batches = [np.asarray(image[None], dtype="float32") for image in images]
+    nncf.set_log_level(logging.ERROR)
+    with native_stderr_silenced(), contextlib.redirect_stdout(io.StringIO()):  # NNCF's progress bars
+        quantized = nncf.quantize(float_model, nncf.Dataset(batches), subset_size=len(batches))
+    with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as tmp:
         int8_ir = pathlib.Path(tmp) / "int8.xml"
         openvino.save_model(quantized, str(int8_ir))
         os.replace(int8_ir.with_suffix(".bin"), path.with_suffix(".bin"))
@@ -93,7 +80,7 @@ def check_int8(name: str, actual, expected) -> dict[str, Any]:
     Raises:
         ExportError: When the smallest per-image cosine is under :data:`INT8_MIN_COSINE`.
     """
-    from hub_core.exporting import ExportError
+    from hub_core.exporting.runtimes import ExportError
 
     cosine = min_cosine(actual, expected)
     if not cosine >= INT8_MIN_COSINE:
@@ -112,8 +99,3 @@ def min_cosine(actual, expected) -> float:
         return float("-inf")
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     return float(np.min(np.sum(a * b, axis=1) / np.maximum(norms, 1e-30)))
-
-
-def _parent(path: pathlib.Path) -> pathlib.Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.parent

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import pathlib
 from typing import Any, Sequence
 
-from hub_core.errors import DataError, InvalidArgumentError
+from hub_core.errors import InvalidArgumentError
 from hub_core.exporting import engines
 from hub_core.vision import imaging
 from hub_core.vision.preprocessing import imagenet_class_index
 
 DEFAULT = "default"
-DEFAULT_SIZE = 224
 IMAGENET_CLASSES = 1000
 
 
@@ -52,10 +50,10 @@ def predict(model: Any, inputs: Any, *, top_k: int = 5, batch_size: int = 32, im
         raise InvalidArgumentError(f"engine must be one of {', '.join(engines.ENGINES)}, not {engine!r}.")
     files = _image_files(inputs)
     # Decoded once, upright, before the (slow) model load, so a bad image fails first; resized for the model below.
-    decoded = [_decode(file) for file in files or ()]
+    decoded = [imaging.decode_file(file) for file in files or ()]
     model, preprocess = _open(model, weights)
     if files is not None:
-        inputs = _read_images(decoded, model, image_size)
+        inputs = imaging.model_input_batch(decoded, model, image_size)
     if preprocess is not None and not hasattr(inputs, "element_spec"):
         inputs = preprocess(np.asarray(inputs, dtype="float32"))
     runner = _engine(model, inputs, engine)
@@ -128,39 +126,6 @@ def _open(model: Any, weights: Any):
 
 def _has_preprocessing(model) -> bool:
     return any(type(layer).__name__ == "ImagePreprocessing" for layer in model.layers)
-
-
-def _decode(file):
-    """One image file as an upright RGB uint8 array at its own size.
-
-    Raises:
-        DataError: When the file does not exist or cannot be read as an image.
-    """
-    if not pathlib.Path(file).is_file():
-        raise DataError(f"Image file {file} does not exist; check the path.")
-    return imaging.load_image(str(file))
-
-
-def read_image_files(files: Sequence, model, image_size: Sequence[int] | None = None):
-    """Image files as the float32 batch that ``hub.predict`` feeds ``model`` (its calibration images, too).
-
-    Raises:
-        DataError: When a file does not exist or cannot be read as an image.
-    """
-    return _read_images([_decode(file) for file in files], model, image_size)
-
-
-def _read_images(images: list, model, image_size: Sequence[int] | None):
-    """Decoded images as a float32 batch at the model's input size and channels (center-cropped)."""
-    import numpy as np
-
-    shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else ()
-    height, width, channels = (shape + (None, None, None))[:3]
-    if image_size is not None:
-        height, width = image_size[0], image_size[-1]
-    size = (int(height or DEFAULT_SIZE), int(width or DEFAULT_SIZE))
-    images = imaging.load_images(images, size, crop="center", channels=1 if channels == 1 else 3)
-    return np.asarray(images, dtype="float32")
 
 
 def _classes(row, top_k: int, names: list[str]) -> dict[str, Any]:
