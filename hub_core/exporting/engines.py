@@ -99,7 +99,7 @@ def open_engine(model, name: str, *, precision: str | None = None, hint: str = O
         ExportError: When the runtime is missing or the export fails its check.
     """
     if name == "keras":
-        return Engine("keras", lambda batch: model.predict(batch, verbose=0), _keras_precision(model))
+        return Engine("keras", model.predict_on_batch, _keras_precision(model))
     if name not in FORMATS:
         raise InvalidArgumentError(f"engine must be one of {', '.join(ENGINES)}, not {name!r}.")
     if not supports(model):
