@@ -107,11 +107,7 @@ def export(model: Any, path: str | os.PathLike, format: str = "keras", *, atol: 
         atol = max(atol, BFLOAT16_RTOL * float(np.max(np.abs(expected))))
     try:
         if quantize is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as tmp:
-                float_ir = pathlib.Path(tmp) / "float.xml"
-                _write_openvino(model, float_ir)
-                quantizing.write_int8_openvino(float_ir, path, inputs)
+            _write_int8_openvino(model, path, inputs)
         else:
             writer(model, path)
         actual = np.asarray(reader(path, inputs), dtype=np.float32)
@@ -283,6 +279,17 @@ def _write_openvino(model, path: pathlib.Path) -> None:
             model.export(str(target), format="openvino", verbose=False)
         os.replace(target.with_suffix(".bin"), path.with_suffix(".bin"))
         os.replace(target, path)
+
+
+def _write_int8_openvino(model, path: pathlib.Path, images) -> None:
+    """The float32 IR written to a temporary folder beside ``path``, quantized by NNCF on ``images`` into ``path``."""
+    from hub_core.exporting import quantize
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as tmp:
+        float_ir = pathlib.Path(tmp) / "float.xml"
+        _write_openvino(model, float_ir)
+        quantize.write_int8_openvino(float_ir, path, images)
 
 
 def _run_openvino(path: pathlib.Path, inputs):
