@@ -103,7 +103,7 @@ def bench_model(name: str, batch: int, repeats: int, work: pathlib.Path, calibra
     import hub_core as hub
     from hub_core.exporting import engines
 
-    top = {"include_top": False, "pooling": "avg"} if name in FEATURES_ONLY else {}
+    top = {"include_top": False, "pooling": "avg", "input_shape": (224, 224, 3)} if name in FEATURES_ONLY else {}
     fp32 = hub.load(name, weights=None, precision="float32", include_preprocessing=True, **top)
     auto = hub.load(name, weights=None, precision="auto", include_preprocessing=True, **top)
     auto.set_weights(fp32.get_weights())
