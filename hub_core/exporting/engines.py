@@ -130,7 +130,10 @@ def onnxruntime_engine(path: str | os.PathLike) -> Engine:
     from hub_core.exporting.runtimes import runtime
 
     onnxruntime = runtime("onnxruntime", "onnx")
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    # Its idle threads would otherwise spin after each run, taking the CPU from whatever runs next.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
     return Engine("onnxruntime", lambda batch: session.run(None, {input_name: batch})[0])
 
