@@ -134,3 +134,11 @@ def test_cli_export_of_a_run_directory(tmp_path, capsys):
     assert main(["export", str(tmp_path / "run"), "--format", "tflite"]) == 0
     assert "exported tflite" in capsys.readouterr().out
     assert (tmp_path / "run" / "export" / "model.tflite").stat().st_size > 0
+
+
+def test_an_int8_export_under_the_cosine_bound_is_removed(tmp_path):
+    folder = calibration_folder(tmp_path, count=2)
+    with pytest.raises(export_module.ExportError, match=r"too far from the model .* it was removed"):
+        hub.export(small_model(), tmp_path / "int8.xml", format="openvino", quantize="int8", calibration=folder,
+                   min_cosine=1.01)  # no cosine reaches it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calibration"]

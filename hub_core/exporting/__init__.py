@@ -56,8 +56,8 @@ BFLOAT16_RTOL = 2.0**-5
 
 
 def export(model: Any, path: str | os.PathLike, format: str = "keras", *, atol: float = 1e-4,
-           sample: Any = None, quantize: str | None = None, calibration: str | os.PathLike | None = None
-           ) -> dict[str, Any]:
+           sample: Any = None, quantize: str | None = None, calibration: str | os.PathLike | None = None,
+           min_cosine: float | None = None) -> dict[str, Any]:
     """Export ``model`` to ``path`` and check the reloaded export against it.
 
     Args:
@@ -72,6 +72,8 @@ def export(model: Any, path: str | os.PathLike, format: str = "keras", *, atol: 
             of the model's input shape; with ``quantize``, the calibration images).
         quantize: ``"int8"`` for NNCF post-training quantization (``format="openvino"`` only).
         calibration: With ``quantize``: a folder of real images, read and resized like ``hub.predict`` does.
+        min_cosine: With ``quantize``: the smallest cosine between int8 and original outputs accepted on the
+            calibration images (default :data:`hub_core.exporting.quantize.INT8_MIN_COSINE`).
 
     Returns:
         ``{"path", "format", "max_abs_diff"}``; with ``quantize`` also ``"quantize"``, ``"cosine"`` (the
@@ -113,7 +115,7 @@ def export(model: Any, path: str | os.PathLike, format: str = "keras", *, atol: 
         actual = np.asarray(reader(path, inputs), dtype=np.float32)
         diff = float(np.max(np.abs(actual - expected))) if actual.shape == expected.shape else float("inf")
         if quantize is not None:
-            report = quantizing.check_int8(model.name, actual, expected)
+            report = quantizing.check_int8(model.name, actual, expected, min_cosine)
         elif not diff <= atol:
             raise ExportError(
                 f"The {format} export of {model.name} differs from the model (max abs difference {diff:.3g} > {atol:g}); "

@@ -74,22 +74,23 @@ def write_int8_openvino(float_ir: pathlib.Path, path: pathlib.Path, images) -> N
         os.replace(int8_ir, path)
 
 
-def check_int8(name: str, actual, expected) -> dict[str, Any]:
+def check_int8(name: str, actual, expected, min_cosine: float | None = None) -> dict[str, Any]:
     """``{"quantize", "cosine", "calibration_images"}`` of an int8 export's outputs against the original's.
 
     Raises:
-        ExportError: When the smallest per-image cosine is under :data:`INT8_MIN_COSINE`.
+        ExportError: When the smallest per-image cosine is under ``min_cosine`` (default :data:`INT8_MIN_COSINE`).
     """
     from hub_core.exporting.runtimes import ExportError
 
-    cosine = min_cosine(actual, expected)
-    if not cosine >= INT8_MIN_COSINE:
+    bound = INT8_MIN_COSINE if min_cosine is None else float(min_cosine)
+    cosine = smallest_cosine(actual, expected)
+    if not cosine >= bound:
         raise ExportError(f"The int8 export of {name} is too far from the model on the calibration images "
-                          f"(cosine {cosine:.4f} < {INT8_MIN_COSINE}); it was removed. Try more or more typical images.")
+                          f"(cosine {cosine:.4f} < {bound}); it was removed. Try more or more typical images.")
     return {"quantize": "int8", "cosine": cosine, "calibration_images": len(expected)}
 
 
-def min_cosine(actual, expected) -> float:
+def smallest_cosine(actual, expected) -> float:
     """The smallest cosine similarity between matching rows of two output batches."""
     import numpy as np
 
