@@ -25,7 +25,8 @@ def test_bfloat16_model_exports_to_tflite_as_its_float32_twin(tmp_path):
     exported = exporting._run_tflite(tmp_path / "r20.tflite", images)
     assert report["max_abs_diff"] == pytest.approx(float(np.max(np.abs(exported - expected))), abs=1e-6)
     assert 0 < report["max_abs_diff"] <= exporting.BFLOAT16_RTOL * float(np.max(np.abs(expected)))
-    np.testing.assert_allclose(exported, twin.predict(images, verbose=0), rtol=1e-5, atol=1e-4)  # the twin is what TFLite runs
+    twin_outputs = twin.predict(images, verbose=0)  # the twin is what TFLite runs (LiteRT's kernels round differently)
+    np.testing.assert_allclose(exported, twin_outputs, rtol=1e-5, atol=1e-6 * float(np.max(np.abs(twin_outputs))))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r20.tflite"]
 
 
