@@ -13,8 +13,8 @@ export again.
   inference-precision hint.
 - ``onnxruntime`` runs the ONNX export with onnxruntime's CPU provider, in float32.
 - ``auto`` (the default) tries :data:`AUTO_ORDER`, the engines in order of
-  measured speed (OpenVINO, then Keras: onnxruntime was slower than Keras on
-  this CPU), and takes the first that is installed, can export the model
+  measured speed (OpenVINO, then onnxruntime for a float32 model only: Keras'
+  bfloat16 path is faster), and takes the first that is installed, can export the model
   and agrees with Keras on the first batch: the largest absolute difference
   must stay within :data:`AGREEMENT_RTOL` of the largest absolute Keras output.
   With a GPU visible to TensorFlow, ``auto`` is Keras.
@@ -39,10 +39,9 @@ from hub_core import config
 from hub_core.errors import HubError, InvalidArgumentError
 
 ENGINES = ("auto", "keras", "openvino", "onnxruntime")
-# Fastest first (benchmarks/bench_engines.py, resnet50 and vgg16): OpenVINO bf16 (the issue's quiet 2-core run:
-# 2.4x the hub's bfloat16 Keras path), then Keras. onnxruntime (float32) was slower than Keras in float32 and
-# bfloat16 alike (resnet50 6.0 img/s against 6.7 and 13.5), so it runs only when asked for.
-AUTO_ORDER = ("openvino", "keras")
+# Fastest first (benchmarks/bench_engines.py, resnet50 at batch 8, 2 cores): OpenVINO bf16 59 img/s, Keras under
+# precision="auto" 43, onnxruntime 26, Keras float32 22. So onnxruntime is tried only for a float32 Keras model.
+AUTO_ORDER = ("openvino", "onnxruntime", "keras")
 FORMATS = {"openvino": "openvino", "onnxruntime": "onnx"}
 # bfloat16 keeps 8 significant bits; a bfloat16 engine (or a bfloat16 Keras model) stays within 2**-5 of the
 # output scale on ResNet and VGG (the same bound as the bfloat16 exports, hub_core.exporting.BFLOAT16_RTOL).
@@ -156,7 +155,7 @@ def choose(model, sample) -> Engine:
     for name in AUTO_ORDER:
         if name == "keras":
             break
-        if not installed(name):
+        if not installed(name) or (name == "onnxruntime" and _keras_precision(model) == "bfloat16"):
             continue
         try:
             engine = open_engine(model, name, sample=sample)
@@ -166,7 +165,7 @@ def choose(model, sample) -> Engine:
             expected = keras_engine(sample)
         if agrees(engine(sample), expected):
             return engine
-    if not any(installed(name) for name in AUTO_ORDER if name != "keras"):
+    if not any(installed(name) for name in FORMATS):
         _tell_engines_missing()
     return keras_engine
 
@@ -246,5 +245,5 @@ def _gpu_visible() -> bool:
 
 @functools.cache
 def _tell_engines_missing() -> None:
-    print("hub: predicting with Keras; for faster CPU inference (OpenVINO) install the engines "
+    print("hub: predicting with Keras; for faster CPU inference (OpenVINO, ONNX Runtime) install the engines "
           "extra: pip install 'hub-core[engines]'", file=sys.stderr)
