@@ -157,12 +157,12 @@ def int8_accuracy(name: str, work: pathlib.Path, calibration: pathlib.Path, crop
 
     model_name, _, weights = name.partition(":")
     if weights:  # a weight set without a classifier (e.g. vgg16:hed_bsds500): pooled features
-        model = hub.load(model_name, weights=weights, include_top=False, pooling="avg", precision="float32",
-                         include_preprocessing=True)
+        model = hub.load(model_name, weights=weights, include_top=False, pooling="avg", input_shape=(224, 224, 3),
+                         precision="float32", include_preprocessing=True)
     else:
         model = hub.load(model_name, precision="float32", include_preprocessing=True)
     path = work / f"{model_name}_accuracy_int8.xml"
-    hub.export(model, path, format="openvino", quantize="int8", calibration=calibration)
+    report = hub.export(model, path, format="openvino", quantize="int8", calibration=calibration, min_cosine=-1.0)
     int8 = engines.openvino_engine(path)
     photos = read_image_files(foolbox_photos(), model)
     fp32_photos, int8_photos = model.predict(photos, verbose=0), int8(photos)
@@ -183,7 +183,7 @@ def int8_accuracy(name: str, work: pathlib.Path, calibration: pathlib.Path, crop
     photo_cosines = [float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) for a, b in zip(int8_photos, fp32_photos)]
     return {"model": name, "same_top1_of_20": same_top1, "min_cosine_20_photos": float(np.min(photo_cosines)), "crops": crops, "mean_cosine": float(np.mean(cosines)),
             "min_cosine": float(np.min(cosines)), "target_cosine": quantize.INT8_MIN_COSINE,
-            "calibration_images": len(quantize.calibration_files(calibration))}
+            "calibration_images": report["calibration_images"]}
 
 
 def bench_style(repeats: int) -> list[dict]:
