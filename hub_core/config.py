@@ -35,7 +35,8 @@ class Setting:
 
 
 HOME = Setting("HUB_CORE_HOME", "~/.cache/hub_core",
-               "Root of the weights cache: downloads in weights/, converted pickles in converted/.")
+               "Root of the cache: downloads in weights/, converted pickles in converted/, the inference engines' "
+               "exports in engines/.")
 OFFLINE = Setting("HUB_CORE_OFFLINE", "",
                   "1 (or true, yes, on) forbids network access; cached files and local mirrors still work.")
 MIRROR = Setting("HUB_CORE_MIRROR", "",

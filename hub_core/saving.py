@@ -41,6 +41,24 @@ def read_json(path: str | os.PathLike, default: Any = None) -> Any:
         raise DataError(f"{path} is not valid JSON ({reason}), so it is truncated or damaged; restore or delete it.") from None
 
 
+def weights_hash(weights, *, paths: bool = True) -> str:
+    """Hex sha256 of Keras variables: each one's path (with ``paths``), shape, dtype and bytes, in order.
+
+    A cache key of a model's state; without ``paths`` it does not change with Keras' automatic layer names.
+    """
+    import hashlib
+
+    import keras
+
+    digest = hashlib.sha256()
+    for weight in weights:
+        if paths:
+            digest.update(weight.path.encode())
+        digest.update(f"{tuple(weight.shape)}:{weight.dtype}".encode())
+        digest.update(keras.ops.convert_to_numpy(weight).tobytes())
+    return digest.hexdigest()
+
+
 def save_model(model, path: str | os.PathLike) -> None:
     """Save ``model`` as a ``.keras`` file atomically, without training state.
 

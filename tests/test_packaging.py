@@ -24,3 +24,14 @@ def test_the_wheel_holds_every_core_and_plugin_file(tmp_path):
                  if "__pycache__" not in p.parts}
     missing = sorted(expected - names)
     assert not missing, f"files missing from the wheel: {missing}"
+
+
+def test_the_test_extra_holds_the_engines_extra():
+    import configparser
+
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "setup.cfg")
+    extras = {name: {line.strip() for line in value.splitlines() if line.strip()}
+              for name, value in parser["options.extras_require"].items()}
+    assert {"openvino>=2025.0", "onnxruntime>=1.17", "nncf>=2.14", "ai-edge-litert>=1.2"} <= extras["engines"]
+    assert extras["engines"] <= extras["test"], f"missing from the test extra: {sorted(extras['engines'] - extras['test'])}"

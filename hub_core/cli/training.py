@@ -6,6 +6,7 @@ Examples::
     hub train resnet20 --data train/ --val test/ --epochs 30 --out runs/r20
     hub evaluate runs/flowers --data flowers_test/
     hub export runs/flowers --format tflite
+    hub export runs/flowers --format openvino --quantize int8 --calibration photos/
     hub demo
 """
 
@@ -20,6 +21,9 @@ from hub_core.cli.main import print_json, print_table
 
 def register(subparsers) -> None:
     """Add the training subcommands."""
+    from hub_core import exporting
+    from hub_core.exporting import quantize
+
     for name, help_text in (("fine-tune", "fine-tune a model on an image folder"),
                             ("train", "train a model from scratch on an image folder")):
         p = subparsers.add_parser(name, help=help_text, description=f"{help_text[0].upper()}{help_text[1:]} (one sub-folder per class).")
@@ -60,9 +64,13 @@ def register(subparsers) -> None:
     p.set_defaults(func=evaluate_command)
 
     p = subparsers.add_parser("export", help="export a run directory or .keras file",
-                              description="Export to .keras, a TF SavedModel or TFLite; each export is reloaded and checked.")
+                              description="Export to .keras, a TF SavedModel, TFLite, ONNX or OpenVINO IR; "
+                                          "each export is reloaded in its own runtime and checked.")
     p.add_argument("model", metavar="RUN_DIR")
-    p.add_argument("--format", choices=("keras", "savedmodel", "tflite"), default="keras")
+    p.add_argument("--format", choices=exporting.FORMATS, default="keras")
+    p.add_argument("--quantize", choices=quantize.QUANTIZE, default=None,
+                   help="post-training quantization with NNCF (openvino only; needs --calibration)")
+    p.add_argument("--calibration", default=None, metavar="DIR", help="folder of real images to calibrate --quantize on")
     p.add_argument("--out", default=None, metavar="PATH", help="default: RUN_DIR/export/model.<format>")
     p.set_defaults(func=export_command)
 
@@ -175,8 +183,12 @@ def export_command(args) -> int:
         base = pathlib.Path(args.model)
         base = base if base.is_dir() else base.parent
         out = base / "export" / f"model{SUFFIXES[args.format]}"
-    report = export(args.model, out, format=args.format)
-    print(f"exported {args.format} to {report['path']} (reloaded; max abs difference {report['max_abs_diff']:.2e})")
+    report = export(args.model, out, format=args.format, quantize=args.quantize, calibration=args.calibration)
+    if args.quantize:
+        print(f"exported {args.format} {args.quantize} to {report['path']} (reloaded; cosine to the model "
+              f"{report['cosine']:.4f} on {report['calibration_images']} calibration images)")
+    else:
+        print(f"exported {args.format} to {report['path']} (reloaded; max abs difference {report['max_abs_diff']:.2e})")
     return 0
 
 

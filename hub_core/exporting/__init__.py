@@ -1,4 +1,4 @@
-"""Export a model to ``.keras``, a TF SavedModel or TFLite, and check the export.
+"""Export a model to ``.keras``, a TF SavedModel, TFLite, ONNX or OpenVINO IR, and check the export.
 
 Every export is reloaded the way a user would load it and run on the same
 inputs as the original model; the largest absolute difference must stay
@@ -6,11 +6,22 @@ within ``atol`` or the export is deleted and :class:`ExportError` raised.
 ``.keras`` files are reloaded with Keras' safe mode on, so a model holding a
 ``Lambda`` layer (arbitrary Python code) is refused.
 
-TFLite has no bfloat16 kernels, so a model built under a bfloat16 policy
-(``precision="auto"`` on most CPUs) is exported as its float32 twin: the same
-architecture rebuilt under the float32 policy with the same weights and
+ONNX and OpenVINO go through Keras' own exporters (``model.export(format=...)``;
+ONNX on the TensorFlow backend needs ``tf2onnx``), and are checked in
+onnxruntime and OpenVINO (at float32 inference precision). TFLite is checked in
+the ``ai-edge-litert`` interpreter. The ``engines`` extra installs these
+runtimes: ``pip install 'hub-core[engines]'``.
+
+TFLite, ONNX and OpenVINO get float32 graphs: a model built under a bfloat16
+policy (``precision="auto"`` on most CPUs) is exported as its float32 twin: the
+same architecture rebuilt under the float32 policy with the same weights and
 BatchNorm folding off. Its export is checked against the original within
-:data:`BFLOAT16_RTOL` of the original's output scale.
+:data:`BFLOAT16_RTOL` of the original's output scale. (OpenVINO can still run
+the float32 graph in bfloat16: see :mod:`hub_core.exporting.engines`.)
+
+``quantize="int8"`` (OpenVINO only) quantizes the float32 IR with NNCF's
+post-training quantization, calibrated on real images read the way
+``hub.predict`` reads them (see :mod:`hub_core.exporting.quantize`).
 
 Example:
     >>> import hub_core as hub
@@ -28,75 +39,101 @@ from typing import Any
 
 from hub_core import saving
 from hub_core.console import native_stderr_silenced
-from hub_core.errors import HubError, InvalidArgumentError
+from hub_core.errors import InvalidArgumentError
+from hub_core.exporting.runtimes import ENGINES_HINT, ExportError, runtime
 from hub_core.files import atomic_path
 
-FORMATS = ("keras", "savedmodel", "tflite")
-SUFFIXES = {"keras": ".keras", "savedmodel": "", "tflite": ".tflite"}
+__all__ = ["FORMATS", "SUFFIXES", "ExportError", "export", "runtime", "ENGINES_HINT"]
+
+FORMATS = ("keras", "savedmodel", "tflite", "onnx", "openvino")
+SUFFIXES = {"keras": ".keras", "savedmodel": "", "tflite": ".tflite", "onnx": ".onnx", "openvino": ".xml"}
+# Formats whose graphs are float32: a bfloat16 model is exported as its float32 twin.
+FLOAT32_FORMATS = ("tflite", "onnx", "openvino")
 # bfloat16 keeps 8 significant bits (a relative rounding error of 2**-9 per
 # operation); across a deep network the float32 twin's outputs stay within
 # 2**-5 of the bfloat16 model's output scale (measured on ResNet and VGG).
 BFLOAT16_RTOL = 2.0**-5
 
 
-class ExportError(HubError):
-    """An export could not be written, reloaded, or does not match the original model."""
-
-
-def export(model: Any, path: str | os.PathLike, format: str = "keras", *, atol: float = 1e-4,
-           sample: Any = None) -> dict[str, Any]:
+def export(model: Any, path: str | os.PathLike, format: str = "keras", *, atol: float = 1e-4, rtol: float = 1e-4,
+           sample: Any = None, quantize: str | None = None, calibration: str | os.PathLike | None = None,
+           min_cosine: float | None = None) -> dict[str, Any]:
     """Export ``model`` to ``path`` and check the reloaded export against it.
 
     Args:
         model: A ``keras.Model``, a run directory or a ``.keras`` file.
-        path: Output file (``.keras``/``.tflite``) or directory (SavedModel).
-        format: ``"keras"``, ``"savedmodel"`` or ``"tflite"``.
-        atol: Largest allowed absolute difference between original and export outputs
-            (for a bfloat16 model exported to TFLite: at least ``BFLOAT16_RTOL`` times the
-            largest absolute output).
+        path: Output file (``.keras``/``.tflite``/``.onnx``/``.xml``) or directory (SavedModel). An OpenVINO
+            export is two files: ``path`` (``.xml``) and its weights beside it (``.bin``).
+        format: ``"keras"``, ``"savedmodel"``, ``"tflite"``, ``"onnx"`` or ``"openvino"``.
+        atol: Largest allowed absolute difference between original and export outputs, plus ``rtol`` times
+            the largest absolute output (float32 rounding grows with it: a stylised image's outputs are in
+            0..255); for a bfloat16 model exported as its float32 twin at least ``BFLOAT16_RTOL`` times it.
+        rtol: See ``atol``.
         sample: Inputs for the check (default: two random images in ``[0, 255]``
-            of the model's input shape).
+            of the model's input shape; with ``quantize``, the calibration images).
+        quantize: ``"int8"`` for NNCF post-training quantization (``format="openvino"`` only).
+        calibration: With ``quantize``: a folder of real images, read and resized like ``hub.predict`` does.
+        min_cosine: With ``quantize``: the smallest cosine between int8 and original outputs accepted on the
+            calibration images (default :data:`hub_core.exporting.quantize.INT8_MIN_COSINE`).
 
     Returns:
-        ``{"path", "format", "max_abs_diff"}``.
+        ``{"path", "format", "max_abs_diff"}``; with ``quantize`` also ``"quantize"``, ``"cosine"`` (the
+        smallest cosine between the int8 and the original outputs over the calibration images) and
+        ``"calibration_images"``.
 
     Raises:
-        InvalidArgumentError: For an unknown format.
-        ExportError: When the export cannot be reloaded (e.g. a ``Lambda`` layer under safe mode)
-            or its outputs differ; nothing is left at ``path``.
+        InvalidArgumentError: For an unknown format, a bad path suffix, or ``quantize`` without a calibration folder.
+        ExportError: When the export cannot be written or reloaded (e.g. a ``Lambda`` layer under safe mode,
+            a missing runtime) or its outputs differ; nothing is left at ``path``.
     """
     import numpy as np
 
     if format not in FORMATS:
         raise InvalidArgumentError(f"format must be one of {', '.join(FORMATS)}, not {format!r}.")
+    path = pathlib.Path(path)
+    if format in ("keras", "onnx", "openvino") and path.suffix != SUFFIXES[format]:
+        raise InvalidArgumentError(f"A {format} export needs a path ending in {SUFFIXES[format]}, not {path}.")
+    if quantize is not None:
+        from hub_core.exporting import quantize as quantizing
+
+        quantizing.check_arguments(format, quantize, calibration)
     if not hasattr(model, "predict"):
         model = saving.open_saved(model)
-    path = pathlib.Path(path)
-    if format == "keras" and path.suffix != ".keras":
-        raise InvalidArgumentError(f"A Keras export needs a path ending in .keras, not {path}.")
-    inputs = _sample(model) if sample is None else sample
+    if quantize is not None:
+        inputs = quantizing.calibration_images(model, calibration)
+    else:
+        inputs = _sample(model) if sample is None else sample
     expected = np.asarray(model.predict(inputs, verbose=0), dtype=np.float32)
-    writer, reader = {"keras": (_write_keras, _run_keras), "savedmodel": (_write_savedmodel, _run_savedmodel),
-                      "tflite": (_write_tflite, _run_tflite)}[format]
-    if format == "tflite" and _computes_in_bfloat16(model):
-        model = _float32_twin(model)
-        atol = max(atol, BFLOAT16_RTOL * float(np.max(np.abs(expected))))
-    writer(model, path)
+    writer, reader = _WRITERS[format], _READERS[format]
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    atol = atol + rtol * scale
+    if format in FLOAT32_FORMATS and computes_in_bfloat16(model):
+        model = _float32_twin(model, inputs)
+        atol = max(atol, BFLOAT16_RTOL * scale)
     try:
+        if quantize is not None:
+            _write_int8_openvino(model, path, inputs)
+        else:
+            writer(model, path)
         actual = np.asarray(reader(path, inputs), dtype=np.float32)
         diff = float(np.max(np.abs(actual - expected))) if actual.shape == expected.shape else float("inf")
-        if not diff <= atol:
+        if quantize is not None:
+            report = quantizing.check_int8(model.name, actual, expected, min_cosine)
+        elif not diff <= atol:
             raise ExportError(
                 f"The {format} export of {model.name} differs from the model (max abs difference {diff:.3g} > {atol:g}); "
                 "it was removed."
             )
-    except ExportError:
+        else:
+            report = {}
+    except (ExportError, InvalidArgumentError):
         _remove(path)
         raise
-    except Exception as error:  # the reloading runtime's own errors (TFLite raises RuntimeError)
+    except Exception as error:  # the exporters' and reloading runtimes' own errors (TFLite raises RuntimeError)
         _remove(path)
-        raise ExportError(f"The {format} export could not be reloaded and was removed: {_first_line(error)}") from error
-    return {"path": str(path), "format": format, "max_abs_diff": diff}
+        raise ExportError(f"The {format} export could not be written or reloaded and was removed: "
+                          f"{_first_line(error)}") from error
+    return {"path": str(path), "format": format, "max_abs_diff": diff, **report}
 
 
 def _first_line(error: Exception) -> str:
@@ -104,7 +141,7 @@ def _first_line(error: Exception) -> str:
     return text[0].rstrip(".") + "." if text else type(error).__name__ + "."
 
 
-def _computes_in_bfloat16(model) -> bool:
+def computes_in_bfloat16(model) -> bool:
     """Whether any layer of ``model`` (nested models included) computes in bfloat16."""
     pending = list(model.layers)
     while pending:
@@ -115,8 +152,11 @@ def _computes_in_bfloat16(model) -> bool:
     return False
 
 
-def _float32_twin(model):
-    """``model`` rebuilt under the float32 policy with the same weights and BatchNorm folding off."""
+def _float32_twin(model, inputs=None):
+    """``model`` rebuilt under the float32 policy with the same weights and BatchNorm folding off.
+
+    With ``inputs``, the twin is called once on them (Keras' ONNX exporter refuses a model never called).
+    """
     import keras
 
     from hub_core.vision.layers import set_batchnorm_folding
@@ -125,6 +165,8 @@ def _float32_twin(model):
     twin = keras.saving.deserialize_keras_object(config)
     twin.set_weights(model.get_weights())  # mixed_bfloat16 keeps float32 variables: nothing is rounded
     set_batchnorm_folding(twin, False)
+    if inputs is not None:
+        twin.predict(inputs if isinstance(inputs, dict) else inputs[:1], verbose=0)
     return twin
 
 
@@ -156,6 +198,8 @@ def _remove(path: pathlib.Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+        if path.suffix == ".xml":  # an OpenVINO IR's weights
+            path.with_suffix(".bin").unlink(missing_ok=True)
 
 
 def _write_keras(model, path: pathlib.Path) -> None:
@@ -204,13 +248,64 @@ def _write_tflite(model, path: pathlib.Path) -> None:
 
 def _run_tflite(path: pathlib.Path, inputs):
     import numpy as np
-    import tensorflow as tf
 
+    interpreter_module = runtime("ai_edge_litert.interpreter", "tflite")
     with native_stderr_silenced():
-        interpreter = tf.lite.Interpreter(model_path=str(path))
+        interpreter = interpreter_module.Interpreter(model_path=str(path))
         detail = interpreter.get_input_details()[0]
         interpreter.resize_tensor_input(detail["index"], list(np.shape(inputs)))
         interpreter.allocate_tensors()
         interpreter.set_tensor(detail["index"], np.asarray(inputs, dtype=detail["dtype"]))
         interpreter.invoke()
         return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def _write_onnx(model, path: pathlib.Path) -> None:
+    runtime("tf2onnx", "onnx")
+    with atomic_path(path) as tmp_file, native_stderr_silenced():
+        model.export(str(tmp_file), format="onnx", verbose=False)
+
+
+def _run_onnx(path: pathlib.Path, inputs):
+    import numpy as np
+
+    onnxruntime = runtime("onnxruntime", "onnx")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: np.asarray(inputs, dtype="float32")})[0]
+
+
+def _write_openvino(model, path: pathlib.Path) -> None:
+    """The IR (``path``) and its weights (``.bin``); the weights are moved into place first, the ``.xml`` last."""
+    runtime("openvino", "openvino")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as tmp:
+        target = pathlib.Path(tmp) / "model.xml"
+        with native_stderr_silenced():
+            model.export(str(target), format="openvino", verbose=False)
+        os.replace(target.with_suffix(".bin"), path.with_suffix(".bin"))
+        os.replace(target, path)
+
+
+def _write_int8_openvino(model, path: pathlib.Path, images) -> None:
+    """The float32 IR written to a temporary folder beside ``path``, quantized by NNCF on ``images`` into ``path``."""
+    from hub_core.exporting import quantize
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as tmp:
+        float_ir = pathlib.Path(tmp) / "float.xml"
+        _write_openvino(model, float_ir)
+        quantize.write_int8_openvino(float_ir, path, images)
+
+
+def _run_openvino(path: pathlib.Path, inputs):
+    import numpy as np
+
+    openvino = runtime("openvino", "openvino")
+    compiled = openvino.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    return compiled(np.asarray(inputs, dtype="float32"))[compiled.output(0)]
+
+
+_WRITERS = {"keras": _write_keras, "savedmodel": _write_savedmodel, "tflite": _write_tflite, "onnx": _write_onnx,
+            "openvino": _write_openvino}
+_READERS = {"keras": _run_keras, "savedmodel": _run_savedmodel, "tflite": _run_tflite, "onnx": _run_onnx,
+            "openvino": _run_openvino}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from hub_core import saving
 from hub_core.errors import InvalidArgumentError
 from hub_core.files import atomic_path
 from hub_core.training.options import describe
@@ -48,11 +49,7 @@ def backbone_features(model, features_at, pipes: dict[str, Any], run_dir, verbos
     import keras
 
     backbone = keras.Model(model.inputs, features_at)
-    digest = hashlib.sha256()
-    for weight in backbone.weights:
-        digest.update(weight.path.encode())
-        digest.update(keras.ops.convert_to_numpy(weight).tobytes())
-    weights_hash = digest.hexdigest()
+    weights_hash = saving.weights_hash(backbone.weights)
     result = {}
     for part, pipe in pipes.items():
         if pipe is None:

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import os
-import pathlib
 from typing import Any, Sequence
 
-from hub_core.errors import DataError, InvalidArgumentError
+from hub_core.errors import InvalidArgumentError
+from hub_core.exporting import engines
 from hub_core.vision import imaging
 from hub_core.vision.preprocessing import imagenet_class_index
 
 DEFAULT = "default"
-DEFAULT_SIZE = 224
 IMAGENET_CLASSES = 1000
 
 
 def predict(model: Any, inputs: Any, *, top_k: int = 5, batch_size: int = 32, image_size: Sequence[int] | None = None,
-            weights: Any = DEFAULT):
+            weights: Any = DEFAULT, engine: str = "auto"):
     """Predict with a catalog model, a run directory, a ``.keras`` file or a ``keras.Model``.
 
     Args:
@@ -28,40 +27,68 @@ def predict(model: Any, inputs: Any, *, top_k: int = 5, batch_size: int = 32, im
         image_size: ``(height, width)`` to resize image files to; defaults to the model's input size (224 when it
             has none).
         weights: Weights of a catalog model (``"default"``, None, a set name, a path or a URL); only for names.
+        engine: ``"keras"``, ``"openvino"``, ``"onnxruntime"`` or ``"auto"``: the fastest installed engine that
+            agrees with Keras on the first batch (see :mod:`hub_core.exporting.engines`; datasets run on Keras).
 
     Returns:
         For a single-output classifier, one dict per input: ``label``, ``index``, ``score``, ``wnid`` (ImageNet
         outputs without class names), ``top`` (``[{"rank", "index", "label", "score", "wnid"?}]``) and, for
         image files, ``image`` (the path). Labels are the run's class names, else the ImageNet labels of a
-        1000-class output, else the class index. Other models give their raw outputs (numpy).
+        1000-class output, else the class index; ``engine`` names the engine that ran. Other models give their
+        raw outputs (numpy).
 
     Raises:
         DataError: When an image file does not exist or cannot be read.
-        InvalidArgumentError: For ``top_k < 1``, or ``weights`` with a saved model.
+        InvalidArgumentError: For ``top_k < 1``, ``weights`` with a saved model, or an unknown engine.
+        ExportError: When the runtime of an engine asked for by name is missing, or its export fails its check.
     """
     import numpy as np
 
     if int(top_k) < 1:
         raise InvalidArgumentError(f"top_k must be at least 1, got {top_k}.")
+    if engine not in engines.ENGINES:
+        raise InvalidArgumentError(f"engine must be one of {', '.join(engines.ENGINES)}, not {engine!r}.")
     files = _image_files(inputs)
     # Decoded once, upright, before the (slow) model load, so a bad image fails first; resized for the model below.
-    decoded = [_decode(file) for file in files or ()]
+    decoded = [imaging.decode_file(file) for file in files or ()]
     model, preprocess = _open(model, weights)
     if files is not None:
-        inputs = _read_images(decoded, model, image_size)
+        inputs = imaging.model_input_batch(decoded, model, image_size)
     if preprocess is not None and not hasattr(inputs, "element_spec"):
         inputs = preprocess(np.asarray(inputs, dtype="float32"))
+    runner = _engine(model, inputs, engine)
     if hasattr(inputs, "element_spec"):
         outputs = model.predict(inputs, verbose=0)
     else:
-        outputs = model.predict(inputs, batch_size=batch_size, verbose=0)
+        outputs = _run_batches(runner, model, inputs, int(batch_size))
     if isinstance(outputs, (list, tuple, dict)) or np.ndim(outputs) != 2 or np.shape(outputs)[-1] < 2:
         return outputs
     names = list(getattr(model, "class_names", None) or ())
     results = [_classes(row, int(top_k), names) for row in np.asarray(outputs, dtype="float32")]
     for result, file in zip(results, files or ()):
         result["image"] = str(file)
+    for result in results:
+        result["engine"] = runner.name
     return results
+
+
+def _engine(model, inputs, engine: str):
+    """The engine asked for, or under ``"auto"`` the one chosen on the first batch (Keras for datasets)."""
+    if engine == "auto":
+        return engines.open_engine(model, "keras") if hasattr(inputs, "element_spec") else engines.choose(model, inputs)
+    if engine != "keras" and hasattr(inputs, "element_spec"):
+        raise InvalidArgumentError(f"engine={engine!r} runs arrays and image files; pass a dataset with engine='keras'.")
+    return engines.open_engine(model, engine, sample=None if isinstance(inputs, dict) else inputs[:engines.AGREEMENT_IMAGES])
+
+
+def _run_batches(runner, model, inputs, batch_size: int):
+    """``runner``'s outputs on ``inputs`` in batches of ``batch_size`` (Keras batches itself)."""
+    import numpy as np
+
+    if runner.name == "keras":
+        return model.predict(inputs, batch_size=batch_size, verbose=0)
+    inputs = np.asarray(inputs, dtype="float32")
+    return np.concatenate([runner(inputs[start:start + batch_size]) for start in range(0, len(inputs), batch_size)])
 
 
 def _image_files(inputs: Any) -> list | None:
@@ -99,30 +126,6 @@ def _open(model: Any, weights: Any):
 
 def _has_preprocessing(model) -> bool:
     return any(type(layer).__name__ == "ImagePreprocessing" for layer in model.layers)
-
-
-def _decode(file):
-    """One image file as an upright RGB uint8 array at its own size.
-
-    Raises:
-        DataError: When the file does not exist or cannot be read as an image.
-    """
-    if not pathlib.Path(file).is_file():
-        raise DataError(f"Image file {file} does not exist; check the path.")
-    return imaging.load_image(str(file))
-
-
-def _read_images(images: list, model, image_size: Sequence[int] | None):
-    """Decoded images as a float32 batch at the model's input size and channels (center-cropped)."""
-    import numpy as np
-
-    shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else ()
-    height, width, channels = (shape + (None, None, None))[:3]
-    if image_size is not None:
-        height, width = image_size[0], image_size[-1]
-    size = (int(height or DEFAULT_SIZE), int(width or DEFAULT_SIZE))
-    images = imaging.load_images(images, size, crop="center", channels=1 if channels == 1 else 3)
-    return np.asarray(images, dtype="float32")
 
 
 def _classes(row, top_k: int, names: list[str]) -> dict[str, Any]:

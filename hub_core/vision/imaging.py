@@ -33,6 +33,9 @@ import numpy as np
 
 from hub_core.errors import DataError, InvalidArgumentError
 
+# The side images are resized to for a model without a fixed input size.
+DEFAULT_MODEL_SIZE = 224
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 CROPS = (None, "center")
@@ -103,6 +106,39 @@ def load_images(sources: Sequence[Any], size: int | Sequence[int], **kwargs: Any
         **kwargs: ``crop``, ``channels``, ``interpolation``.
     """
     return np.stack([load_image(source, size, **kwargs) for source in sources])
+
+
+def decode_file(file: str | os.PathLike) -> np.ndarray:
+    """One image file as an upright RGB uint8 array at its own size (how ``hub.predict`` reads a file).
+
+    Raises:
+        DataError: When the file does not exist or cannot be read as an image.
+    """
+    if not pathlib.Path(file).is_file():
+        raise DataError(f"Image file {file} does not exist; check the path.")
+    return load_image(str(file))
+
+
+def model_input_batch(images: Sequence[Any], model, image_size: Sequence[int] | None = None) -> np.ndarray:
+    """Decoded images as the float32 batch ``hub.predict`` feeds ``model``: center-cropped to its input size.
+
+    ``image_size`` (``(height, width)``) overrides the model's input size; 224 where it has none.
+    """
+    shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else ()
+    height, width, channels = (shape + (None, None, None))[:3]
+    if image_size is not None:
+        height, width = image_size[0], image_size[-1]
+    size = (int(height or DEFAULT_MODEL_SIZE), int(width or DEFAULT_MODEL_SIZE))
+    return load_images(images, size, crop="center", channels=1 if channels == 1 else 3).astype("float32")
+
+
+def read_image_files(files: Sequence[Any], model, image_size: Sequence[int] | None = None) -> np.ndarray:
+    """Image files as the float32 batch ``hub.predict`` feeds ``model`` (int8 calibration images, too).
+
+    Raises:
+        DataError: When a file does not exist or cannot be read as an image.
+    """
+    return model_input_batch([decode_file(file) for file in files], model, image_size)
 
 
 def scaled_size(height: int, width: int, size: int | Sequence[int] | None) -> tuple[int, int]:

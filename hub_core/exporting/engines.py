@@ -1,0 +1,249 @@
+"""Inference engines for ``hub.predict``: Keras, OpenVINO and ONNX Runtime.
+
+An engine other than Keras runs an export of the model made by
+:func:`hub_core.exporting.export` (so checked against the model in float32)
+and cached under ``$HUB_CORE_HOME/engines/KEY/``, where ``KEY`` hashes the
+model's architecture and weights: a second call with the same model does not
+export again.
+
+- ``openvino`` runs the OpenVINO IR on the CPU with the ``LATENCY`` performance
+  hint (on this project's 2-core CPU it beat ``THROUGHPUT``: see
+  ``benchmarks/bench_engines.py``) and, where the CPU computes bfloat16
+  natively (``BF16`` in its optimisation capabilities), the ``bf16``
+  inference-precision hint.
+- ``onnxruntime`` runs the ONNX export with onnxruntime's CPU provider, in float32.
+- ``auto`` (the default) tries :data:`AUTO_ORDER`, the engines in order of
+  measured speed (OpenVINO, then onnxruntime for a float32 model only: Keras'
+  bfloat16 path is faster), and takes the first that is installed, can export the model
+  and agrees with Keras on the first batch: the largest absolute difference
+  must stay within :data:`AGREEMENT_RTOL` of the largest absolute Keras output.
+  With a GPU visible to TensorFlow, ``auto`` is Keras.
+
+The runtimes come with the ``engines`` extra: ``pip install 'hub-core[engines]'``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import json
+import os
+import pathlib
+import shutil
+import sys
+import tempfile
+from typing import Any, Callable
+
+from hub_core import config
+from hub_core.errors import HubError, InvalidArgumentError
+
+ENGINES = ("auto", "keras", "openvino", "onnxruntime")
+# Fastest first (benchmarks/bench_engines.py, resnet50 at batch 8, 2 cores): OpenVINO bf16 59 img/s, Keras under
+# precision="auto" 43, onnxruntime 26, Keras float32 22. So onnxruntime is tried only for a float32 Keras model.
+AUTO_ORDER = ("openvino", "onnxruntime", "keras")
+FORMATS = {"openvino": "openvino", "onnxruntime": "onnx"}
+# bfloat16 keeps 8 significant bits; a bfloat16 engine (or a bfloat16 Keras model) stays within 2**-5 of the
+# output scale on ResNet and VGG (the same bound as the bfloat16 exports, hub_core.exporting.BFLOAT16_RTOL).
+AGREEMENT_RTOL = 2.0**-5
+OPENVINO_HINT = "LATENCY"
+# Images of the first batch compared with Keras under engine="auto".
+AGREEMENT_IMAGES = 2
+
+
+class EngineError(HubError):
+    """An inference engine could not run a model."""
+
+
+class Engine:
+    """A callable ``batch -> outputs`` (float32 numpy) with its engine ``name`` and ``precision``."""
+
+    def __init__(self, name: str, run: Callable[[Any], Any], precision: str = "float32"):
+        self.name = name
+        self.precision = precision
+        self._run = run
+
+    def __call__(self, batch):
+        import numpy as np
+
+        return np.asarray(self._run(np.ascontiguousarray(batch, dtype="float32")), dtype="float32")
+
+    def __repr__(self) -> str:
+        return f"Engine({self.name!r}, precision={self.precision!r})"
+
+
+def installed(name: str) -> bool:
+    """Whether the runtime of engine ``name`` can be imported (Keras always can)."""
+    return name == "keras" or importlib.util.find_spec(name) is not None
+
+
+def supports(model) -> bool:
+    """Whether ``model`` can run outside Keras: one array input and one output."""
+    inputs = getattr(model, "inputs", None)
+    return (inputs is not None and len(inputs) == 1 and not isinstance(model.input, dict)
+            and len(model.outputs) == 1)
+
+
+def open_engine(model, name: str, *, precision: str | None = None, hint: str = OPENVINO_HINT,
+                sample: Any = None) -> Engine:
+    """An :class:`Engine` that runs ``model`` on ``name`` (``"keras"``, ``"openvino"`` or ``"onnxruntime"``).
+
+    Args:
+        model: A ``keras.Model`` with one array input and one output (any model for ``"keras"``).
+        name: The engine.
+        precision: OpenVINO's inference precision, ``"bf16"`` or ``"f32"`` (default: ``"bf16"`` where the CPU
+            computes it natively).
+        hint: OpenVINO's performance hint, ``"LATENCY"`` or ``"THROUGHPUT"``.
+        sample: Inputs for the export's check on its first export (default: random images).
+
+    Raises:
+        InvalidArgumentError: For an unknown engine, or a model the engine cannot run.
+        ExportError: When the runtime is missing or the export fails its check.
+    """
+    if name == "keras":
+        return Engine("keras", model.predict_on_batch, _keras_precision(model))
+    if name not in FORMATS:
+        raise InvalidArgumentError(f"engine must be one of {', '.join(ENGINES)}, not {name!r}.")
+    if not supports(model):
+        raise InvalidArgumentError(f"The {name} engine runs models with one array input and one output; "
+                                   f"{model.name} has other inputs or outputs: use engine='keras'.")
+    path = cached_export(model, FORMATS[name], sample=sample)
+    if name == "openvino":
+        return openvino_engine(path, precision=precision, hint=hint)
+    return onnxruntime_engine(path)
+
+
+def openvino_engine(path: str | os.PathLike, *, precision: str | None = None, hint: str = OPENVINO_HINT) -> Engine:
+    """An :class:`Engine` running the OpenVINO IR at ``path`` on the CPU (see :func:`open_engine`)."""
+    from hub_core.exporting.runtimes import runtime
+
+    openvino = runtime("openvino", "openvino")
+    core = openvino.Core()
+    if precision is None:
+        precision = "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
+    compiled = core.compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": hint})
+    request = compiled.create_infer_request()
+    output = compiled.output(0)
+    return Engine("openvino", lambda batch: request.infer([batch])[output], precision)
+
+
+def onnxruntime_engine(path: str | os.PathLike) -> Engine:
+    """An :class:`Engine` running the ONNX file at ``path`` with onnxruntime's CPU provider."""
+    from hub_core.exporting.runtimes import runtime
+
+    onnxruntime = runtime("onnxruntime", "onnx")
+    options = onnxruntime.SessionOptions()
+    # Its idle threads would otherwise spin after each run, taking the CPU from whatever runs next.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    return Engine("onnxruntime", lambda batch: session.run(None, {input_name: batch})[0])
+
+
+def choose(model, sample) -> Engine:
+    """The first engine of :data:`AUTO_ORDER` that is installed, exports ``model`` and agrees with Keras on ``sample``.
+
+    Says once per process, on stderr, how to install the faster engines when none is installed.
+    """
+    import numpy as np
+
+    keras_engine = open_engine(model, "keras")
+    if not supports(model) or _gpu_visible():
+        return keras_engine
+    sample = np.asarray(sample, dtype="float32")[:AGREEMENT_IMAGES]
+    expected = None
+    for name in AUTO_ORDER:
+        if name == "keras":
+            break
+        if not installed(name) or (name == "onnxruntime" and _keras_precision(model) == "bfloat16"):
+            continue
+        try:
+            engine = open_engine(model, name, sample=sample)
+        except HubError:
+            continue
+        if expected is None:
+            expected = keras_engine(sample)
+        if agrees(engine(sample), expected):
+            return engine
+    if not any(installed(name) for name in FORMATS):
+        _tell_engines_missing()
+    return keras_engine
+
+
+def agrees(actual, expected) -> bool:
+    """Whether ``actual`` is within :data:`AGREEMENT_RTOL` of ``expected``'s largest absolute value, everywhere."""
+    import numpy as np
+
+    if np.shape(actual) != np.shape(expected):
+        return False
+    scale = float(np.max(np.abs(expected))) if np.size(expected) else 0.0
+    return bool(np.all(np.abs(actual - expected) <= AGREEMENT_RTOL * scale + 1e-6))
+
+
+def cached_export(model, format: str, *, sample: Any = None) -> pathlib.Path:
+    """The checked ``format`` export of ``model`` in the engine cache, exported on first use only."""
+    import filelock
+
+    from hub_core import exporting
+
+    folder = config.home() / "engines"
+    entry = folder / cache_key(model, format)
+    path = entry / f"model{exporting.SUFFIXES[format]}"
+    if path.exists():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(entry) + ".lock"):
+        if path.exists():  # exported by another process meanwhile
+            return path
+        tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=folder))
+        try:
+            exporting.export(model, tmp / path.name, format=format, sample=sample)
+            os.replace(tmp, entry)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def cache_key(model, format: str) -> str:
+    """Hash of ``model``'s architecture and weights, the export format and the Keras version.
+
+    Layer names are replaced by their position, so the same model built again (when Keras numbers its automatic
+    names on) has the same key.
+    """
+    import keras
+
+    from hub_core import saving
+
+    text = model.to_json()
+    for position, name in enumerate(_layer_names(model)):
+        text = text.replace(json.dumps(name), f'"#{position}"')
+    text = f"{format}:{keras.__version__}:{text}:{saving.weights_hash(model.weights, paths=False)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _layer_names(model) -> list[str]:
+    """The names of ``model``, its layers and those of nested models, longest first."""
+    names, pending = {model.name}, list(model.layers)
+    while pending:
+        layer = pending.pop()
+        names.add(layer.name)
+        pending.extend(getattr(layer, "layers", None) or ())
+    return sorted(names, key=lambda name: (-len(name), name))
+
+
+def _keras_precision(model) -> str:
+    from hub_core import exporting
+
+    return "bfloat16" if exporting.computes_in_bfloat16(model) else "float32"
+
+
+def _gpu_visible() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+@functools.cache
+def _tell_engines_missing() -> None:
+    print("hub: predicting with Keras; for faster CPU inference (OpenVINO, ONNX Runtime) install the engines "
+          "extra: pip install 'hub-core[engines]'", file=sys.stderr)

@@ -1,0 +1,122 @@
+"""hub.predict(engine=...): OpenVINO and onnxruntime agree with Keras, the export is cached, auto picks and says."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import hub_core as hub
+from hub_core import exporting
+from hub_core.cli.main import main
+from hub_core.exporting import engines
+from image_helpers import foolbox_photos
+
+
+def tiny_classifier():
+    import keras
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((24, 24, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv1")(x)
+    x = keras.layers.BatchNormalization(name="bn1")(x)
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(4, activation="softmax", name="predictions")(x), name="tiny_classifier")
+
+
+@pytest.fixture
+def images():
+    return np.random.default_rng(5).uniform(0, 255, (5, 24, 24, 3)).astype("float32")
+
+
+def scores(results):
+    return np.array([[entry["score"] for entry in sorted(r["top"], key=lambda e: e["index"])] for r in results])
+
+
+@pytest.mark.parametrize("engine", ["openvino", "onnxruntime"])
+def test_engine_outputs_agree_with_keras(hub_home, images, engine):
+    model = tiny_classifier()
+    expected = model.predict(images, verbose=0)
+    results = hub.predict(model, images, engine=engine, top_k=4, batch_size=2)  # batches of 2, 2 and 1
+    assert {r["engine"] for r in results} == {engine}
+    got = scores(results)
+    # The stated tolerance (engines.AGREEMENT_RTOL of the output scale); onnxruntime computes in float32.
+    assert np.max(np.abs(got - expected)) <= engines.AGREEMENT_RTOL * np.max(np.abs(expected))
+    if engine == "onnxruntime":
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert [r["index"] for r in results] == list(np.argmax(expected, axis=1))
+
+
+def test_the_second_call_does_not_export_again(hub_home, images, monkeypatch):
+    calls = []
+    export = exporting.export
+    monkeypatch.setattr(exporting, "export", lambda *args, **kwargs: calls.append(kwargs["format"]) or export(*args, **kwargs))
+    model = tiny_classifier()
+    first = hub.predict(model, images, engine="openvino")
+    assert calls == ["openvino"]
+    entries = [p for p in (hub_home / "engines").iterdir() if p.is_dir()]
+    assert [sorted(f.name for f in entries[0].iterdir())] == [["model.bin", "model.xml"]]
+    again = hub.predict(tiny_classifier(), images, engine="openvino")  # same architecture and weights: same key
+    assert calls == ["openvino"]
+    assert scores(again).tolist() == scores(first).tolist()
+    changed = tiny_classifier()
+    changed.layers[-1].kernel.assign(changed.layers[-1].kernel * 2.0)
+    hub.predict(changed, images, engine="openvino")
+    assert calls == ["openvino", "openvino"], "new weights must export again"
+
+
+def test_auto_takes_the_first_engine_that_agrees(hub_home, images, monkeypatch):
+    model = tiny_classifier()
+    assert hub.predict(model, images, top_k=1)[0]["engine"] == engines.AUTO_ORDER[0] == "openvino"
+    wrong = engines.openvino_engine
+
+    def disagreeing(path, **kwargs):
+        engine = wrong(path, **kwargs)
+        return engines.Engine("openvino", lambda batch: engine(batch) + 0.5)
+
+    monkeypatch.setattr(engines, "openvino_engine", disagreeing)
+    results = hub.predict(model, images, top_k=4)
+    assert {r["engine"] for r in results} == {"onnxruntime"}  # the next in AUTO_ORDER for a float32 model
+    np.testing.assert_allclose(scores(results), model.predict(images, verbose=0), atol=1e-5)
+
+
+def test_without_the_engines_extra_keras_runs_and_says_so_once(hub_home, images, monkeypatch, capsys):
+    monkeypatch.setattr(engines, "installed", lambda name: name == "keras")
+    engines._tell_engines_missing.cache_clear()
+    model = tiny_classifier()
+    first = hub.predict(model, images)
+    hub.predict(model, images)
+    assert {r["engine"] for r in first} == {"keras"}
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert lines == ["hub: predicting with Keras; for faster CPU inference (OpenVINO, ONNX Runtime) install the engines "
+                     "extra: pip install 'hub-core[engines]'"]
+    assert not (hub_home / "engines").exists()
+
+
+def test_models_the_engines_cannot_run_stay_on_keras(hub_home):
+    import keras
+
+    inputs = {"a": keras.Input((3,), name="a"), "b": keras.Input((3,), name="b")}
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Concatenate()(list(inputs.values()))))
+    rows = {"a": np.ones((2, 3), "float32"), "b": np.zeros((2, 3), "float32")}
+    assert hub.predict(model, rows)[0]["engine"] == "keras"
+    from hub_core.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="one array input and one output"):
+        hub.predict(model, rows, engine="openvino")
+    with pytest.raises(InvalidArgumentError, match="engine must be one of"):
+        hub.predict(model, rows, engine="tensorrt")
+
+
+def test_cli_predict_with_an_engine_prints_it(hub_home, tmp_path, capsys):
+    hub.export(tiny_classifier(), tmp_path / "tiny.keras", format="keras")
+    photos = [str(p) for p in foolbox_photos()[:2]]
+    assert main(["predict", str(tmp_path / "tiny.keras"), *photos, "--engine", "onnxruntime", "--json", "--top", "2"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [r["engine"] for r in printed] == ["onnxruntime", "onnxruntime"]
+    assert [r["image"] for r in printed] == photos
+    assert main(["predict", str(tmp_path / "tiny.keras"), photos[0], "--engine", "keras"]) == 0
+    assert capsys.readouterr().err.splitlines() == ["engine: keras"]
