@@ -12,12 +12,12 @@ import abc
 import dataclasses
 import pathlib
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
-from hub_core.hub.spec import Paper, Variant, WeightFile, WeightSet
+from hub_core.hub.spec import PREPROCESSING_MODES, Paper, Preprocessing, Variant, WeightFile, WeightSet, preprocessing_name
 
 # The metadata classes are part of the contract: plugins import them from here.
-__all__ = ["ModelPlugin", "OPTIMIZER_CAPABILITY", "Paper", "SampleBatch", "TASKS", "Variant", "WeightFile", "WeightSet",
+__all__ = ["ModelPlugin", "OPTIMIZER_CAPABILITY", "PREPROCESSING_MODES", "Paper", "SampleBatch", "TASKS", "Variant", "WeightFile", "WeightSet",
            "WeightsRef", "optimizer_names"]
 
 TASKS = ("image-classification", "tabular", "style-transfer")
@@ -102,6 +102,7 @@ class ModelPlugin(abc.ABC):
     variants: ClassVar[Sequence[Variant]] = ()
     default_variant: ClassVar[str] = ""
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    preprocessing_mode: ClassVar[Preprocessing | Mapping[str, Preprocessing]] = "none"
 
     def variant(self, name: str | None = None) -> Variant:
         """Return the variant called ``name`` (default variant when None)."""
@@ -150,9 +151,27 @@ class ModelPlugin(abc.ABC):
         """
         return None
 
+    def preprocessing(self, variant: Variant | None = None) -> Preprocessing:
+        """The declared preprocessing of ``variant`` (the default variant when None).
+
+        ``variant.preprocessing`` when set, else the class attribute ``preprocessing_mode`` (a declaration,
+        or ``{variant name: declaration}``), kept for plugins written before variants declared it.
+        """
+        variant = variant or self.variant()
+        if variant.preprocessing is not None:
+            return variant.preprocessing
+        mode = self.preprocessing_mode
+        return mode[variant.name] if isinstance(mode, Mapping) else mode
+
     def preprocess(self, images, variant: Variant | None = None):
-        """Apply this plugin's input preprocessing to a numpy batch (identity by default)."""
-        return images
+        """The declared preprocessing applied to a numpy batch of 0..255 RGB pixels (a new float array).
+
+        For a model built without ``include_preprocessing``; the hub's own paths never call this, they put
+        the declared preprocessing into the model. Do not override it: declare ``Variant.preprocessing``.
+        """
+        from hub_core.vision.preprocessing import apply_preprocessing
+
+        return apply_preprocessing(images, self.preprocessing(variant))
 
     def blocks(self, model) -> list[list[str]]:
         """Layer names grouped into blocks, from input to output, for fine-tuning.
@@ -197,15 +216,16 @@ class ModelPlugin(abc.ABC):
             "paper": dataclasses.asdict(self.paper) if self.paper else None,
             "default_variant": self.default_variant,
             "capabilities": sorted(self.capabilities),
-            "variants": {v.name: _variant_entry(v) for v in self.variants},
+            "variants": {v.name: _variant_entry(self, v) for v in self.variants},
         }
 
 
-def _variant_entry(variant: Variant) -> dict[str, Any]:
+def _variant_entry(plugin: ModelPlugin, variant: Variant) -> dict[str, Any]:
     return {
         "description": variant.description,
         "input_shape": list(variant.input_shape) if variant.input_shape else None,
         "num_params": variant.num_params,
+        "preprocessing": preprocessing_name(plugin.preprocessing(variant)),
         "default_weights": variant.default_weights,
         "weights": {
             w.name: {
