@@ -4,8 +4,9 @@ As the authors' CIFAR-10 Caffe net: each mlpconv block is a convolution
 (5x5, 5x5, 3x3) and two 1x1 convolutions (``cccp``), all ReLU; blocks 1 and 2
 end in a 3x3/2 pooling (max, then average) and dropout 0.5. One addition: a
 BatchNormalization after each convolution (``*_bn``, folded into the
-convolution for bfloat16 inference), which lets the net train from random
-weights in a few epochs (without it, Adam needs many more). Block 3's last
+convolution for bfloat16 inference; momentum 0.9, so its statistics settle
+within a few hundred steps), which lets the net train from random weights
+in a few epochs (without it, Adam needs many more). Block 3's last
 1x1 convolution is the classifier (``predictions``, one map per class, no
 ReLU so its averages are free logits), averaged over the image
 (``avg_pool``); there is no Dense layer.
@@ -29,7 +30,7 @@ def backbone(x):
         for index, width in enumerate(filters):
             size, name = (kernel, "conv") if index == 0 else (1, f"cccp{index}")
             x = FoldableConv2D(width, size, padding="same", name=f"block{block}_{name}")(x)
-            x = FoldableBatchNormalization(name=f"block{block}_{name}_bn")(x)
+            x = FoldableBatchNormalization(momentum=0.9, name=f"block{block}_{name}_bn")(x)
             x = keras.layers.ReLU(name=f"block{block}_{name}_relu")(x)
         if pooling is not None:
             pool = keras.layers.MaxPooling2D if pooling == "max" else keras.layers.AveragePooling2D
