@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from hub_core.errors import InvalidArgumentError
+from hub_core.hub.spec import preprocessing_name
 from hub_core.store.readers.hdf5 import WeightArrays
 from hub_core.vision.precision import resolve_precision
 from hub_core.vision.preprocessing import check_preprocessing, layer_factory
@@ -400,7 +401,13 @@ def preprocessing_layer(mode: Any, **kwargs: Any):
     """
     factory = layer_factory(mode)
     if factory is not None:
-        return factory()
+        try:
+            return factory()
+        except (TypeError, ValueError) as error:
+            raise InvalidArgumentError(
+                f"Preprocessing factory {preprocessing_name(mode)} failed: {error}; it must take no arguments "
+                "and return a Keras layer."
+            ) from error
     from hub_core.vision.layers import ImagePreprocessing
 
     return ImagePreprocessing(mode=mode, **kwargs)
