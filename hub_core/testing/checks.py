@@ -327,6 +327,7 @@ CHECKS: dict[str, Check] = {
 }
 PLUGIN_LEVEL = ("check_metadata", "check_catalog_data", "check_module_imports_without_tensorflow")
 SLOW = ("check_default_build",)
+LARGE_PARAMS = 10_000_000  # every check on a variant with more parameters (by its metadata) is marked slow
 
 
 def checks_for(plugin_or_name) -> list[str]:
@@ -390,7 +391,8 @@ def parametrize_checks(plugin_names: list[str] | None = None, *, variants: str =
         plugin_names: Plugins to cover; every registered plugin by default.
         variants: ``"all"`` or ``"default"`` (only each plugin's default variant).
 
-    Slow checks are marked ``slow``; a plugin's ``expected_failures`` become strict
+    Slow checks, and every check of a variant with more than ``LARGE_PARAMS`` parameters, are marked
+    ``slow`` (``pytest -m "not slow"`` skips them); a plugin's ``expected_failures`` become strict
     xfails; a plugin that cannot be loaded becomes one failing test with the reason.
     """
     import pytest
@@ -406,9 +408,10 @@ def parametrize_checks(plugin_names: list[str] | None = None, *, variants: str =
             continue
         expected = dict(getattr(plugin, "expected_failures", {}))
         chosen = [plugin.default_variant] if variants == "default" else [v.name for v in plugin.variants]
+        large = {v.name for v in plugin.variants if (v.num_params or 0) > LARGE_PARAMS}
         for name in checks_for(plugin):
             for variant_name in [None] if name in PLUGIN_LEVEL else chosen:
-                marks = [pytest.mark.slow] if name in SLOW else []
+                marks = [pytest.mark.slow] if name in SLOW or variant_name in large else []
                 if name in expected:
                     marks.append(pytest.mark.xfail(strict=True, reason=expected[name]))
                 params.append(pytest.param(plugin_name, variant_name, CHECKS[name], marks=marks,
