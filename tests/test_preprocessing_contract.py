@@ -76,7 +76,6 @@ def digits_0_255():
 
 def test_hub_predict_preprocesses_a_third_party_plugin_once(digits_plugin, tmp_path):
     """Issue 12, item 5: a "3" came out as "5 (0.12)"; the hub applies the declaration (here none), not preprocess()."""
-    import keras
     from PIL import Image
     from sklearn.linear_model import LogisticRegression
 

@@ -169,7 +169,7 @@ class ModelPlugin(abc.ABC):
         For a model built without ``include_preprocessing``; the hub's own paths never call this, they put
         the declared preprocessing into the model. Do not override it: declare ``Variant.preprocessing``.
         """
-        from hub_core.vision.preprocessing import apply_preprocessing
+        from hub_core.hub.preprocessing import apply_preprocessing
 
         return apply_preprocessing(images, self.preprocessing(variant))
 
