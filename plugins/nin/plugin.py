@@ -26,8 +26,8 @@ class NINPlugin(ImageClassifierPlugin):
             name="nin_cifar",
             input_shape=(32, 32, 3),
             num_params=972_618,
-            description="NIN for CIFAR-10, 32x32: 192-160-96, 192-192-192, 192-192-10 mlpconv, BatchNorm after each conv; "
-            "no pretrained weights (random init)",
+            description="NIN for CIFAR-10, 32x32: 192-160-96, 192-192-192, 192-192-10 mlpconv, "
+            "BatchNorm after each conv; no pretrained weights (random init)",
             preprocessing="unit",  # 0..1
         ),
     )
