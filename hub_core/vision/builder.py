@@ -444,5 +444,5 @@ def raw_pixel_model(plugin, variant, build: Callable[..., Any], **kwargs: Any):
         **kwargs: Builder arguments.
     """
     if "preprocessing" in plugin.capabilities:
-        return build(include_preprocessing=True, **kwargs)
+        return build(**{"include_preprocessing": True, **kwargs})  # include_preprocessing=False: the caller's job
     return with_preprocessing(build(**kwargs), plugin.preprocessing(variant))
