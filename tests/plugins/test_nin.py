@@ -49,9 +49,9 @@ def test_nin_weights_with_another_class_count_swap_only_the_classifier(tmp_path)
 
 @pytest.mark.slow
 def test_nin_learns_digits_through_hub_train_and_its_run_takes_raw_pixels(tmp_path):
-    images, labels = digits_32(900)
-    train, test = (images[:600], labels[:600]), (images[600:], labels[600:])
-    result = hub.train("nin_cifar", train, epochs=2, batch_size=32, learning_rate=2e-3, run_dir=tmp_path / "run",
+    images, labels = digits_32(600)
+    train, test = (images[:400], labels[:400]), (images[400:], labels[400:])
+    result = hub.train("nin_cifar", train, epochs=2, batch_size=16, learning_rate=2e-3, run_dir=tmp_path / "run",
                        verbose=0, seed=0)
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["plugin"] == "nin" and run["preprocessing"] == "unit"
