@@ -118,10 +118,30 @@ class ModelPlugin(abc.ABC):
     def build(self, variant: Variant, *, weights: WeightsRef | None = None, **kwargs: Any):
         """Build a ``keras.Model`` for ``variant`` and load ``weights`` into it.
 
+        What the hub passes (the README's "What the hub passes to build" has the table, and
+        ``tests/test_build_contract.py`` checks it against the call sites):
+
+        * ``hub.load(NAME, **kw)``: the caller's ``kw``.
+        * ``hub.train`` / ``hub.fine_tune`` (and ``hub train`` / ``hub fine-tune``) of a model name:
+          ``input_shape`` (the data's) and the run's ``model_kwargs``; without the ``"preprocessing"``
+          capability ``classes`` (the data's class count), and ``features``/``data`` for a ``"tabular"``
+          plugin without weights; with it ``include_preprocessing=True``, ``precision`` and either
+          ``include_top=True, num_classes=N`` or ``include_top=False, pooling="avg"`` (weights without a
+          classifier, or another input size; the hub adds the classifier).
+        * ``hub.predict(NAME)`` / ``hub predict NAME``: ``include_preprocessing=True`` with the
+          ``"preprocessing"`` capability, else nothing.
+        * The conformance kit: ``sample_batch(variant).build_kwargs`` (image classifiers: ``input_shape``,
+          ``classes``), without those two in ``check_default_build``, plus ``include_preprocessing=True``
+          in ``check_raw_image_prediction`` with the capability.
+
+        Without the ``"preprocessing"`` capability the hub puts the variant's declared preprocessing in front
+        of the model it gets; with it, ``include_preprocessing=True`` asks the plugin to build it in.
+
         Args:
             variant: The variant to build.
             weights: None for random initialisation, else the resolved weights.
-            **kwargs: Builder options (``include_top``, ``classes``...).
+            **kwargs: Builder options, as listed above (``include_top``, ``classes``, ``num_classes``,
+                ``pooling``, ``input_shape``, ``include_preprocessing``, ``precision``, ``features``, ``data``).
 
         Returns:
             A ``keras.Model``.
