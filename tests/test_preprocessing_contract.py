@@ -153,3 +153,20 @@ def test_every_catalog_variant_records_its_preprocessing():
     assert declared["vgg16"] == "caffe" and declared["inception_resnet_v2"] == "tf"
     assert declared["alexnet_single_tower"] == "torch" and declared["nin_cifar"] == "unit"
     assert set(declared.values()) <= set(PREPROCESSING_MODES)
+
+
+def test_a_class_level_preprocessing_mode_still_declares_variants_that_declare_none():
+    from hub_core.hub.plugin import Variant
+    from hub_core.vision import ImageClassifierPlugin, preprocess_input
+
+    class Older(ImageClassifierPlugin):  # written before variants declared it, as a torchvision port would be
+        name = "older"
+        preprocessing_mode = "torch"
+        variants = (Variant(name="older_a", description="a"), Variant(name="older_b", description="b", preprocessing="tf"))
+        default_variant = "older_a"
+
+    plugin = Older()
+    entry = plugin.catalog_entry()["variants"]
+    assert entry["older_a"]["preprocessing"] == "torch" and entry["older_b"]["preprocessing"] == "tf"
+    images = np.random.default_rng(0).integers(0, 256, size=(2, 4, 4, 3)).astype("float32")
+    np.testing.assert_array_equal(plugin.preprocess(images), preprocess_input(images, "torch"))
