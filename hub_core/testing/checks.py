@@ -260,11 +260,10 @@ def check_raw_image_prediction(plugin_or_name, variant_name: str | None = None) 
 
     plugin = _plugin(plugin_or_name)
     variant = _variant(plugin, variant_name)
-    batch = plugin.sample_batch(variant)
+    plain, batch = _model_and_batch(plugin, variant_name)  # built from seed 0
     keras.utils.set_random_seed(0)
     raw_model = raw_pixel_model(plugin, variant, functools.partial(plugin.build, variant, weights=None),
                                 **batch.build_kwargs)
-    plain = _build(plugin, variant, batch)
     expected = _predict(plain, apply_preprocessing(batch.inputs, plugin.preprocessing(variant)))[0]
     results = predict(raw_model, batch.inputs, top_k=expected.shape[-1])
     actual = np.zeros_like(expected)
