@@ -408,13 +408,16 @@ def parametrize_checks(plugin_names: list[str] | None = None, *, variants: str =
         expected = dict(getattr(plugin, "expected_failures", {}))
         chosen = [plugin.default_variant] if variants == "default" else [v.name for v in plugin.variants]
         large = {v.name for v in plugin.variants if (v.num_params or 0) > LARGE_PARAMS}
-        for name in checks_for(plugin):
-            for variant_name in [None] if name in PLUGIN_LEVEL else chosen:
-                marks = [pytest.mark.slow] if name in SLOW or variant_name in large else []
-                if name in expected:
-                    marks.append(pytest.mark.xfail(strict=True, reason=expected[name]))
-                params.append(pytest.param(plugin_name, variant_name, CHECKS[name], marks=marks,
-                                           id=f"{plugin_name}-{variant_name or 'plugin'}-{name}"))
+        names = checks_for(plugin)
+        # variant by variant, so consecutive checks share the kit's cached small build of a variant
+        pairs = [(n, None) for n in names if n in PLUGIN_LEVEL]
+        pairs += [(n, v) for v in chosen for n in names if n not in PLUGIN_LEVEL]
+        for name, variant_name in pairs:
+            marks = [pytest.mark.slow] if name in SLOW or variant_name in large else []
+            if name in expected:
+                marks.append(pytest.mark.xfail(strict=True, reason=expected[name]))
+            params.append(pytest.param(plugin_name, variant_name, CHECKS[name], marks=marks,
+                                       id=f"{plugin_name}-{variant_name or 'plugin'}-{name}"))
     return pytest.mark.parametrize(("plugin_name", "variant_name", "check"), params)
 
 
