@@ -34,7 +34,7 @@ def to_rgb32(images: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--train-images", type=int, default=None, help="use the first N training images (a smoke run)")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     args = parser.parse_args()
