@@ -13,7 +13,7 @@ import hub_core as hub
 from hub_core.hub import catalog, registry
 from hub_core.errors import PluginError, UnknownNameError
 
-BUILTIN = ["alexnet", "fast_style", "googlenet", "inception_resnet_v2", "resnet", "vgg16", "wide_deep"]
+BUILTIN = sorted(catalog.builtin()["plugins"])  # every built-in plugin, from registry.json
 
 
 def make_distribution(root, name, entry_points, modules, version="1.0"):

@@ -51,7 +51,7 @@ def randomized(model, seed=0):
 
 
 # -- preprocessing ---------------------------------------------------------
-@pytest.mark.parametrize("mode", vision.MODES)
+@pytest.mark.parametrize("mode", ["caffe", "tf", "torch"])  # keras.applications' modes; "unit" and "none" below
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 def test_preprocess_input_equals_keras_applications(mode, data_format):
     photos = photo_batch(48, count=2)
@@ -64,6 +64,13 @@ def test_preprocess_input_equals_keras_applications(mode, data_format):
         assert got.dtype == np.float32
         np.testing.assert_array_equal(got, expected)
         np.testing.assert_array_equal(batch, original)  # the input is not written over
+
+
+def test_unit_and_none_modes_scale_to_0_1_and_copy():
+    photos = photo_batch(16, count=2).astype("uint8")
+    np.testing.assert_array_equal(vision.preprocess_input(photos, "unit"), photos.astype("float32") / 255.0)
+    same = vision.preprocess_input(photos, "none")
+    assert same.dtype == np.float32 and np.array_equal(same, photos)
 
 
 @pytest.mark.parametrize("mode", vision.MODES)

@@ -69,6 +69,7 @@ def info_command(args) -> int:
     print(f"  description: {variant['description'] or entry['description']}")
     print(f"  input shape: {variant['input_shape']}")
     print(f"  parameters:  {variant['num_params']:,}" if variant["num_params"] else "  parameters:  -")
+    print(f"  preprocessing: {variant.get('preprocessing') or 'not recorded in its catalog data'}")
     if paper:
         print(f"  paper:       {paper['title']} ({paper['url']})")
     print(f"  variants:    {', '.join(entry['variants'])}")

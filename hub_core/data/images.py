@@ -4,8 +4,9 @@ Images are decoded with Pillow (:func:`hub_core.vision.imaging.load_image`, as
 ``hub predict`` does), converted to the model's channels (grayscale, RGBA and
 palette images included), center-cropped and resized to the model's input
 size and given to the model as float32 pixel values in ``[0, 255]``: the
-model's own preprocessing is inside the model (hub image models are built
-with ``include_preprocessing=True`` by ``hub.fine_tune``). Pass
+model's own preprocessing is inside the model (``hub.train`` and
+``hub.fine_tune`` build a named model with its variant's declared
+preprocessing inside, exactly once). Pass
 ``preprocess=`` (a function of a float32 image batch written with
 ``keras.ops``) for a model that expects preprocessed inputs.
 

@@ -12,12 +12,12 @@ import abc
 import dataclasses
 import pathlib
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
-from hub_core.hub.spec import Paper, Variant, WeightFile, WeightSet
+from hub_core.hub.spec import PREPROCESSING_MODES, Paper, Preprocessing, Variant, WeightFile, WeightSet, preprocessing_name
 
 # The metadata classes are part of the contract: plugins import them from here.
-__all__ = ["ModelPlugin", "OPTIMIZER_CAPABILITY", "Paper", "SampleBatch", "TASKS", "Variant", "WeightFile", "WeightSet",
+__all__ = ["ModelPlugin", "OPTIMIZER_CAPABILITY", "PREPROCESSING_MODES", "Paper", "SampleBatch", "TASKS", "Variant", "WeightFile", "WeightSet",
            "WeightsRef", "optimizer_names"]
 
 TASKS = ("image-classification", "tabular", "style-transfer")
@@ -102,6 +102,7 @@ class ModelPlugin(abc.ABC):
     variants: ClassVar[Sequence[Variant]] = ()
     default_variant: ClassVar[str] = ""
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    preprocessing_mode: ClassVar[Preprocessing | Mapping[str, Preprocessing]] = "none"
 
     def variant(self, name: str | None = None) -> Variant:
         """Return the variant called ``name`` (default variant when None)."""
@@ -117,10 +118,30 @@ class ModelPlugin(abc.ABC):
     def build(self, variant: Variant, *, weights: WeightsRef | None = None, **kwargs: Any):
         """Build a ``keras.Model`` for ``variant`` and load ``weights`` into it.
 
+        What the hub passes (the README's "What the hub passes to build" has the table, and
+        ``tests/test_build_contract.py`` checks it against the call sites):
+
+        * ``hub.load(NAME, **kw)``: the caller's ``kw``.
+        * ``hub.train`` / ``hub.fine_tune`` (and ``hub train`` / ``hub fine-tune``) of a model name:
+          ``input_shape`` (the data's) and the run's ``model_kwargs``; without the ``"preprocessing"``
+          capability ``classes`` (the data's class count), and ``features``/``data`` for a ``"tabular"``
+          plugin without weights; with it ``include_preprocessing=True``, ``precision`` and either
+          ``include_top=True, num_classes=N`` or ``include_top=False, pooling="avg"`` (weights without a
+          classifier, or another input size; the hub adds the classifier).
+        * ``hub.predict(NAME)`` / ``hub predict NAME``: ``include_preprocessing=True`` with the
+          ``"preprocessing"`` capability, else nothing.
+        * The conformance kit: ``sample_batch(variant).build_kwargs`` (image classifiers: ``input_shape``,
+          ``classes``), without those two in ``check_default_build``, plus ``include_preprocessing=True``
+          in ``check_raw_image_prediction`` with the capability.
+
+        Without the ``"preprocessing"`` capability the hub puts the variant's declared preprocessing in front
+        of the model it gets; with it, ``include_preprocessing=True`` asks the plugin to build it in.
+
         Args:
             variant: The variant to build.
             weights: None for random initialisation, else the resolved weights.
-            **kwargs: Builder options (``include_top``, ``classes``...).
+            **kwargs: Builder options, as listed above (``include_top``, ``classes``, ``num_classes``,
+                ``pooling``, ``input_shape``, ``include_preprocessing``, ``precision``, ``features``, ``data``).
 
         Returns:
             A ``keras.Model``.
@@ -150,9 +171,27 @@ class ModelPlugin(abc.ABC):
         """
         return None
 
+    def preprocessing(self, variant: Variant | None = None) -> Preprocessing:
+        """The declared preprocessing of ``variant`` (the default variant when None).
+
+        ``variant.preprocessing`` when set, else the class attribute ``preprocessing_mode`` (a declaration,
+        or ``{variant name: declaration}``), kept for plugins written before variants declared it.
+        """
+        variant = variant or self.variant()
+        if variant.preprocessing is not None:
+            return variant.preprocessing
+        mode = self.preprocessing_mode
+        return mode[variant.name] if isinstance(mode, Mapping) else mode
+
     def preprocess(self, images, variant: Variant | None = None):
-        """Apply this plugin's input preprocessing to a numpy batch (identity by default)."""
-        return images
+        """The declared preprocessing applied to a numpy batch of 0..255 RGB pixels (a new float array).
+
+        For a model built without ``include_preprocessing``; the hub's own paths never call this, they put
+        the declared preprocessing into the model. Do not override it: declare ``Variant.preprocessing``.
+        """
+        from hub_core.hub.preprocessing import apply_preprocessing
+
+        return apply_preprocessing(images, self.preprocessing(variant))
 
     def blocks(self, model) -> list[list[str]]:
         """Layer names grouped into blocks, from input to output, for fine-tuning.
@@ -197,15 +236,16 @@ class ModelPlugin(abc.ABC):
             "paper": dataclasses.asdict(self.paper) if self.paper else None,
             "default_variant": self.default_variant,
             "capabilities": sorted(self.capabilities),
-            "variants": {v.name: _variant_entry(v) for v in self.variants},
+            "variants": {v.name: _variant_entry(self, v) for v in self.variants},
         }
 
 
-def _variant_entry(variant: Variant) -> dict[str, Any]:
+def _variant_entry(plugin: ModelPlugin, variant: Variant) -> dict[str, Any]:
     return {
         "description": variant.description,
         "input_shape": list(variant.input_shape) if variant.input_shape else None,
         "num_params": variant.num_params,
+        "preprocessing": preprocessing_name(plugin.preprocessing(variant)),
         "default_weights": variant.default_weights,
         "weights": {
             w.name: {

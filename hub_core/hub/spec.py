@@ -7,9 +7,26 @@ generated from these classes and read back into them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Union
 
 from hub_core.errors import WeightsError
+
+#: The preprocessing modes a variant can declare, each a function of 0..255 RGB pixels:
+#: ``caffe`` (RGB->BGR, minus the ImageNet mean), ``tf`` (scaled to -1..1), ``torch`` (0..1, then the
+#: ImageNet mean/std), ``unit`` (scaled to 0..1) and ``none`` (the model takes the pixels as they are).
+PREPROCESSING_MODES = ("caffe", "tf", "torch", "unit", "none")
+
+#: A variant's preprocessing: one of ``PREPROCESSING_MODES``, or a layer factory (a function of no
+#: arguments returning a Keras layer that takes 0..255 RGB pixels), given as the function or its
+#: dotted path (``"my_package.layers.make_preprocessing"``).
+Preprocessing = Union[str, Callable[[], Any]]
+
+
+def preprocessing_name(preprocessing: Preprocessing) -> str:
+    """The declaration as the catalog and run directories record it: the mode, or the factory's dotted path."""
+    if isinstance(preprocessing, str):
+        return preprocessing
+    return f"{preprocessing.__module__}.{preprocessing.__qualname__}"
 
 
 @dataclass(frozen=True)
@@ -113,6 +130,9 @@ class Variant:
         default_weights: Name of the set ``weights="default"`` means, or None.
         description: One line for ``hub list``.
         options: Builder keyword defaults that define this variant.
+        preprocessing: What the model expects done to 0..255 RGB pixels (see ``Preprocessing``); the hub
+            applies it exactly once on every path (training, fine-tuning, evaluation, prediction, export).
+            None falls back to the plugin's ``preprocessing_mode`` (``"none"`` unless the plugin sets it).
     """
 
     name: str
@@ -122,3 +142,4 @@ class Variant:
     default_weights: str | None = None
     description: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
+    preprocessing: Preprocessing | None = None

@@ -25,6 +25,7 @@ from hub_core.testing.checks import (  # noqa: F401
     check_output_shapes,
     check_plugin,
     check_preprocessing,
+    check_raw_image_prediction,
     check_small_build,
     check_training_step,
     check_weights_round_trip,

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from hub_core.hub import catalog, registry
 from hub_core.hub.plugin import TASKS, ModelPlugin, SampleBatch, optimizer_names
+from hub_core.hub.spec import preprocessing_name
 
 Check = Callable[..., None]
 
@@ -213,11 +214,19 @@ def check_weights_round_trip(plugin_or_name, variant_name: str | None = None) ->
 
 
 def check_preprocessing(plugin_or_name, variant_name: str | None = None) -> None:
-    """``plugin.preprocess`` keeps the shape, returns floats, and stays finite and bounded."""
+    """The declared preprocessing is valid; ``plugin.preprocess`` applies it, keeps the shape and stays bounded."""
     import numpy as np
+
+    from hub_core.errors import InvalidArgumentError
+    from hub_core.vision.preprocessing import apply_preprocessing, check_preprocessing as check_declaration
 
     plugin = _plugin(plugin_or_name)
     variant = _variant(plugin, variant_name)
+    declared = plugin.preprocessing(variant)
+    try:
+        check_declaration(declared)
+    except InvalidArgumentError as error:
+        raise AssertionError(str(error)) from None
     batch = plugin.sample_batch(variant)
     if isinstance(batch.inputs, dict):
         return  # tabular plugins preprocess inside the model; the round trips cover it
@@ -228,6 +237,41 @@ def check_preprocessing(plugin_or_name, variant_name: str | None = None) -> None
     assert np.issubdtype(processed.dtype, np.floating), f"preprocess returned {processed.dtype}, expected floats"
     assert np.all(np.isfinite(processed)), "preprocess produced non-finite values"
     assert np.max(np.abs(processed)) <= 255.0, "preprocess produced values beyond +-255"
+    assert np.allclose(processed, apply_preprocessing(raw, declared), atol=1e-5), (
+        f"preprocess() differs from the declared preprocessing '{preprocessing_name(declared)}' of "
+        f"'{variant.name}', which the hub applies; declare Variant(preprocessing=...) and do not override preprocess()"
+    )
+
+
+def check_raw_image_prediction(plugin_or_name, variant_name: str | None = None) -> None:
+    """``hub.predict`` on raw 0..255 images equals the model applied to the variant's declared preprocessing.
+
+    The model ``hub.predict`` uses (built to take raw pixels, as training does) and the plain build (as
+    ``hub.load`` gives it) are built from the same seed; the plain one gets ``plugin.preprocessing(variant)``
+    applied by :func:`~hub_core.vision.preprocessing.apply_preprocessing`. A plugin that bakes in preprocessing
+    it does not declare, or ignores ``include_preprocessing``, fails.
+    """
+    import keras
+    import numpy as np
+
+    from hub_core.training.predict import predict
+    from hub_core.vision.builder import raw_pixel_model
+    from hub_core.vision.preprocessing import apply_preprocessing
+
+    plugin = _plugin(plugin_or_name)
+    variant = _variant(plugin, variant_name)
+    plain, batch = _model_and_batch(plugin, variant_name)  # built from seed 0
+    keras.utils.set_random_seed(0)
+    raw_model = raw_pixel_model(plugin, variant, functools.partial(plugin.build, variant, weights=None),
+                                **batch.build_kwargs)
+    expected = _predict(plain, apply_preprocessing(batch.inputs, plugin.preprocessing(variant)))[0]
+    results = predict(raw_model, batch.inputs, top_k=expected.shape[-1])
+    actual = np.zeros_like(expected)
+    for row, result in zip(actual, results):
+        for entry in result["top"]:
+            row[entry["index"]] = entry["score"]
+    _assert_same_outputs([expected], [actual], f"hub.predict on raw images of '{variant.name}' versus the model on its "
+                         f"declared preprocessing '{preprocessing_name(plugin.preprocessing(variant))}'", atol=1e-4)
 
 
 def check_training_step(plugin_or_name, variant_name: str | None = None) -> None:
@@ -275,12 +319,14 @@ CHECKS: dict[str, Check] = {
     "check_keras_round_trip": check_keras_round_trip,
     "check_weights_round_trip": check_weights_round_trip,
     "check_preprocessing": check_preprocessing,
+    "check_raw_image_prediction": check_raw_image_prediction,
     "check_training_step": check_training_step,
     "check_named_optimizers": check_named_optimizers,
     "check_default_build": check_default_build,
 }
 PLUGIN_LEVEL = ("check_metadata", "check_catalog_data", "check_module_imports_without_tensorflow")
 SLOW = ("check_default_build",)
+LARGE_PARAMS = 10_000_000  # every check on a variant with more parameters (by its metadata) is marked slow
 
 
 def checks_for(plugin_or_name) -> list[str]:
@@ -289,6 +335,8 @@ def checks_for(plugin_or_name) -> list[str]:
     names = list(CHECKS)
     if plugin.task == "tabular":
         names.remove("check_preprocessing")
+    if plugin.task != "image-classification":
+        names.remove("check_raw_image_prediction")
     if not optimizer_names(plugin.capabilities):
         names.remove("check_named_optimizers")
     return names
@@ -342,7 +390,8 @@ def parametrize_checks(plugin_names: list[str] | None = None, *, variants: str =
         plugin_names: Plugins to cover; every registered plugin by default.
         variants: ``"all"`` or ``"default"`` (only each plugin's default variant).
 
-    Slow checks are marked ``slow``; a plugin's ``expected_failures`` become strict
+    Slow checks, and every check of a variant with more than ``LARGE_PARAMS`` parameters, are marked
+    ``slow`` (``pytest -m "not slow"`` skips them); a plugin's ``expected_failures`` become strict
     xfails; a plugin that cannot be loaded becomes one failing test with the reason.
     """
     import pytest
@@ -358,13 +407,17 @@ def parametrize_checks(plugin_names: list[str] | None = None, *, variants: str =
             continue
         expected = dict(getattr(plugin, "expected_failures", {}))
         chosen = [plugin.default_variant] if variants == "default" else [v.name for v in plugin.variants]
-        for name in checks_for(plugin):
-            for variant_name in [None] if name in PLUGIN_LEVEL else chosen:
-                marks = [pytest.mark.slow] if name in SLOW else []
-                if name in expected:
-                    marks.append(pytest.mark.xfail(strict=True, reason=expected[name]))
-                params.append(pytest.param(plugin_name, variant_name, CHECKS[name], marks=marks,
-                                           id=f"{plugin_name}-{variant_name or 'plugin'}-{name}"))
+        large = {v.name for v in plugin.variants if (v.num_params or 0) > LARGE_PARAMS}
+        names = checks_for(plugin)
+        # variant by variant, so consecutive checks share the kit's cached small build of a variant
+        pairs = [(n, None) for n in names if n in PLUGIN_LEVEL]
+        pairs += [(n, v) for v in chosen for n in names if n not in PLUGIN_LEVEL]
+        for name, variant_name in pairs:
+            marks = [pytest.mark.slow] if name in SLOW or variant_name in large else []
+            if name in expected:
+                marks.append(pytest.mark.xfail(strict=True, reason=expected[name]))
+            params.append(pytest.param(plugin_name, variant_name, CHECKS[name], marks=marks,
+                                       id=f"{plugin_name}-{variant_name or 'plugin'}-{name}"))
     return pytest.mark.parametrize(("plugin_name", "variant_name", "check"), params)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import pathlib
 import tempfile
@@ -11,6 +12,7 @@ import warnings
 from typing import Any, Sequence
 
 from hub_core.errors import DataError, InvalidArgumentError
+from hub_core.hub.spec import preprocessing_name
 from hub_core.training import runs
 from hub_core.training.callbacks import epoch_state_class, run_scoped_class
 from hub_core.training.checkpoints import restore_state, save_state
@@ -22,6 +24,7 @@ from hub_core.training.optim import apply_layer_decay, make_optimizer
 from hub_core.training.options import FitOptions, describe
 from hub_core.training.phases import Phase, plan_phases, set_trainable, split_head, with_classifier
 from hub_core.training.tasks import Task
+from hub_core.vision.builder import raw_pixel_model
 
 
 @dataclasses.dataclass
@@ -112,6 +115,7 @@ class _Run:
         self.started = time.time()
         self.plugin = None
         self.plugin_name = None
+        self.preprocessing = None  # the named model's declared preprocessing, built into the model
         self.model_name = model if isinstance(model, str) else None
 
     # --- set-up ------------------------------------------------------------
@@ -201,20 +205,23 @@ class _Run:
         if shape and "input_shape" not in kwargs:
             kwargs["input_shape"] = shape
         ref = api.resolve_weights(self.plugin_name, variant, o.weights)
+        self.preprocessing = preprocessing_name(self.plugin.preprocessing(self.plugin.variant(variant)))
+        # the model takes raw pixels: the variant's declared preprocessing inside it, exactly once
+        build = functools.partial(raw_pixel_model, self.plugin, self.plugin.variant(variant),
+                                  functools.partial(api.load, name, weights=o.weights))
         if "preprocessing" not in self.plugin.capabilities:
             if "tabular" in self.plugin.capabilities and ref is None:
                 kwargs = {**self._table_of_training_data(), **kwargs}
-            return api.load(name, weights=o.weights, **{"classes": classes, **kwargs})
-        # hub_core.vision image models: preprocessing inside, a new classifier for our classes
-        kwargs = {"include_preprocessing": True, "precision": o.precision, **kwargs}
+            return build(**{"classes": classes, **kwargs})
+        # hub_core.vision image models: a new classifier for our classes
+        kwargs = {"precision": o.precision, **kwargs}
         top_size = self.plugin.variant(variant).input_shape
         backbone_only = ref is not None and ref.weight_set is not None and ref.weight_set.num_classes is None
         # a pretrained classifier only fits its own input size; fine-tuning replaces it anyway
         other_size = ref is not None and top_size is not None and kwargs.get("input_shape") not in (None, tuple(top_size))
         if backbone_only or other_size:
-            backbone = api.load(name, weights=o.weights, include_top=False, pooling="avg", **kwargs)
-            return with_classifier(backbone, classes)
-        return api.load(name, weights=o.weights, include_top=True, num_classes=classes, **kwargs)
+            return with_classifier(build(include_top=False, pooling="avg", **kwargs), classes)
+        return build(include_top=True, num_classes=classes, **kwargs)
 
     def _table_of_training_data(self) -> dict[str, Any]:
         """``features=`` and ``data=`` for a tabular plugin, from a ``hub.data.table`` training set."""
@@ -342,6 +349,7 @@ class _Run:
         runs.write_json(run / runs.RUN_CONFIG, {
             "model": self.model_name or getattr(self.model, "name", None),
             "plugin": self.plugin_name,
+            "preprocessing": self.preprocessing,
             "arguments": self.options.recorded(self.model_spec),
             "hub_core": __import__("hub_core").__version__,
         })

@@ -21,7 +21,9 @@ def predict(model: Any, inputs: Any, *, top_k: int = 5, batch_size: int = 32, im
     Args:
         model: A catalog model name (built with ``weights``), a run directory, a ``.keras`` file or a ``keras.Model``.
         inputs: Image paths (decoded and center-cropped like :func:`hub_core.data.image_folder`), an array
-            batch of 0..255 pixels, or a dataset (used as it is).
+            batch of 0..255 pixels, or a dataset (used as it is). A catalog model applies its variant's declared
+            preprocessing to them exactly once, inside the model; a saved model or ``keras.Model`` gets them as
+            they are (a run directory's model holds its preprocessing).
         top_k: How many classes to list per input (classifiers).
         batch_size: Batch size.
         image_size: ``(height, width)`` to resize image files to; defaults to the model's input size (224 when it
@@ -51,11 +53,9 @@ def predict(model: Any, inputs: Any, *, top_k: int = 5, batch_size: int = 32, im
     files = _image_files(inputs)
     # Decoded once, upright, before the (slow) model load, so a bad image fails first; resized for the model below.
     decoded = [imaging.decode_file(file) for file in files or ()]
-    model, preprocess = _open(model, weights)
+    model = _open(model, weights)
     if files is not None:
         inputs = imaging.model_input_batch(decoded, model, image_size)
-    if preprocess is not None and not hasattr(inputs, "element_spec"):
-        inputs = preprocess(np.asarray(inputs, dtype="float32"))
     runner = _engine(model, inputs, engine)
     if hasattr(inputs, "element_spec"):
         outputs = model.predict(inputs, verbose=0)
@@ -100,7 +100,9 @@ def _image_files(inputs: Any) -> list | None:
 
 
 def _open(model: Any, weights: Any):
-    """``(keras model, preprocess function or None)``: catalog models get their plugin's preprocessing."""
+    """The keras model to predict with; a catalog model is built to take raw pixels (its declared preprocessing inside)."""
+    import functools
+
     import keras
 
     from hub_core import api
@@ -112,20 +114,13 @@ def _open(model: Any, weights: Any):
             raise InvalidArgumentError("weights= applies to catalog models, not to a saved model, run directory or keras.Model.")
         from hub_core.training.evaluate import open_model
 
-        return open_model(model), None
+        return open_model(model)
     from hub_core.hub import catalog, registry
+    from hub_core.vision.builder import raw_pixel_model
 
-    built = api.load(str(model), weights=weights)
-    if _has_preprocessing(built):
-        return built, None
     plugin_name, variant_name = catalog.resolve(str(model))
     plugin = registry.get_plugin(plugin_name)
-    variant = plugin.variant(variant_name)
-    return built, lambda batch: plugin.preprocess(batch, variant)
-
-
-def _has_preprocessing(model) -> bool:
-    return any(type(layer).__name__ == "ImagePreprocessing" for layer in model.layers)
+    return raw_pixel_model(plugin, plugin.variant(variant_name), functools.partial(api.load, str(model), weights=weights))
 
 
 def _classes(row, top_k: int, names: list[str]) -> dict[str, Any]:

@@ -10,9 +10,12 @@ metadata modules may import it. Inside hub_core, import the defining module
 
 Modules: ``plugin`` (``ImageClassifierPlugin``), ``builder`` (``Stage``,
 ``ImageSpec``, ``build_model``, ``obtain_input_shape``, ``feature_info``,
-``blocks``, and the two helpers that name the Keras layers:
-``preprocessing_layer``, ``custom_objects``), ``preprocessing`` (``MODES``,
-the mean/std constants, ``preprocess_input``, ``imagenet_class_index``,
+``blocks``, the helpers that name the Keras layers:
+``preprocessing_layer``, ``custom_objects``, and ``with_preprocessing``,
+``raw_pixel_model``: a model of raw pixels, its declared preprocessing applied
+once), ``preprocessing`` (``MODES``, the mean/std constants,
+``preprocess_input``, ``apply_preprocessing``, re-exported from
+:mod:`hub_core.hub.preprocessing`; ``imagenet_class_index``,
 ``decode_predictions``), ``precision``
 (``bf16_supported``, ``resolve_precision``), ``weights`` (``load_pretrained``,
 ``assign_weights``; files are read by
@@ -26,7 +29,7 @@ Specs and building:
 * ``Stage(name, stride)``: a feature-map stage; ``name`` is the layer whose
   output is the stage (its channel count is read from the built layer).
 * ``ImageSpec(name, backbone, head=None, stages=(), default_size=224,
-  min_size=32, classifier_name="predictions",
+  min_size=32, classes=1000, classifier=None, classifier_name="predictions",
   weight_readers={}, rename_weights=None)``:
 
   - ``backbone(x) -> x`` builds the convolutional trunk on the input tensor
@@ -35,7 +38,11 @@ Specs and building:
     (VGG: flatten, fc1, fc2; ResNet: ``GlobalAveragePooling2D(name="avg_pool")``;
     AlexNet: fc6, fc7). None means global average pooling named ``avg_pool``;
   - the classifier ``Dense(classes, name=classifier_name)`` is added here, so
-    "replace only the classifier" is implemented once;
+    "replace only the classifier" is implemented once; a network whose
+    classifier is not a Dense layer gives ``classifier(x, classes) -> logits``
+    instead (NIN: a 1x1 convolution named ``classifier_name``, then global
+    average pooling), and the builder adds ``classifier_activation``;
+    ``classes`` is the width without weights or ``classes=``;
   - ``weight_readers`` maps a ``WeightSet.format`` to
     ``reader(ref: WeightsRef, role: str) -> {layer_name: [arrays]}`` for
     foreign formats (files in the legacy Keras h5 layout, Keras 3
@@ -48,8 +55,9 @@ Specs and building:
   input_shape=None, pooling=None, classes=None, classifier_activation="softmax",
   name=None, num_classes=None, dropout=0.0, include_preprocessing=False,
   preprocessing="caffe", features=False, out_indices=None, precision="float32")
-  -> keras.Model``; ``preprocessing`` is the mode ``include_preprocessing``
-  bakes in (``ImageClassifierPlugin`` passes its ``preprocessing_mode``).
+  -> keras.Model``; ``preprocessing`` is the declaration (a mode or a layer
+  factory) ``include_preprocessing`` bakes in (``ImageClassifierPlugin``
+  passes the variant's).
   ``features=True`` (or ``out_indices``) returns the stage feature maps, like
   timm's ``features_only``; see :func:`feature_info`.
 
@@ -67,9 +75,17 @@ Preprocessing and predictions:
 
 * ``preprocess_input(x, mode="caffe", data_format=None)``: numpy, exactly
   ``keras.applications.imagenet_utils.preprocess_input`` (without writing
-  over the input). ``mode`` is one of ``MODES``.
-* ``preprocessing_layer(mode)``: the same as a Keras layer
-  (``hub_core.vision.layers.ImagePreprocessing``), computed in float32.
+  over the input) in caffe, tf and torch mode; ``unit`` scales to 0..1,
+  ``none`` copies. ``mode`` is one of ``MODES``.
+* ``apply_preprocessing(x, declaration)``: a variant's declaration (a mode
+  or a layer factory) on a numpy batch.
+* ``preprocessing_layer(declaration)``: the same as a Keras layer
+  (``hub_core.vision.layers.ImagePreprocessing`` for a mode, computed in
+  float32; the factory's layer otherwise).
+* ``raw_pixel_model(plugin, variant, build, **kwargs)``: ``build(**kwargs)``
+  taking raw 0..255 pixels, the declared preprocessing inside exactly once
+  (``include_preprocessing=True`` for a plugin with the ``preprocessing``
+  capability, else ``with_preprocessing(model, declaration)``).
 * ``decode_predictions(preds, top=5)``: ``[(wnid, label, score), ...]`` per
   image, from the ImageNet class index shipped as
   ``hub_core/vision/imagenet_class_index.json``.
@@ -77,11 +93,13 @@ Preprocessing and predictions:
 Plugins:
 
 * ``ImageClassifierPlugin``: a ``ModelPlugin`` base whose ``build``,
-  ``preprocess``, ``blocks`` and ``small_input_shape`` come from class
-  attributes ``model_module`` (a module with ``build(variant_name, *,
-  weights, **kwargs)`` and ``BLOCK_PREFIXES``; ``build`` receives the
-  variant's mode as ``preprocessing``), ``preprocessing_mode`` and
-  ``small_size``; a plugin then only declares its metadata.
+  ``blocks`` and ``small_input_shape`` come from class attributes
+  ``model_module`` (a module with ``BLOCK_PREFIXES`` and ``spec(variant_name)``
+  or, for a family with arguments of its own, ``build(variant_name, *,
+  weights, **kwargs)``; either receives the variant's preprocessing
+  declaration as ``preprocessing``) and ``small_size``; a plugin then only
+  declares its metadata, each variant's ``preprocessing`` included
+  (``preprocessing_mode`` is the fallback for variants that declare none).
 
 Helpers:
 
@@ -109,6 +127,8 @@ from hub_core.vision.builder import (
     feature_info,
     obtain_input_shape,
     preprocessing_layer,
+    raw_pixel_model,
+    with_preprocessing,
 )
 from hub_core.vision.plugin import ImageClassifierPlugin
 from hub_core.vision.precision import PRECISIONS, bf16_supported, resolve_precision
@@ -117,6 +137,7 @@ from hub_core.vision.preprocessing import (
     MODES,
     TORCH_MEAN,
     TORCH_STD,
+    apply_preprocessing,
     decode_predictions,
     imagenet_class_index,
     preprocess_input,
@@ -125,7 +146,7 @@ from hub_core.vision.weights import assign_weights, load_pretrained
 
 __all__ = [
     "CAFFE_MEAN_BGR", "MODES", "PRECISIONS", "TORCH_MEAN", "TORCH_STD", "ImageClassifierPlugin", "ImageSpec", "Stage",
-    "WeightArrays", "assign_weights", "bf16_supported", "blocks", "build_model", "custom_objects", "decode_predictions",
-    "feature_info", "imagenet_class_index", "load_pretrained", "obtain_input_shape", "preprocess_input",
-    "preprocessing_layer", "read_weights", "resolve_precision",
+    "WeightArrays", "apply_preprocessing", "assign_weights", "bf16_supported", "blocks", "build_model", "custom_objects",
+    "decode_predictions", "feature_info", "imagenet_class_index", "load_pretrained", "obtain_input_shape", "preprocess_input",
+    "preprocessing_layer", "raw_pixel_model", "read_weights", "resolve_precision", "with_preprocessing",
 ]

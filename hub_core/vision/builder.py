@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from hub_core.errors import InvalidArgumentError
+from hub_core.hub.spec import preprocessing_name
 from hub_core.store.readers.hdf5 import WeightArrays
 from hub_core.vision.precision import resolve_precision
-from hub_core.vision.preprocessing import check_mode
+from hub_core.vision.preprocessing import check_preprocessing, layer_factory
 from hub_core.vision.weights import load_pretrained
 
 
@@ -46,7 +47,14 @@ class ImageSpec:
         stages: Feature stages, from input to output.
         default_size: Default (and pretrained top) input height and width.
         min_size: Smallest accepted height and width.
-        classifier_name: Name of the final ``Dense`` layer.
+        classes: Classifier width when neither the weights nor ``classes``/``num_classes`` give one.
+        classifier: ``classifier(x, classes) -> logits``, the class-sized top of a
+            network whose classifier is not a ``Dense`` layer (NIN's 1x1
+            convolution plus global average pooling); the builder adds the
+            ``classifier_activation``. None means ``Dense(classes)``.
+        classifier_name: Name of the layer holding the class-sized weights (the
+            ``Dense`` layer, or the layer ``classifier`` names so): the one
+            layer swapped when ``num_classes`` differs from the weights'.
         weight_readers: ``{WeightSet.format: reader(ref, role) -> arrays}``.
         rename_weights: ``rename(arrays) -> arrays`` applied to every file read, or None.
     """
@@ -57,6 +65,8 @@ class ImageSpec:
     stages: tuple[Stage, ...] = ()
     default_size: int = 224
     min_size: int = 32
+    classes: int = 1000
+    classifier: Callable[[Any, int], Any] | None = None
     classifier_name: str = "predictions"
     weight_readers: Mapping[str, Callable[..., WeightArrays]] = field(default_factory=dict)
     rename_weights: Callable[[WeightArrays], WeightArrays] | None = None
@@ -156,7 +166,7 @@ def _plan(spec: ImageSpec, weights, *, include_top, input_shape, pooling, classe
             "pass include_top=False (with pooling=) or features=True."
         )
     replace_classifier = num_classes is not None and weights is not None and num_classes != pretrained_classes
-    default_classes = pretrained_classes or 1000
+    default_classes = pretrained_classes or spec.classes
     classes = int(num_classes if num_classes is not None else (classes if classes is not None else default_classes))
     if weight_set is not None and include_top and not replace_classifier and classes != pretrained_classes:
         raise InvalidArgumentError(
@@ -213,7 +223,7 @@ def build_model(
     num_classes: int | None = None,
     dropout: float = 0.0,
     include_preprocessing: bool = False,
-    preprocessing: str = "caffe",
+    preprocessing: Any = "caffe",
     features: bool = False,
     out_indices: Sequence[int] | None = None,
     precision: str = "float32",
@@ -227,19 +237,19 @@ def build_model(
         input_tensor: Optional Keras tensor (``keras.Input`` or a layer's output) to use as input.
         input_shape: ``(height, width, channels)``; defaults as in keras.applications.
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
-        classes: Classifier width; defaults to the weights' (1000).
+        classes: Classifier width; defaults to the weights' (else ``spec.classes``, 1000 unless set).
         classifier_activation: Activation of the classifier (None for logits).
         name: Model name; defaults to ``spec.name``.
         num_classes: Classifier width; the pretrained classifier is kept when
             it has this many classes and replaced (freshly initialised) when
             not, keeping every other pretrained weight.
         dropout: Dropout rate before the classifier.
-        include_preprocessing: Put the ``preprocessing`` mode in the model, so it
+        include_preprocessing: Put the ``preprocessing`` in the model, so it
             takes raw 0..255 RGB images.
-        preprocessing: The network's input preprocessing, one of
-            :data:`~hub_core.vision.preprocessing.MODES`;
-            :class:`~hub_core.vision.plugin.ImageClassifierPlugin` passes its
-            ``preprocessing_mode``, the one place a plugin declares it.
+        preprocessing: The network's input preprocessing, a
+            :data:`~hub_core.hub.spec.Preprocessing` declaration (a mode or a
+            layer factory); :class:`~hub_core.vision.plugin.ImageClassifierPlugin`
+            passes the variant's, the one place a plugin declares it.
         features: Return the stage feature maps (all stages, or ``out_indices``).
         out_indices: Which stages to return; implies ``features=True``.
         precision: ``"float32"``, ``"bfloat16"`` (mixed) or ``"auto"``; outputs
@@ -257,7 +267,7 @@ def build_model(
     """
     import keras
 
-    check_mode(preprocessing)
+    check_preprocessing(preprocessing)
     plan = _plan(
         spec, weights, include_top=include_top, input_shape=input_shape, pooling=pooling, classes=classes,
         num_classes=num_classes, classifier_activation=classifier_activation, dropout=dropout,
@@ -293,7 +303,7 @@ def _assemble(spec, plan, input_tensor, pooling, classifier_activation, dropout,
         raise InvalidArgumentError(
             f"input_tensor must be a Keras tensor (from keras.Input or a layer), not {type(input_tensor).__name__}."
         )
-    if preprocessing is not None:
+    if preprocessing not in (None, "none"):
         x = preprocessing_layer(preprocessing, name="preprocessing", dtype="float32")(x)
     x = spec.backbone(x)
     outputs = x
@@ -304,9 +314,14 @@ def _assemble(spec, plan, input_tensor, pooling, classifier_activation, dropout,
         x = spec.head(x) if spec.head is not None else keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
         if dropout:
             x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-        outputs = keras.layers.Dense(
-            plan.classes, activation=classifier_activation, name=spec.classifier_name, dtype="float32"
-        )(x)
+        if spec.classifier is None:
+            outputs = keras.layers.Dense(
+                plan.classes, activation=classifier_activation, name=spec.classifier_name, dtype="float32"
+            )(x)
+        else:
+            x = spec.classifier(x, plan.classes)
+            outputs = keras.layers.Activation(classifier_activation, name=f"{spec.classifier_name}_activation",
+                                              dtype="float32")(x)
     else:
         if pooling == "avg":
             x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -376,14 +391,58 @@ def custom_objects() -> dict[str, Any]:
     return {f"hub_core>{cls.__name__}": cls for cls in (ImagePreprocessing, FoldableConv2D, FoldableBatchNormalization)}
 
 
-def preprocessing_layer(mode: str, **kwargs: Any):
-    """A Keras layer applying :func:`preprocess_input` (channels-last) in float32.
+def preprocessing_layer(mode: Any, **kwargs: Any):
+    """A Keras layer applying a preprocessing declaration (channels-last), in float32 for a mode.
 
     Args:
-        mode: One of ``MODES``.
-        **kwargs: Layer arguments (``name``...).
+        mode: One of ``MODES`` (an :class:`~hub_core.vision.layers.ImagePreprocessing` layer), or a layer
+            factory or its dotted path (the factory's layer, ``kwargs`` ignored).
+        **kwargs: Layer arguments (``name``...) of a mode's layer.
     """
-    check_mode(mode)
+    factory = layer_factory(mode)
+    if factory is not None:
+        try:
+            return factory()
+        except (TypeError, ValueError) as error:
+            raise InvalidArgumentError(
+                f"Preprocessing factory {preprocessing_name(mode)} failed: {error}; it must take no arguments "
+                "and return a Keras layer."
+            ) from error
     from hub_core.vision.layers import ImagePreprocessing
 
     return ImagePreprocessing(mode=mode, **kwargs)
+
+
+def with_preprocessing(model, preprocessing: Any):
+    """``model`` behind a layer applying ``preprocessing``, so it takes raw 0..255 RGB pixels.
+
+    Returns ``model`` itself for ``"none"``; otherwise a new functional model
+    named like ``model`` whose first layer is the preprocessing and whose
+    second is ``model`` (nested, same weights).
+    """
+    import keras
+
+    if preprocessing == "none":
+        return model
+    inputs = keras.Input(shape=tuple(model.inputs[0].shape[1:]), name="pixels")
+    outputs = model(preprocessing_layer(preprocessing, name="preprocessing", dtype="float32")(inputs))
+    return keras.Model(inputs, outputs, name=model.name)
+
+
+def raw_pixel_model(plugin, variant, build: Callable[..., Any], **kwargs: Any):
+    """``build(**kwargs)`` as a model of raw 0..255 RGB pixels, its declared preprocessing applied exactly once.
+
+    A plugin with the ``"preprocessing"`` capability builds it in (``include_preprocessing=True``); for any
+    other, the hub puts ``plugin.preprocessing(variant)`` in front (:func:`with_preprocessing`). Training,
+    fine-tuning, ``hub.predict`` and the conformance kit build through here; evaluation and export then take
+    the saved model as it is.
+
+    Args:
+        plugin: The :class:`~hub_core.hub.plugin.ModelPlugin`.
+        variant: Its :class:`~hub_core.hub.spec.Variant`.
+        build: Builds the model from keyword arguments (``hub.load`` bound to the name and weights).
+        **kwargs: Builder arguments.
+    """
+    if "preprocessing" in plugin.capabilities:
+        return build(**{"include_preprocessing": True, **kwargs})  # include_preprocessing=False: the caller's job
+    return with_preprocessing(build(**kwargs), plugin.preprocessing(variant))

@@ -31,7 +31,7 @@ class ImagePreprocessing(keras.layers.Layer):
     the mean subtraction stays exact; the next layer casts to bfloat16.
 
     Args:
-        mode: ``"caffe"``, ``"tf"`` or ``"torch"``.
+        mode: One of :data:`~hub_core.vision.preprocessing.MODES`.
         **kwargs: Standard layer arguments.
     """
 
@@ -43,6 +43,10 @@ class ImagePreprocessing(keras.layers.Layer):
 
     def call(self, inputs):
         x = ops.cast(inputs, self.compute_dtype)
+        if self.mode == "none":
+            return x
+        if self.mode == "unit":
+            return x / 255.0
         if self.mode == "tf":
             return x / 127.5 - 1.0
         if self.mode == "torch":

@@ -1,10 +1,10 @@
-"""Input preprocessing of the image models and their ImageNet predictions (numpy only).
+"""ImageNet predictions of the image models, and the preprocessing functions (numpy only).
 
-``preprocess_input`` equals ``keras.applications.imagenet_utils.preprocess_input``
-(without writing over the input) in each of ``MODES`` (the same as a Keras
-layer is :class:`hub_core.vision.layers.ImagePreprocessing`, which reads the
-constants here); ``decode_predictions`` names the top classes from the ImageNet class index
-shipped as ``hub_core/vision/imagenet_class_index.json``.
+The preprocessing (``preprocess_input``, ``apply_preprocessing``, ``MODES`` and
+the constants) lives in :mod:`hub_core.hub.preprocessing`, part of the plugin
+contract, and is importable from here too; ``decode_predictions`` names the top
+classes from the ImageNet class index shipped as
+``hub_core/vision/imagenet_class_index.json``.
 """
 
 from __future__ import annotations
@@ -17,66 +17,17 @@ from typing import Any
 import numpy as np
 
 from hub_core.errors import InvalidArgumentError
-
-MODES = ("caffe", "tf", "torch")
-CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-TORCH_MEAN = (0.485, 0.456, 0.406)
-TORCH_STD = (0.229, 0.224, 0.225)
-
-
-def check_mode(mode: str) -> None:
-    """Raise ``InvalidArgumentError`` unless ``mode`` is one of ``MODES``."""
-    if mode not in MODES:
-        raise InvalidArgumentError(f"Unknown preprocessing mode '{mode}'; expected one of {', '.join(MODES)}.")
-
-
-def _check_data_format(data_format: str | None) -> str:
-    if data_format is None:
-        return "channels_last"
-    if data_format not in ("channels_last", "channels_first"):
-        raise InvalidArgumentError(
-            f"data_format must be 'channels_last' or 'channels_first', not '{data_format}'."
-        )
-    return data_format
-
-
-def preprocess_input(x: Any, mode: str = "caffe", data_format: str | None = None) -> np.ndarray:
-    """Preprocess a batch (or one image) of 0..255 RGB values like keras.applications.
-
-    The result equals ``keras.applications.imagenet_utils.preprocess_input``
-    for the same mode, but the input is never written over.
-
-    Args:
-        x: Array-like, 3D or 4D, RGB values in 0..255 (any dtype).
-        mode: ``"caffe"`` (RGB->BGR, minus the ImageNet mean), ``"tf"``
-            (scaled to -1..1) or ``"torch"`` (0..1, then ImageNet mean/std).
-        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
-
-    Returns:
-        A new float array (float32 unless the input was another float type).
-
-    Raises:
-        InvalidArgumentError: For an unknown mode or data format.
-    """
-    check_mode(mode)
-    data_format = _check_data_format(data_format)
-    x = np.asarray(x)
-    x = x.astype("float32") if not np.issubdtype(x.dtype, np.floating) else x.copy()
-    axis = -1 if data_format == "channels_last" else (0 if x.ndim == 3 else 1)
-    shape = [1] * x.ndim
-    shape[axis] = 3
-    if mode == "tf":
-        x /= 127.5
-        x -= 1.0
-        return x
-    if mode == "torch":
-        x /= 255.0
-        x -= np.asarray(TORCH_MEAN, x.dtype).reshape(shape)
-        x /= np.asarray(TORCH_STD, x.dtype).reshape(shape)
-        return x
-    x = np.flip(x, axis=axis).copy()
-    x -= np.asarray(CAFFE_MEAN_BGR, x.dtype).reshape(shape)
-    return x
+from hub_core.hub.preprocessing import (  # noqa: F401  (re-exported)
+    CAFFE_MEAN_BGR,
+    MODES,
+    TORCH_MEAN,
+    TORCH_STD,
+    apply_preprocessing,
+    check_mode,
+    check_preprocessing,
+    layer_factory,
+    preprocess_input,
+)
 
 
 @functools.lru_cache(maxsize=1)

@@ -64,6 +64,7 @@ def assign_weights(
     """
     pending = []
     missing = []
+    classifier = next((layer.name for layer in reversed(model.layers) if layer.weights), None)  # the last weighted
     for layer in model.layers:
         variables = layer.trainable_weights + layer.non_trainable_weights
         if not variables:
@@ -77,7 +78,7 @@ def assign_weights(
             missing.append(layer.name)
             continue
         if shapes != found:
-            hint = " pass num_classes= to replace the classifier," if layer.name == model.layers[-1].name else ""
+            hint = " pass num_classes= to replace the classifier," if layer.name == classifier else ""
             raise WeightsError(
                 f"Weights '{source}' do not fit layer '{layer.name}': the file has shapes {found}, "
                 f"the model expects {shapes};{hint} check the variant, input_shape and include_top."

@@ -29,6 +29,7 @@ class AlexNetPlugin(ImageClassifierPlugin):
             default_weights="bvlc",
             description="BVLC AlexNet: 227x227, LRN, conv2/4/5 in 2 groups, Caffe ceil-mode pools",
             options={"architecture": "bvlc"},
+            preprocessing="caffe",  # BVLC's Caffe model: RGB->BGR minus the ImageNet mean
         ),
         Variant(
             name="alexnet_single_tower",
@@ -36,10 +37,9 @@ class AlexNetPlugin(ImageClassifierPlugin):
             num_params=61_100_840,
             description="torchvision's AlexNet: 64-192-384-256-256 filters, no groups, no LRN",
             options={"architecture": "single_tower"},
+            preprocessing="torch",  # torchvision's: 0..1, then mean/std
         ),
     )
 
     model_module = "hub_plugins.alexnet.model"
-    # BVLC's Caffe model: RGB->BGR minus the ImageNet mean; torchvision's: 0..1, then mean/std.
-    preprocessing_mode = {"alexnet": "caffe", "alexnet_single_tower": "torch"}
     small_size = 63  # the smallest size whose pool5 is 1x1

@@ -31,16 +31,16 @@ class EfficientNetLitePlugin(ImageClassifierPlugin):
     )
     default_variant = "efficientnet_lite0"
     model_module = "hub_plugins.efficientnet_lite.model"
-    # (x - 127.5) / 127.5. The TensorFlow Lite models were trained on (x - 127) / 128: on the 20
+    # preprocessing "tf": (x - 127.5) / 127.5. The TensorFlow Lite models were trained on (x - 127) / 128: on the 20
     # labelled photos, read as hub predict reads them, both give top-1 17/20, top-5 20/20 and a mean
     # true-class NLL of 0.622 / 0.623; ImageNet mean/std ("torch") gives 16/20, 18/20 and 0.880
     # (benchmarks/bench_efficientnet_lite_photos.py, which also settles TF "same" padding).
-    preprocessing_mode = "tf"
     variants = tuple(
         Variant(
             name=name,
             input_shape=(size, size, 3),
             num_params=_PARAMS[name],
+            preprocessing="tf",
             weights=(IMAGENET,) if name == "efficientnet_lite0" else (),
             default_weights="imagenet" if name == "efficientnet_lite0" else None,
             description=f"EfficientNet-Lite{name[-1]}, {size}x{size}"

@@ -63,12 +63,6 @@ class FastStylePlugin(ModelPlugin):
         vision.assign_weights(built, arrays, source=weights.label)
         return built
 
-    def preprocess(self, images, variant: Variant | None = None):
-        """A float32 copy of ``images``, pixels in [0, 255]: the network rescales internally."""
-        import numpy as np
-
-        return np.array(images, dtype="float32", copy=True)
-
     def blocks(self, model) -> list[list[str]]:
         """Downsampling, each residual block, then upsampling and output."""
         groups: dict[str, list[str]] = {}

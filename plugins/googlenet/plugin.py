@@ -29,9 +29,9 @@ class GoogLeNetPlugin(ImageClassifierPlugin):
             num_params=6_998_552,
             weights=(BVLC,),
             description="Inception v1, 9 inception modules; aux classifiers with aux_logits=True",
+            preprocessing="caffe",  # RGB->BGR, minus the ImageNet mean
         ),
     )
 
     model_module = "hub_plugins.googlenet.model"
-    preprocessing_mode = "caffe"  # RGB->BGR, minus the ImageNet mean
     small_size = 32  # pool4 is then 1x1

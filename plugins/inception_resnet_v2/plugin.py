@@ -28,11 +28,11 @@ class InceptionResNetV2Plugin(ImageClassifierPlugin):
             weights=(IMAGENET,),
             default_weights="imagenet",
             description="Inception-ResNet-v2, 299x299 (75x75 at least), ImageNet",
+            preprocessing="tf",  # scaled to -1..1
         ),
     )
 
     model_module = "hub_plugins.inception_resnet_v2.model"
-    preprocessing_mode = "tf"  # scaled to -1..1
     small_size = 75  # the smallest size Inception-ResNet-v2 accepts
 
     def blocks(self, model) -> list[list[str]]:

@@ -33,6 +33,7 @@ class ResNetPlugin(ImageClassifierPlugin):
             weights=(imagenet(name),),
             default_weights="imagenet",
             description=f"ResNet-{layers} v1, bottleneck blocks, ImageNet 224x224",
+            preprocessing="caffe",  # RGB->BGR, minus the ImageNet mean
         )
         for name, (params, layers) in _IMAGENET.items()
     ) + tuple(
@@ -45,12 +46,12 @@ class ResNetPlugin(ImageClassifierPlugin):
                 "identity (zero-padded) or projection shortcuts; random init"
             ),
             options={"shortcut": "identity", "weight_decay": 1e-4},
+            # Caffe mode for the CIFAR variants too: tflearn's example zero-centres each channel, and Caffe mode
+            # does that with the ImageNet channel means.
+            preprocessing="caffe",
         )
         for name, params in _CIFAR.items()
     )
 
     model_module = "hub_plugins.resnet.model"
-    # Caffe mode (RGB->BGR, minus the ImageNet mean), for the CIFAR variants too: tflearn's example
-    # zero-centres each channel, and Caffe mode does that with the ImageNet channel means.
-    preprocessing_mode = "caffe"
     small_size = 32  # the smallest size ResNet accepts, and the CIFAR size

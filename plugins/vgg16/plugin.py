@@ -21,7 +21,6 @@ class VGG16Plugin(ImageClassifierPlugin):
     )
     default_variant = "vgg16"
     model_module = "hub_plugins.vgg16.model"
-    preprocessing_mode = "caffe"  # RGB->BGR, minus the ImageNet mean
     variants = (
         Variant(
             name="vgg16",
@@ -30,6 +29,7 @@ class VGG16Plugin(ImageClassifierPlugin):
             weights=(IMAGENET["vgg16"], HED_BSDS500),
             default_weights="imagenet",
             description="VGG16, 13 conv + 3 fc layers",
+            preprocessing="caffe",  # RGB->BGR, minus the ImageNet mean
         ),
         Variant(
             name="vgg19",
@@ -38,5 +38,6 @@ class VGG16Plugin(ImageClassifierPlugin):
             weights=(IMAGENET["vgg19"],),
             default_weights="imagenet",
             description="VGG19, 16 conv + 3 fc layers",
+            preprocessing="caffe",
         ),
     )

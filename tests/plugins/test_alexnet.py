@@ -272,6 +272,6 @@ def test_baked_preprocessing_is_the_plugins_mode_of_each_variant():
     plugin = registry.get_plugin("alexnet")
     for variant, mode in (("alexnet", "caffe"), ("alexnet_single_tower", "torch")):
         model = hub.load(variant, weights=None, include_top=False, input_shape=(SIZE, SIZE, 3), include_preprocessing=True)
-        assert model.get_layer("preprocessing").mode == plugin.mode(plugin.variant(variant)) == mode
+        assert model.get_layer("preprocessing").mode == plugin.preprocessing(plugin.variant(variant)) == mode
     with pytest.raises(hub.HubError, match="multiple values for keyword argument 'preprocessing'"):
         hub.load("alexnet", weights=None, preprocessing="tf")
