@@ -90,13 +90,13 @@ def test_hub_predict_preprocesses_a_third_party_plugin_once(digits_plugin, tmp_p
     model.save_weights(weights)
     expected = reference.predict_proba(images[:64].reshape(64, -1) / 255.0)
 
-    results = hub.predict("digits_scaled", images[:64], weights=str(weights), top_k=1)
+    results = hub.predict("digits_scaled", images[:64], weights=str(weights), top_k=1, engine="keras")
     assert [r["index"] for r in results] == list(expected.argmax(-1))
     np.testing.assert_allclose([r["score"] for r in results], expected.max(-1), atol=1e-4)
 
     three = next(i for i in range(64) if labels[i] == 3 and expected[i].argmax() == 3)
     Image.fromarray(images[three, ..., 0].astype("uint8"), mode="L").save(tmp_path / "three.png")
-    result = run_cli(["predict", "digits_scaled", str(tmp_path / "three.png"), "--weights", str(weights), "--json"],
+    result = run_cli(["predict", "digits_scaled", str(tmp_path / "three.png"), "--weights", str(weights), "--engine", "keras", "--json"],
                      roots)
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout)[0]["label"] == "3"

@@ -265,7 +265,7 @@ def check_raw_image_prediction(plugin_or_name, variant_name: str | None = None) 
     raw_model = raw_pixel_model(plugin, variant, functools.partial(plugin.build, variant, weights=None),
                                 **batch.build_kwargs)
     expected = _predict(plain, apply_preprocessing(batch.inputs, plugin.preprocessing(variant)))[0]
-    results = predict(raw_model, batch.inputs, top_k=expected.shape[-1])
+    results = predict(raw_model, batch.inputs, top_k=expected.shape[-1], engine="keras")
     actual = np.zeros_like(expected)
     for row, result in zip(actual, results):
         for entry in result["top"]:
