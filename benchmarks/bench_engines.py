@@ -39,7 +39,7 @@ import numpy as np
 
 from common import interleaved_times, print_table, write_result
 
-MODELS = ["resnet50", "vgg16"]
+MODELS = ["resnet50", "efficientnet_lite0", "vgg16"]
 # keras.applications constructors of the models it has.
 ANCHORS = {"resnet50": "ResNet50", "vgg16": "VGG16", "vgg19": "VGG19", "resnet101": "ResNet101"}
 # Models timed without their classifier, as pooled features (vgg16's fully connected layers hold 124M of its

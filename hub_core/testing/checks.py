@@ -326,6 +326,8 @@ CHECKS: dict[str, Check] = {
 }
 PLUGIN_LEVEL = ("check_metadata", "check_catalog_data", "check_module_imports_without_tensorflow")
 SLOW = ("check_default_build",)
+# What differs between the variants of one family; the other checks test the family's shared code.
+VARIANT_CHECKS = ("check_small_build", "check_output_shapes", "check_preprocessing")
 LARGE_PARAMS = 10_000_000  # every check on a variant with more parameters (by its metadata) is marked slow
 
 
@@ -383,12 +385,15 @@ def _fails_with(reason: str) -> Check:
     return check_plugin_loads
 
 
-def parametrize_checks(plugin_names: list[str] | None = None, *, variants: str = "all"):
+def parametrize_checks(plugin_names: list[str] | None = None, *, variants: str = "all", every_check: str = "default"):
     """A ``pytest.mark.parametrize`` over ``(plugin_name, variant_name, check)``.
 
     Args:
         plugin_names: Plugins to cover; every registered plugin by default.
         variants: ``"all"`` or ``"default"`` (only each plugin's default variant).
+        every_check: Which variants get every check: ``"default"`` (the default variant; the others get
+            ``VARIANT_CHECKS``, what differs between the variants of one family: build, output shapes,
+            preprocessing) or ``"all"``.
 
     Slow checks, and every check of a variant with more than ``LARGE_PARAMS`` parameters, are marked
     ``slow`` (``pytest -m "not slow"`` skips them); a plugin's ``expected_failures`` become strict
@@ -398,6 +403,9 @@ def parametrize_checks(plugin_names: list[str] | None = None, *, variants: str =
 
     from hub_core.errors import HubError
 
+    for argument, value in (("variants", variants), ("every_check", every_check)):
+        if value not in ("all", "default"):
+            raise ValueError(f"{argument} must be 'all' or 'default', not {value!r}.")
     params = []
     for plugin_name in plugin_names or list(registry.registrations()):
         try:
@@ -411,7 +419,8 @@ def parametrize_checks(plugin_names: list[str] | None = None, *, variants: str =
         names = checks_for(plugin)
         # variant by variant, so consecutive checks share the kit's cached small build of a variant
         pairs = [(n, None) for n in names if n in PLUGIN_LEVEL]
-        pairs += [(n, v) for v in chosen for n in names if n not in PLUGIN_LEVEL]
+        pairs += [(n, v) for v in chosen for n in names if n not in PLUGIN_LEVEL
+                  and (every_check == "all" or v == plugin.default_variant or n in VARIANT_CHECKS)]
         for name, variant_name in pairs:
             marks = [pytest.mark.slow] if name in SLOW or variant_name in large else []
             if name in expected:
