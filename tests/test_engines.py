@@ -43,8 +43,8 @@ def test_engine_outputs_agree_with_keras(hub_home, images, engine):
     results = hub.predict(model, images, engine=engine, top_k=4, batch_size=2)  # batches of 2, 2 and 1
     assert {r["engine"] for r in results} == {engine}
     got = scores(results)
-    # The stated tolerance (engines.AGREEMENT_RTOL of the output scale); onnxruntime computes in float32.
-    assert np.max(np.abs(got - expected)) <= engines.AGREEMENT_RTOL * np.max(np.abs(expected))
+    # The stated tolerance (engines.agreement_rtol of the output scale); onnxruntime computes in float32.
+    assert np.max(np.abs(got - expected)) <= engines.agreement_rtol("float32", "float32") * np.max(np.abs(expected))
     if engine == "onnxruntime":
         np.testing.assert_allclose(got, expected, atol=1e-5)
     assert [r["index"] for r in results] == list(np.argmax(expected, axis=1))
@@ -120,3 +120,13 @@ def test_cli_predict_with_an_engine_prints_it(hub_home, tmp_path, capsys):
     assert [r["image"] for r in printed] == photos
     assert main(["predict", str(tmp_path / "tiny.keras"), photos[0], "--engine", "keras"]) == 0
     assert capsys.readouterr().err.splitlines() == ["engine: keras"]
+
+
+def test_the_agreement_bound_grows_with_each_bfloat16_side():
+    assert engines.agreement_rtol("float32", "float32") == 1e-3
+    assert engines.agreement_rtol("bf16", "float32") == engines.agreement_rtol("float32", "bfloat16") == 2.0**-4
+    assert engines.agreement_rtol("bf16", "bfloat16") == 2.0**-3
+    expected = np.array([[0.9, 0.1, 0.0]])
+    assert engines.agrees(expected + [[-0.05, 0.05, 0.0]], expected, engines.agreement_rtol("bf16", "float32"))
+    assert not engines.agrees(expected + [[-0.05, 0.05, 0.0]], expected, engines.agreement_rtol("f32", "float32"))
+    assert not engines.agrees(expected[:, :2], expected, 1.0)

@@ -16,7 +16,7 @@ export again.
   measured speed (OpenVINO, then onnxruntime for a float32 model only: Keras'
   bfloat16 path is faster), and takes the first that is installed, can export the model
   and agrees with Keras on the first batch: the largest absolute difference
-  must stay within :data:`AGREEMENT_RTOL` of the largest absolute Keras output.
+  must stay within :func:`agreement_rtol` of the largest absolute Keras output.
   With a GPU visible to TensorFlow, ``auto`` is Keras.
 
 The runtimes come with the ``engines`` extra: ``pip install 'hub-core[engines]'``.
@@ -43,9 +43,13 @@ ENGINES = ("auto", "keras", "openvino", "onnxruntime")
 # precision="auto" 43, onnxruntime 26, Keras float32 22. So onnxruntime is tried only for a float32 Keras model.
 AUTO_ORDER = ("openvino", "onnxruntime", "keras")
 FORMATS = {"openvino": "openvino", "onnxruntime": "onnx"}
-# bfloat16 keeps 8 significant bits; a bfloat16 engine (or a bfloat16 Keras model) stays within 2**-5 of the
-# output scale on ResNet and VGG (the same bound as the bfloat16 exports, hub_core.exporting.BFLOAT16_RTOL).
-AGREEMENT_RTOL = 2.0**-5
+# Agreement bounds, as fractions of the largest Keras output. bfloat16 keeps 8 significant bits: a bfloat16
+# computation stays within 2**-5 of float32 on ResNet and VGG, within 2**-4 on EfficientNet-Lite0 (depthwise
+# convolutions; Keras' own bfloat16 path is 0.042 off there). Each bfloat16 side (engine or Keras model) adds
+# BFLOAT16_AGREEMENT_RTOL; two float32 sides agree within FLOAT32_AGREEMENT_RTOL (measured: 4e-6). A broken export
+# (lost preprocessing, wrong layout) is off by the output scale itself.
+BFLOAT16_AGREEMENT_RTOL = 2.0**-4
+FLOAT32_AGREEMENT_RTOL = 1e-3
 OPENVINO_HINT = "LATENCY"
 # Images of the first batch compared with Keras under engine="auto".
 AGREEMENT_IMAGES = 2
@@ -163,21 +167,27 @@ def choose(model, sample) -> Engine:
             continue
         if expected is None:
             expected = keras_engine(sample)
-        if agrees(engine(sample), expected):
+        if agrees(engine(sample), expected, agreement_rtol(engine.precision, _keras_precision(model))):
             return engine
     if not any(installed(name) for name in FORMATS):
         _tell_engines_missing()
     return keras_engine
 
 
-def agrees(actual, expected) -> bool:
-    """Whether ``actual`` is within :data:`AGREEMENT_RTOL` of ``expected``'s largest absolute value, everywhere."""
+def agreement_rtol(*precisions: str) -> float:
+    """The agreement bound between these precisions (Keras or OpenVINO names), as a fraction of the output scale."""
+    bfloat16_sides = sum(precision in ("bfloat16", "bf16") for precision in precisions)
+    return bfloat16_sides * BFLOAT16_AGREEMENT_RTOL if bfloat16_sides else FLOAT32_AGREEMENT_RTOL
+
+
+def agrees(actual, expected, rtol: float) -> bool:
+    """Whether ``actual`` is within ``rtol`` of ``expected``'s largest absolute value, everywhere."""
     import numpy as np
 
     if np.shape(actual) != np.shape(expected):
         return False
     scale = float(np.max(np.abs(expected))) if np.size(expected) else 0.0
-    return bool(np.all(np.abs(actual - expected) <= AGREEMENT_RTOL * scale + 1e-6))
+    return bool(np.all(np.abs(actual - expected) <= rtol * scale + 1e-6))
 
 
 def cached_export(model, format: str, *, sample: Any = None) -> pathlib.Path:
