@@ -51,8 +51,9 @@ SUFFIXES = {"keras": ".keras", "savedmodel": "", "tflite": ".tflite", "onnx": ".
 FLOAT32_FORMATS = ("tflite", "onnx", "openvino")
 # bfloat16 keeps 8 significant bits (a relative rounding error of 2**-9 per
 # operation); across a deep network the float32 twin's outputs stay within
-# 2**-5 of the bfloat16 model's output scale (measured on ResNet and VGG).
-BFLOAT16_RTOL = 2.0**-5
+# 2**-5 of the bfloat16 model's output scale on ResNet and VGG, and within 2**-4
+# on EfficientNet-Lite0 (depthwise convolutions: 0.042 on the labelled photos).
+BFLOAT16_RTOL = 2.0**-4
 
 
 def export(model: Any, path: str | os.PathLike, format: str = "keras", *, atol: float = 1e-4, rtol: float = 1e-4,

@@ -43,12 +43,9 @@ ENGINES = ("auto", "keras", "openvino", "onnxruntime")
 # precision="auto" 43, onnxruntime 26, Keras float32 22. So onnxruntime is tried only for a float32 Keras model.
 AUTO_ORDER = ("openvino", "onnxruntime", "keras")
 FORMATS = {"openvino": "openvino", "onnxruntime": "onnx"}
-# Agreement bounds, as fractions of the largest Keras output. bfloat16 keeps 8 significant bits: a bfloat16
-# computation stays within 2**-5 of float32 on ResNet and VGG, within 2**-4 on EfficientNet-Lite0 (depthwise
-# convolutions; Keras' own bfloat16 path is 0.042 off there). Each bfloat16 side (engine or Keras model) adds
-# BFLOAT16_AGREEMENT_RTOL; two float32 sides agree within FLOAT32_AGREEMENT_RTOL (measured: 4e-6). A broken export
-# (lost preprocessing, wrong layout) is off by the output scale itself.
-BFLOAT16_AGREEMENT_RTOL = 2.0**-4
+# Agreement bounds, as fractions of the largest Keras output: each bfloat16 side (engine or Keras model) may be
+# hub_core.exporting.BFLOAT16_RTOL off float32; two float32 sides agree within FLOAT32_AGREEMENT_RTOL (measured:
+# 4e-6). A broken export (lost preprocessing, wrong layout) is off by the output scale itself.
 FLOAT32_AGREEMENT_RTOL = 1e-3
 OPENVINO_HINT = "LATENCY"
 # Images of the first batch compared with Keras under engine="auto".
@@ -176,8 +173,10 @@ def choose(model, sample) -> Engine:
 
 def agreement_rtol(*precisions: str) -> float:
     """The agreement bound between these precisions (Keras or OpenVINO names), as a fraction of the output scale."""
+    from hub_core.exporting import BFLOAT16_RTOL
+
     bfloat16_sides = sum(precision in ("bfloat16", "bf16") for precision in precisions)
-    return bfloat16_sides * BFLOAT16_AGREEMENT_RTOL if bfloat16_sides else FLOAT32_AGREEMENT_RTOL
+    return bfloat16_sides * BFLOAT16_RTOL if bfloat16_sides else FLOAT32_AGREEMENT_RTOL
 
 
 def agrees(actual, expected, rtol: float) -> bool:
