@@ -194,6 +194,7 @@ class _Run:
         o = self.options
         self.plugin_name, variant = catalog.resolve(name)
         self.plugin = registry.get_plugin(self.plugin_name)
+        declared = self.plugin.variant(variant)
         classes = o.num_classes or len(self.class_names) or count_classes(self.train_pipe)
         if not classes:
             raise InvalidArgumentError(f"Cannot tell how many classes to train {name} for; pass num_classes=.")
@@ -205,17 +206,16 @@ class _Run:
         if shape and "input_shape" not in kwargs:
             kwargs["input_shape"] = shape
         ref = api.resolve_weights(self.plugin_name, variant, o.weights)
-        self.preprocessing = preprocessing_name(self.plugin.preprocessing(self.plugin.variant(variant)))
+        self.preprocessing = preprocessing_name(self.plugin.preprocessing(declared))
         # the model takes raw pixels: the variant's declared preprocessing inside it, exactly once
-        build = functools.partial(raw_pixel_model, self.plugin, self.plugin.variant(variant),
-                                  functools.partial(api.load, name, weights=o.weights))
+        build = functools.partial(raw_pixel_model, self.plugin, declared, functools.partial(api.load, name, weights=o.weights))
         if "preprocessing" not in self.plugin.capabilities:
             if "tabular" in self.plugin.capabilities and ref is None:
                 kwargs = {**self._table_of_training_data(), **kwargs}
             return build(**{"classes": classes, **kwargs})
         # hub_core.vision image models: a new classifier for our classes
         kwargs = {"precision": o.precision, **kwargs}
-        top_size = self.plugin.variant(variant).input_shape
+        top_size = declared.input_shape
         backbone_only = ref is not None and ref.weight_set is not None and ref.weight_set.num_classes is None
         # a pretrained classifier only fits its own input size; fine-tuning replaces it anyway
         other_size = ref is not None and top_size is not None and kwargs.get("input_shape") not in (None, tuple(top_size))
