@@ -33,6 +33,8 @@ _LAZY = {
     "evaluate": ("hub_core.training", "evaluate"),
     "predict": ("hub_core.training", "predict"),
     "export": ("hub_core.exporting", "export"),
+    "card": ("hub_core.publish.card", "write_card"),
+    "publish": ("hub_core.publish.package", "publish"),
 }
 # Public modules: attribute -> module.
 _LAZY_MODULES = {
