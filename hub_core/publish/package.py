@@ -68,7 +68,7 @@ def check_name(name: str) -> None:
     except InvalidName:
         raise InvalidArgumentError(
             f"'{name}' is not a valid distribution name (PEP 508: letters, digits and '.', '-', '_' inside, starting "
-            "and ending with a letter or digit); choose a name like 'digits-vgg16'.") from None
+            "and ending with a letter or digit); choose a name like 'my-digits-model'.") from None
     taken = None
     registration = registry.registrations().get(name)
     claimants = registry.conflicts().get(name) or ([registration] if registration else [])
