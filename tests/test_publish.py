@@ -76,6 +76,7 @@ def cli(*argv):
     return buffer.getvalue()
 report["list"] = json.loads(cli("list", "--json"))
 report["info"] = cli("info", "NAME")
+report["imported_to_list"] = [m for m in sys.modules if m.startswith("PACKAGE")]
 hub.testing.check_catalog_data("NAME")
 model = hub.load("NAME")
 report["class_names"] = list(model.class_names)
@@ -146,13 +147,15 @@ def test_the_installed_wheel_is_a_verified_plugin(published, tmp_path):
     out = tmp_path / "report.json"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(published["target"]), os.environ.get("PYTHONPATH", "")]),
            "HUB_CORE_HOME": str(tmp_path / "home"), "HUB_CORE_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    subprocess.run([sys.executable, "-c", USE_INSTALLED.replace("NAME", NAME), json.dumps(files), str(classes_dir),
-                    str(tmp_path / "fine"), str(out)], check=True, env=env, cwd=tmp_path, timeout=600)
+    script = USE_INSTALLED.replace("NAME", NAME).replace("PACKAGE", package.package_name(NAME))
+    subprocess.run([sys.executable, "-c", script, json.dumps(files), str(classes_dir), str(tmp_path / "fine"), str(out)],
+                   check=True, env=env, cwd=tmp_path, timeout=600)
     report = json.loads(out.read_text())
     listed = {row["model"]: row for row in report["list"]}
     assert listed[NAME]["task"] == "image-classification" and listed[NAME]["weights"] == ["trained"]
     assert listed[NAME]["params"] == hub.load(published["run"]).count_params()
     assert listed[NAME]["distribution"] == "hub-digits-tiny"
+    assert report["imported_to_list"] == []  # hub list and hub info read the catalog data, not the plugin
     assert f"card model: {NAME}" in report["info"] and "card base_model: tiny_convnet" in report["info"]
     assert "card datasets: test" in report["info"] and "test accuracy" in report["info"]
     assert report["class_names"] == json.loads((published["run"] / "class_names.json").read_text())
@@ -160,3 +163,25 @@ def test_the_installed_wheel_is_a_verified_plugin(published, tmp_path):
     assert [r["label"] for r in report["predict"]] == [r["label"] for r in expected]
     assert report["fine_tuned"]["units"] == 3 and np.isfinite(report["fine_tuned"]["loss"])
     assert "sha256" in report["tampered"] and "reinstall" in report["tampered"]
+
+
+def test_catalog_data_with_a_card_over_64_kib_leaves_that_plugin_out(published, tmp_path, monkeypatch):
+    from hub_core.errors import PluginError
+    from hub_core.hub import catalog
+
+    target = tmp_path / "target"
+    shutil.copytree(published["target"], target)
+    data_file = target / package.package_name(NAME) / "hub_catalog.json"
+    data = json.loads(data_file.read_text())
+    data["plugins"][NAME]["variants"][NAME]["card"] += "x" * (64 * 1024)
+    data_file.write_text(json.dumps(data))
+    monkeypatch.syspath_prepend(str(target))
+    catalog.refresh()
+    try:
+        with pytest.raises(PluginError, match="over the 65536-byte budget of a card"):
+            catalog.entry(NAME)
+        assert NAME not in hub.list_models() and "resnet50" in hub.list_models()
+    finally:
+        monkeypatch.undo()
+        catalog.refresh()
+    assert NAME not in hub.list_models()
