@@ -233,7 +233,7 @@ def _build(source: pathlib.Path, out: pathlib.Path) -> pathlib.Path:
 def _setup_cfg(name: str, version: str, description: str, license: str, package: str, requires: list[str]) -> str:
     """The generated distribution's setup.cfg (metadata, dependencies, package data, entry point)."""
     requirements = "".join(f"\n    {r}" for r in requires)
-    summary = " ".join(description.split())
+    summary, license = " ".join(description.split()), " ".join(license.split())  # one line each in the file
     return f"""[metadata]
 name = {distribution_name(name)}
 version = {version}
