@@ -77,7 +77,7 @@ def main() -> None:
         wheels = {}
 
         def publish(name=name, run_dir=run_dir, out=out):
-            wheels["publish"] = hub.publish(run_dir, f"bench-{name}", out=out)
+            wheels["publish"] = hub.publish(run_dir, f"bench-{name}", license="MIT", out=out)
 
         def anchor(model_file=model_file, out=out):
             wheels["anchor"] = bare_wheel(model_file, out / "bare")

@@ -39,6 +39,12 @@ def test_an_invalid_distribution_name_is_refused(name):
         package.check_name(name)
 
 
+def test_a_run_from_unlicensed_weights_needs_a_license(tiny_run, tmp_path):
+    with pytest.raises(InvalidArgumentError, match="started from no licensed weights.*pass --license"):
+        package.publish(tiny_run[0], "digits-unlicensed", out=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_free_names_pass_and_map_to_a_package():
     package.check_name("digits-tiny.v2")
     assert package.package_name("Digits-tiny.v2") == "hub_digits_tiny_v2"

@@ -183,29 +183,29 @@ class Run:
         self.evaluation = read_json(path / EVALUATION, {}) or {}
         self.arguments = self.config.get("arguments") or {}
         self.base = self.config.get("model")
-        self.base_weights, self.base_license, self.task = self._base_catalog()
+        self.base_weights, self.base_license, self.task, self.base_paper = self._base_catalog()
 
     @property
     def data_name(self) -> str:
         """The evaluation folder's name (a local path says nothing to a reader elsewhere)."""
         return pathlib.PurePath(self.evaluation["data"]).name
 
-    def _base_catalog(self) -> tuple[str | None, str | None, str | None]:
-        """``(weights, their license, task)`` of the base model, from the catalog; None where unknown."""
+    def _base_catalog(self) -> tuple[str | None, str | None, str | None, dict[str, Any] | None]:
+        """``(weights, their license, task, paper)`` of the base model, from the catalog; None where unknown."""
         from hub_core.hub import catalog
 
         plugin = self.config.get("plugin")
         try:
             entry = catalog.entry(plugin)
         except HubError:
-            return None, None, None
+            return None, None, None, None
         variant = entry["variants"].get(self.base) or {}
         weights = self.arguments.get("weights")
         if weights == "default":
             weights = variant.get("default_weights")
         weight_set = (variant.get("weights") or {}).get(weights) if isinstance(weights, str) else None
         # weights from a path or URL are the user's own: their name is not a catalog set, their license unknown
-        return (weights if weight_set else None), (weight_set or {}).get("license"), entry.get("task")
+        return (weights if weight_set else None), (weight_set or {}).get("license"), entry.get("task"), entry.get("paper")
 
     def results(self) -> list[dict[str, Any]]:
         """The ``model-index`` results: the final epoch's metrics (validation and train), then the evaluation."""
@@ -236,6 +236,8 @@ class Run:
         made = f"with hub-core {self.config['hub_core']}" if self.config.get("hub_core") else "with hub-core"
         source = f"`{self.base}`" + (f" (weights `{self.base_weights}`)" if self.base_weights else "")
         lines += [f"Trained from {source} {made}" + (f" for {self.task}." if self.task else "."), ""]
+        if self.base_paper:
+            lines += [f"The architecture's paper: [{self.base_paper['title']}]({self.base_paper['url']}).", ""]
         lines += ["## How to load", "", "```python", "import hub_core as hub", "",
                   f'model = hub.load("{name}")', f'results = hub.predict("{name}", ["image.png"])', "```", "",
                   "```", f"hub predict {name} image.png", "```", "",

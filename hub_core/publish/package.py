@@ -5,7 +5,8 @@ The wheel ``hub_NAME-VERSION-py3-none-any.whl`` of the distribution ``hub-NAME``
 
 * ``plugin.py``: a :class:`~hub_core.publish.plugin.PublishedPlugin` subclass naming the plugin and package,
   registered as ``NAME`` under ``hub_core.plugins``;
-* ``hub_catalog.json``: its catalog data, read as data when listing (no plugin code runs), with the model
+* ``hub_catalog.json``: its catalog data, read as data when listing (no plugin code runs; the paper is the
+  base model's, whose architecture it is), with the model
   card (also the distribution's long description), the declared preprocessing and the weight set
   ``trained`` whose file is ``package://hub_NAME/weights/NAME.keras`` with its sha256;
 * ``class_names.json`` and ``weights/NAME.keras``: the run's model (``best.keras``, else ``model.keras``).
@@ -102,7 +103,7 @@ def publish(run_dir: str | os.PathLike, name: str, *, version: str = DEFAULT_VER
         run_dir: A finished run directory of an image classifier (``hub.fine_tune`` / ``hub.train``).
         name: The plugin and model name (a valid distribution name that no installed plugin or model uses).
         version: The distribution's version (PEP 440).
-        license: The license (default: the base weights' license, else ``unknown``).
+        license: The license (default: the base weights' license; required when the run started from none).
         description: One line for ``hub list`` and the card (default: what the run was trained from).
         out: The folder the wheel is written to (created when missing).
 
@@ -111,7 +112,7 @@ def publish(run_dir: str | os.PathLike, name: str, *, version: str = DEFAULT_VER
 
     Raises:
         InvalidArgumentError: For a taken or invalid name, an invalid version, another task than image
-            classification, or a card over the 64 KiB budget.
+            classification, no license, or a card over the 64 KiB budget.
         DataError: When ``run_dir`` is not a finished run directory or its model cannot be read safely.
         HubError: When the ``build`` package is missing or the build fails.
 
@@ -140,13 +141,16 @@ def publish(run_dir: str | os.PathLike, name: str, *, version: str = DEFAULT_VER
                                    f"{CARD_BUDGET}-byte budget of catalog data; shorten --description or the class names.")
     model_file = run.path / (BEST_MODEL if (run.path / BEST_MODEL).is_file() else FINAL_MODEL)
     num_params, input_shape = _inspect(model_file)
-    license = license or run.base_license or "unknown"
+    license = license or run.base_license
+    if not license:
+        raise InvalidArgumentError(f"The run in {run_dir} started from no licensed weights, so its license is yours to "
+                                   "choose; pass --license (license=), an SPDX id such as MIT or Apache-2.0.")
     description = description or f"{run.base} trained on {len(run.class_names)} classes, published with hub publish."
     package = package_name(name)
     weights_name = f"{name}.keras"
     digest = sha256_file(model_file)
     entry = {
-        "task": run.task, "description": description, "license": license, "paper": None,
+        "task": run.task, "description": description, "license": license, "paper": run.base_paper,
         "default_variant": name, "capabilities": [],
         "variants": {name: {
             "card": text, "description": description, "input_shape": input_shape, "num_params": num_params,

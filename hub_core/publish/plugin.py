@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from hub_core.errors import InvalidArgumentError, PluginError
 from hub_core.hub import catalog
-from hub_core.hub.plugin import ModelPlugin, Variant, WeightsRef
+from hub_core.hub.plugin import ModelPlugin, Paper, Variant, WeightsRef
 
 CLASS_NAMES = "class_names.json"
 
@@ -51,6 +51,7 @@ class PublishedPlugin(ModelPlugin):
         self.task = entry["task"]
         self.description = entry["description"]
         self.license = entry["license"]
+        self.paper = Paper(**entry["paper"]) if entry.get("paper") else None
         self.default_variant = entry["default_variant"]
         self.variants = tuple(_variant(name, data) for name, data in entry["variants"].items())
         self.class_names = tuple(json.loads((folder / CLASS_NAMES).read_text(encoding="utf-8")))
