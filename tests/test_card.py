@@ -42,6 +42,10 @@ def metrics_by_name(front):
     return {m["name"]: m["value"] for result in front["model-index"][0]["results"] for m in result["metrics"]}
 
 
+def front_metric(front, name):
+    return metrics_by_name(front)[name]
+
+
 def test_front_matter_is_yaml_with_the_run_metrics(evaluated):
     front, body = split_front_matter((evaluated / "README.md").read_text(encoding="utf-8"))
     final = json.loads((evaluated / "metrics.json").read_text())["final"]
@@ -80,6 +84,9 @@ def test_read_card_and_summary(evaluated):
     summary = card.summary(text)
     assert summary["model"] == evaluated.name and summary["datasets"] == ["test"]
     assert summary["metrics"] == metrics_by_name(front)
+    lines = card.summary_lines(text)
+    assert lines[:3] == [f"model: {evaluated.name}", "base_model: tiny_convnet", "datasets: test"]
+    assert lines[3].startswith("metrics: ") and f"val_loss {front_metric(front, 'val_loss'):.4g}" in lines[3]
     assert card.read_card("# no front matter\n") == ({}, "# no front matter\n")
     with pytest.raises(DataError, match="not valid YAML"):
         card.read_card("---\nkey: [unclosed\n---\nbody\n")

@@ -74,12 +74,10 @@ def info_command(args) -> int:
         print(f"  paper:       {paper['title']} ({paper['url']})")
     print(f"  variants:    {', '.join(entry['variants'])}")
     if variant.get("card"):
-        from hub_core.publish.card import summary
+        from hub_core.publish.card import summary_lines
 
-        for key, value in summary(variant["card"]).items():
-            shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items()) \
-                if isinstance(value, dict) else ", ".join(map(str, value)) if isinstance(value, list) else value
-            print(f"  card {key}: {shown}")
+        for line in summary_lines(variant["card"]):
+            print(f"  card {line}")
     print(f"  default weights: {variant['default_weights']}")
     for set_name, weight_set in variant["weights"].items():
         print(f"  weights '{set_name}': {weight_set['description']} [{weight_set['license']}]")

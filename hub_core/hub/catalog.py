@@ -158,9 +158,8 @@ def distribution_entry(registration) -> dict[str, Any] | None:
                        f"'{registration.name}'; regenerate it with: python -m hub_core.hub.catalog --plugin "
                        f"{registration.name} --out {path}")
     variants = described.get("variants") if isinstance(described, dict) else None
-    for variant_name, variant in (variants or {}).items() if isinstance(variants, dict) else ():
-        card = variant.get("card", "") if isinstance(variant, dict) else ""
-        if len(str(card).encode("utf-8")) > CARD_BUDGET:
+    for variant_name, variant in (variants.items() if isinstance(variants, dict) else ()):
+        if isinstance(variant, dict) and len(str(variant.get("card", "")).encode("utf-8")) > CARD_BUDGET:
             raise PluginError(f"The model card of '{variant_name}' in {path} of '{registration.distribution}' is over the "
                            f"{CARD_BUDGET}-byte budget of a card; ship a shorter card.")
     return described

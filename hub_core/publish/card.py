@@ -83,6 +83,18 @@ def summary(text: str) -> dict[str, Any]:
     return found
 
 
+def summary_lines(text: str) -> list[str]:
+    """:func:`summary` as ``"field: value"`` lines (metrics ``name value``, comma-separated), as ``hub info`` prints it."""
+    lines = []
+    for key, value in summary(text).items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value))
+        lines.append(f"{key}: {value}")
+    return lines
+
+
 def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike, *, batch_size: int = 32) -> dict[str, Any]:
     """Evaluate a run's model on a labelled image folder and record the result as ``RUN_DIR/evaluation.json``.
 
