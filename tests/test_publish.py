@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -191,3 +192,16 @@ def test_catalog_data_with_a_card_over_64_kib_leaves_that_plugin_out(published, 
         monkeypatch.undo()
         catalog.refresh()
     assert NAME not in hub.list_models()
+
+
+def test_the_publish_extra_is_in_the_test_extra_and_the_card_needs_are_install_requirements():
+    import configparser
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    parser = configparser.ConfigParser()
+    parser.read(root / "setup.cfg")
+    lines = lambda value: {line.strip() for line in value.splitlines() if line.strip()}  # noqa: E731
+    extras = {name: lines(value) for name, value in parser["options.extras_require"].items()}
+    assert "build>=1.0" in extras["publish"] and extras["publish"] <= extras["test"]
+    assert {"PyYAML>=6.0", "packaging>=22.0"} <= lines(parser["options"]["install_requires"])
+    assert package.PUBLISH_EXTRA == 'pip install "hub-core[publish]"'
