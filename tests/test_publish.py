@@ -204,4 +204,3 @@ def test_the_publish_extra_is_in_the_test_extra_and_the_card_needs_are_install_r
     extras = {name: lines(value) for name, value in parser["options.extras_require"].items()}
     assert "build>=1.0" in extras["publish"] and extras["publish"] <= extras["test"]
     assert {"PyYAML>=6.0", "packaging>=22.0"} <= lines(parser["options"]["install_requires"])
-    assert package.PUBLISH_EXTRA == 'pip install "hub-core[publish]"'
