@@ -135,16 +135,16 @@ def publish(run_dir: str | os.PathLike, name: str, *, version: str = DEFAULT_VER
     if run.task != "image-classification":
         raise InvalidArgumentError(f"{run_dir} holds a {run.task or 'model of an uninstalled plugin'} run, and "
                                    "hub publish publishes image classifiers; publish an image classifier's run.")
+    license = license or run.base_license
+    if not license:
+        raise InvalidArgumentError(f"The run in {run_dir} started from no licensed weights, so its license is yours to "
+                                   "choose; pass --license (license=), an SPDX id such as MIT or Apache-2.0.")
     text = card.card_text(run.path, name=name, license=license, description=description)
     if len(text.encode("utf-8")) > CARD_BUDGET:
         raise InvalidArgumentError(f"The model card of {run_dir} is {len(text.encode('utf-8'))} bytes, over the "
                                    f"{CARD_BUDGET}-byte budget of catalog data; shorten --description or the class names.")
     model_file = run.path / (BEST_MODEL if (run.path / BEST_MODEL).is_file() else FINAL_MODEL)
     num_params, input_shape = _inspect(model_file)
-    license = license or run.base_license
-    if not license:
-        raise InvalidArgumentError(f"The run in {run_dir} started from no licensed weights, so its license is yours to "
-                                   "choose; pass --license (license=), an SPDX id such as MIT or Apache-2.0.")
     description = description or f"{run.base} trained on {len(run.class_names)} classes, published with hub publish."
     package = package_name(name)
     weights_name = f"{name}.keras"
