@@ -33,12 +33,14 @@ _LAZY = {
     "evaluate": ("hub_core.training", "evaluate"),
     "predict": ("hub_core.training", "predict"),
     "export": ("hub_core.exporting", "export"),
+    "card": ("hub_core.publish.card", "write_card"),
 }
 # Public modules: attribute -> module.
 _LAZY_MODULES = {
     "data": "hub_core.data",
     "exporting": "hub_core.exporting",
     "imaging": "hub_core.vision.imaging",
+    "publish": "hub_core.publish",  # callable: hub.publish(RUN_DIR, NAME) is hub_core.publish.package.publish
     "tabular": "hub_core.tabular",
     "testing": "hub_core.testing",
     "training": "hub_core.training",

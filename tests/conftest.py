@@ -67,3 +67,17 @@ def http_server(tmp_path):
     served.mkdir()
     with FileServer(served) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A finished 1-epoch tiny_convnet run on 6 digits per class: ``(run_dir, held_out_folder)``; copy it to change it."""
+    import hub_core as hub
+    from hub_core import data
+    from hub_core.demo import write_digits
+
+    root = tmp_path_factory.mktemp("tiny_run")
+    train_dir, test_dir = write_digits(root / "digits", per_class=6)
+    train, val = data.image_folder(train_dir, model="tiny_convnet", batch_size=16, validation_split=0.2, seed=0)
+    hub.fine_tune("tiny_convnet", train, val, epochs=1, strategy="head", run_dir=root / "run", verbose=0)
+    return root / "run", test_dir

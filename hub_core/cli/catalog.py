@@ -73,6 +73,11 @@ def info_command(args) -> int:
     if paper:
         print(f"  paper:       {paper['title']} ({paper['url']})")
     print(f"  variants:    {', '.join(entry['variants'])}")
+    if variant.get("card"):
+        from hub_core.publish.card import summary_lines
+
+        for line in summary_lines(variant["card"]):
+            print(f"  card {line}")
     print(f"  default weights: {variant['default_weights']}")
     for set_name, weight_set in variant["weights"].items():
         print(f"  weights '{set_name}': {weight_set['description']} [{weight_set['license']}]")

@@ -25,6 +25,7 @@ from typing import Any
 from hub_core import config
 from hub_core.errors import AmbiguousNameError, HubError, PluginConflictError, PluginError, unknown
 from hub_core.hub import registry
+from hub_core.hub.spec import CARD_BUDGET
 
 CATALOG_PATH = pathlib.Path(__file__).parent.parent / "registry.json"
 SCHEMA_PATH = pathlib.Path(__file__).parent.parent / "registry.schema.json"
@@ -156,6 +157,11 @@ def distribution_entry(registration) -> dict[str, Any] | None:
         raise PluginError(f"Catalog data {path} of '{registration.distribution}' does not describe plugin "
                        f"'{registration.name}'; regenerate it with: python -m hub_core.hub.catalog --plugin "
                        f"{registration.name} --out {path}")
+    variants = described.get("variants") if isinstance(described, dict) else None
+    for variant_name, variant in (variants.items() if isinstance(variants, dict) else ()):
+        if isinstance(variant, dict) and len(str(variant.get("card", "")).encode("utf-8")) > CARD_BUDGET:
+            raise PluginError(f"The model card of '{variant_name}' in {path} of '{registration.distribution}' is over the "
+                           f"{CARD_BUDGET}-byte budget of a card; ship a shorter card.")
     return described
 
 

@@ -241,7 +241,9 @@ class ModelPlugin(abc.ABC):
 
 
 def _variant_entry(plugin: ModelPlugin, variant: Variant) -> dict[str, Any]:
+    card = {"card": variant.card} if variant.card else {}
     return {
+        **card,
         "description": variant.description,
         "input_shape": list(variant.input_shape) if variant.input_shape else None,
         "num_params": variant.num_params,

@@ -16,6 +16,9 @@ from hub_core.errors import WeightsError
 #: ImageNet mean/std), ``unit`` (scaled to 0..1) and ``none`` (the model takes the pixels as they are).
 PREPROCESSING_MODES = ("caffe", "tf", "torch", "unit", "none")
 
+#: The largest model card a variant's catalog entry may carry, in bytes of UTF-8.
+CARD_BUDGET = 64 * 1024
+
 #: A variant's preprocessing: one of ``PREPROCESSING_MODES``, or a layer factory (a function of no
 #: arguments returning a Keras layer that takes 0..255 RGB pixels), given as the function or its
 #: dotted path (``"my_package.layers.make_preprocessing"``).
@@ -133,6 +136,8 @@ class Variant:
         preprocessing: What the model expects done to 0..255 RGB pixels (see ``Preprocessing``); the hub
             applies it exactly once on every path (training, fine-tuning, evaluation, prediction, export).
             None falls back to the plugin's ``preprocessing_mode`` (``"none"`` unless the plugin sets it).
+        card: The model card (Markdown with YAML front matter, at most ``CARD_BUDGET`` bytes of UTF-8), or
+            ``""``; ``hub publish`` ships one, ``hub info`` shows its summary.
     """
 
     name: str
@@ -143,3 +148,4 @@ class Variant:
     description: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
     preprocessing: Preprocessing | None = None
+    card: str = ""

@@ -23,11 +23,16 @@ Settings (:mod:`hub_core.config`): ``HUB_CORE_HOME`` (cache root),
 work), ``HUB_CORE_MIRROR`` (mirrors searched by file name before the upstream
 URL; a mirror copy must have the published hash) and ``HUB_CORE_TIMEOUT``
 (the longest network wait, and the base of every file's deadline).
+
+A ``package://PACKAGE/PATH`` URL names a file inside an installed package
+(a wheel that ``hub publish`` built ships its weights so): it is found without
+importing the package, hashed on every use and never copied into the cache.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pathlib
 import urllib.parse
@@ -41,7 +46,9 @@ from hub_core.store.cache import (Hashes, hash_file, legacy_path, lock, lock_pat
 from hub_core.store.transfer import (ATTEMPTS, Deadline, Expected, Failed, Partial, fetch_source, local_path,
                                      local_writes)
 
-__all__ = ["ATTEMPTS", "cache_name", "fetch_file", "fetch_location", "safe_name"]
+__all__ = ["ATTEMPTS", "PACKAGE_SCHEME", "cache_name", "fetch_file", "fetch_location", "package_file", "safe_name"]
+
+PACKAGE_SCHEME = "package://"
 
 
 # -- names and hashes ------------------------------------------------------------
@@ -237,6 +244,41 @@ def _fetch_sources(sources: list[str], url: str, name: str, expected: Expected, 
     raise _final_error(name, url, path, expected, tried)
 
 
+# -- files inside installed packages -----------------------------------------------
+def package_file(url: str) -> pathlib.Path:
+    """The installed file that a ``package://PACKAGE/PATH`` URL names, found without importing PACKAGE.
+
+    Raises:
+        WeightsError: When the URL is malformed, leaves the package's folder, or the package or file is missing.
+    """
+    package, _, relative = url[len(PACKAGE_SCHEME):].partition("/")
+    parts = pathlib.PurePosixPath(relative).parts
+    if not package.isidentifier() or not parts or any(part in ("..", ".") for part in parts) or relative.startswith("/"):
+        raise WeightsError(f"Refused the weights URL {url!r}: expected {PACKAGE_SCHEME}PACKAGE/PATH, a file inside "
+                           "an installed top-level package; fix the plugin's catalog data.")
+    found = importlib.util.find_spec(package)  # a top-level name: located, not imported
+    folders = list(found.submodule_search_locations or ()) if found else []
+    for folder in folders:
+        path = pathlib.Path(folder, *parts)
+        if path.is_file():
+            return path
+    raise WeightsError(f"{url} is missing: the package {package} is not installed or lacks {relative}; "
+                       "reinstall the distribution that provides the model.")
+
+
+def _verified_local(local: pathlib.Path, expected: Expected, fix: str) -> pathlib.Path:
+    """``local`` when it has the expected hash (any file without one).
+
+    Raises:
+        ChecksumError: When it does not; the message ends with ``fix``.
+    """
+    if expected.known:
+        hashes = hash_file(local, md5=expected.needs_md5)
+        if not expected.matches(hashes):
+            raise ChecksumError(f"{local} has {expected.describe(hashes)}; {fix}")
+    return local
+
+
 # -- public API ----------------------------------------------------------------
 def fetch_file(weight_file: WeightFile, progress: bool | None = None) -> pathlib.Path:
     """Return the verified local copy of a catalog weight file, downloading it if needed.
@@ -246,7 +288,8 @@ def fetch_file(weight_file: WeightFile, progress: bool | None = None) -> pathlib
         progress: Show a progress bar on a terminal (None means yes).
 
     Returns:
-        The path of the verified file in the cache.
+        The path of the verified file in the cache; for a ``package://`` URL, the installed file itself,
+        hashed on every call.
 
     Raises:
         ChecksumError: When no source gives a file with the published hash.
@@ -254,6 +297,9 @@ def fetch_file(weight_file: WeightFile, progress: bool | None = None) -> pathlib
         WeightsError: For unsafe file names or failed downloads.
     """
     expected = Expected(weight_file.sha256, weight_file.md5, weight_file.size)
+    if weight_file.url.startswith(PACKAGE_SCHEME):
+        return _verified_local(package_file(weight_file.url), expected,
+                               "the installed package was changed; reinstall it with pip install --force-reinstall.")
     return _fetch_into_cache(weight_file.url, cache_name(weight_file), expected, progress is not False)
 
 
@@ -279,8 +325,4 @@ def fetch_location(url_or_path: str, *, sha256: str | None = None, progress: boo
         return _fetch_into_cache(location, safe_name(_url_name(location), location), Expected(sha256), progress is not False)
     if not local.is_file():
         raise WeightsError(f"Weights file {local} does not exist; pass an existing file, a URL or a weight-set name.")
-    if sha256:
-        expected, hashes = Expected(sha256), hash_file(local)
-        if not expected.matches(hashes):
-            raise ChecksumError(f"{local} has {expected.describe(hashes)}; pass the right file or hash.")
-    return local
+    return _verified_local(local, Expected(sha256), "pass the right file or hash.")
