@@ -10,6 +10,7 @@ import sys
 import pytest
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+SECRET = "the words only the secret file holds"  # serve tests: no response may contain them
 FIXTURE_DISTRIBUTIONS = {"hub-sample-plugin": FIXTURES / "sample_plugin", "hub-broken-plugin": FIXTURES / "broken_plugin"}
 _installed_here: list[str] = []
 
@@ -67,3 +68,61 @@ def http_server(tmp_path):
     served.mkdir()
     with FileServer(served) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def serve_runs(tmp_path_factory):
+    """A ``hub serve --runs`` folder: a tiny trained run (with its evaluation and card), a sweep and a corrupt run.
+
+    ``digits`` is tiny_convnet trained 1 epoch on real digit scans, evaluated on held-out ones (``evaluation.json``
+    is ``hub.evaluate``'s result); ``sweep`` holds a ``sweep.json``; ``corrupt`` has unreadable files. Beside the
+    folder lies ``secret.txt``, which no request may reach.
+    """
+    import json
+
+    import hub_core as hub
+    from hub_core import data
+    from hub_core.demo import write_digits
+
+    base = tmp_path_factory.mktemp("serve")
+    root = base / "runs"
+    train_dir, test_dir = write_digits(base / "digits", per_class=4, test_fraction=0.5)
+    train = data.image_folder(train_dir, model="tiny_convnet", batch_size=20, seed=0)
+    run = root / "digits"
+    hub.train("tiny_convnet", train, epochs=1, run_dir=run, verbose=0)
+    test = data.image_folder(test_dir, model="tiny_convnet", batch_size=20, shuffle=False)
+    evaluation = hub.evaluate(run, test)
+    (run / "evaluation.json").write_text(json.dumps(evaluation))
+    (run / "README.md").write_text("---\nauthor: the test suite\ndataset: sklearn digits\n---\n"
+                                   "# Digits run\n\nTrained for **one** epoch. <script>alert(1)</script>\n")
+    (root / "sweep").mkdir()
+    (root / "sweep" / "sweep.json").write_text(json.dumps({
+        "trials": [{"number": 0, "state": "COMPLETE", "params": {"learning_rate": 0.01}, "value": 0.25, "run_dir": "t0"},
+                   {"number": 1, "state": "PRUNED", "params": {"learning_rate": 0.1}, "value": None, "run_dir": "t1"}],
+        "best": {"number": 0, "value": 0.25}}))
+    corrupt = root / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "run.json").write_text("{not json")
+    (corrupt / "metrics.json").write_text("[1, 2")
+    (corrupt / "model.keras").write_bytes(b"PK\x03\x04 not a zip")
+    (base / "secret.txt").write_text(SECRET)
+    return root
+
+
+@pytest.fixture(scope="session")
+def hub_server(serve_runs):
+    """A real ``hub serve`` app on 127.0.0.1 (uvicorn in a thread, a free port) over ``serve_runs``.
+
+    Yields ``.url`` (``http://127.0.0.1:PORT/``) and ``.app``.
+
+    It predicts with Keras (the ``auto`` engine's first OpenVINO export would not fit the tests' time budget;
+    ``benchmarks/bench_serve.py`` measures ``auto``).
+    """
+    import types
+
+    from hub_core.serve.app import create_app
+    from hub_core.serve.server import background
+
+    app = create_app(runs=[serve_runs], engine="keras")
+    with background(app) as url:
+        yield types.SimpleNamespace(url=url, app=app)

@@ -73,11 +73,10 @@ def create_app(runs: Sequence[str | os.PathLike] = (), *, cache_size: int | None
             catalog_view.catalog.resolve(model)  # an unknown or ambiguous name fails here, before any load
         try:
             return cache.get(key, lambda: models.open_predictor(key, engine))
-        except HubError:
-            raise
-        except Exception as error:  # a corrupt run or a plugin that fails to build: say so, keep serving
-            raise HubError(f"The model '{model}' could not be loaded ({type(error).__name__}: "
-                           f"{' '.join(str(error).split())[:300]}); check its files or its plugin.") from None
+        except Exception as error:  # a corrupt run, missing weights, a plugin that fails to build: say so, serve on
+            reason = _sentence(error) if isinstance(error, HubError) else f"{type(error).__name__}: {_sentence(error)}"
+            raise HubError(f"The model '{model}' could not be loaded ({reason[:400].rstrip('.')}); "
+                           "check its files, its weights or its plugin.") from None
 
     async def upload_bytes(request: Request, image: UploadFile | None) -> bytes:
         limit = config.serve_max_upload_bytes()
