@@ -14,7 +14,7 @@ def make_server(app: Any, host: str, port: int, on_listening: Callable[[str], No
     """A ``uvicorn.Server`` for ``app`` that calls ``on_listening(url)`` for each address once it listens."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
     started = server.startup
 
     async def startup(sockets=None):
