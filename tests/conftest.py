@@ -75,13 +75,14 @@ def serve_runs(tmp_path_factory):
     """A ``hub serve --runs`` folder: a tiny trained run (with its evaluation and card), a sweep and a corrupt run.
 
     ``digits`` is tiny_convnet trained 1 epoch on real digit scans, evaluated on held-out ones (``evaluation.json``
-    is ``hub.evaluate``'s result); ``sweep`` holds a ``sweep.json``; ``corrupt`` has unreadable files. Beside the
-    folder lies ``secret.txt``, which no request may reach.
+    is ``hub.evaluate``'s result); ``sweep`` holds a ``sweep.json``; ``corrupt`` has unreadable files; ``table``
+    holds a model of named features (:func:`feature_model`). Beside the folder lies ``secret.txt``, which no request
+    may reach.
     """
     import json
 
     import hub_core as hub
-    from hub_core import data
+    from hub_core import data, saving
     from hub_core.demo import write_digits
 
     base = tmp_path_factory.mktemp("serve")
@@ -106,7 +107,27 @@ def serve_runs(tmp_path_factory):
     (corrupt / "metrics.json").write_text("[1, 2")
     (corrupt / "model.keras").write_bytes(b"PK\x03\x04 not a zip")
     (base / "secret.txt").write_text(SECRET)
+    table = root / "table"
+    table.mkdir()
+    saving.save_model(feature_model(), table / saving.FINAL_MODEL)
+    (table / saving.RUN_CONFIG).write_text(json.dumps({"model": None, "arguments": {"epochs": 0}}))
     return root
+
+
+def feature_model():
+    """A small model of named table features (a number and a category) giving a probability, fixed weights."""
+    import keras
+    import numpy as np
+
+    age = keras.Input((), name="age", dtype="float32")
+    sex = keras.Input((), name="sex", dtype="string")
+    one_hot = keras.layers.StringLookup(vocabulary=["Female", "Male"], output_mode="one_hot")(sex)
+    scaled = keras.layers.Reshape((1,))(keras.layers.Rescaling(1 / 50.0)(age))
+    output = keras.layers.Dense(1, activation="sigmoid", name="probability")(keras.layers.Concatenate()([scaled, one_hot]))
+    model = keras.Model({"age": age, "sex": sex}, output)
+    model.get_layer("probability").set_weights([np.array([[1.5], [-0.2], [-1.0], [0.7]], "float32"),
+                                                np.array([-0.5], "float32")])
+    return model
 
 
 @pytest.fixture(scope="session")

@@ -83,7 +83,7 @@ def test_models_json_lists_every_model_and_the_broken_plugins(hub_server):
 
 def test_runs_json_reads_the_runs_and_reports_the_corrupt_one(hub_server, serve_runs):
     runs = {row["name"]: row for row in httpx.get(hub_server.url + "api/runs", timeout=60).json()}
-    assert set(runs) == {"digits", "sweep", "corrupt"}
+    assert set(runs) == {"digits", "sweep", "corrupt", "table"}
     final = json.loads((serve_runs / "digits" / "metrics.json").read_text())["final"]
     assert runs["digits"]["metrics"] == final and runs["digits"]["model"] == "tiny_convnet"
     assert runs["sweep"]["sweep"] and not runs["corrupt"]["metrics"]
@@ -218,3 +218,56 @@ def test_hub_serve_without_the_extra_says_how_to_install_it(monkeypatch, capsys)
     assert main(["serve"]) == 1
     error = capsys.readouterr().err
     assert 'pip install "hub-core[serve]"' in error and "fastapi" in error and "Traceback" not in error
+
+
+def test_a_table_run_gets_a_form_of_its_features_and_the_probability(hub_server, serve_runs):
+    page = httpx.get(hub_server.url + "runs/table", timeout=60).text
+    assert 'name="feature:age"' in page and 'name="feature:sex"' in page and 'id="features-form"' in page
+    model = hub.load(serve_runs / "table")
+    import numpy as np
+
+    expected = float(model.predict({"age": np.array([40.0], "float32"), "sex": np.array(["Male"], dtype=object)},
+                                   verbose=0)[0, 0])
+    result = httpx.post(hub_server.url + "try-features", data={"run": "table", "feature:age": "40", "feature:sex": "Male"},
+                        timeout=60)
+    assert result.status_code == 200, result.text[-600:]
+    assert f'<strong id="probability">{expected:.4f}</strong>' in result.text
+    bad = httpx.post(hub_server.url + "try-features", data={"run": "table", "feature:age": "old", "feature:sex": "Male"},
+                     timeout=60)
+    assert bad.status_code == 400 and "age" in bad.text and "old" in bad.text
+
+
+def test_a_model_name_two_plugins_declare_is_flagged_as_a_clash(hub_server, tmp_path, monkeypatch):
+    overlay = tmp_path / "clash.json"
+    overlay.write_text(json.dumps({"plugins": {"nin": {"variants": {"tiny_convnet": {
+        "description": "a second tiny_convnet", "input_shape": [32, 32, 3], "num_params": 10, "preprocessing": "none",
+        "default_weights": None, "weights": {}}}}}}))
+    monkeypatch.setenv("HUB_CORE_REGISTRY", str(overlay))
+    catalog.refresh()
+    try:
+        rows = {row["name"]: row for row in httpx.get(hub_server.url + "api/models", timeout=60).json()}
+        page = httpx.get(hub_server.url, timeout=60).text
+    finally:
+        monkeypatch.delenv("HUB_CORE_REGISTRY")
+        catalog.refresh()
+    assert "tiny_convnet" not in rows and {"nin:tiny_convnet", "tiny_convnet:tiny_convnet"} <= set(rows)
+    assert "load it as 'nin:tiny_convnet'" in rows["nin:tiny_convnet"]["clash"]
+    assert page.count('class="flag" title="') == 2
+
+
+def test_fast_style_try_it_returns_the_stylised_image(hub_server):
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    path = photo("13")
+    response = predict(hub_server, "fast_style", path.name, path.read_bytes())
+    assert response.status_code == 200 and response.json()["kind"] == "image"
+    served = np.asarray(Image.open(io.BytesIO(base64.b64decode(response.json()["png"]))))
+    # fast_style has no published weights: its random ones are the cached model's, so ask that model directly
+    loaded = hub_server.app.state.cache.get("fast_style", None)
+    expected = np.asarray(loaded(str(path)))[0]
+    assert served.shape == expected.shape == (224, 224, 3)
+    assert np.max(np.abs(served.astype("float32") - np.clip(np.rint(expected), 0, 255))) <= 1

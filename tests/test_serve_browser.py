@@ -11,6 +11,9 @@ import pytest
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="the browser tests need the test extra (selenium)")
 
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
 from image_helpers import foolbox_photos  # noqa: E402
 
 import hub_core as hub  # noqa: E402
@@ -48,16 +51,18 @@ def shots(tmp_path_factory):
 
 
 def visible_names(browser) -> list[str]:
-    from selenium.webdriver.common.by import By
-
     return [row.get_attribute("data-name") for row in browser.find_elements(By.CSS_SELECTOR, "#catalog tr.model-row")
             if row.is_displayed()]
 
 
-def test_catalog_loads_and_search_filters_as_you_type(browser, hub_server, shots):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
+def follow(browser, url: str, link: str, element_id: str):
+    """Open ``url``, click the link ``link`` and wait for the element ``element_id`` of the page it opens."""
+    browser.get(url)
+    browser.find_element(By.LINK_TEXT, link).click()
+    return WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, element_id))[0]
 
+
+def test_catalog_loads_and_search_filters_as_you_type(browser, hub_server, shots):
     browser.get(hub_server.url)
     assert browser.title == "hub_core"
     listed = set(visible_names(browser))
@@ -72,13 +77,7 @@ def test_catalog_loads_and_search_filters_as_you_type(browser, hub_server, shots
 
 
 def test_open_a_model_page_and_upload_a_real_photo(browser, hub_server, shots):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    browser.get(hub_server.url + "?q=lite")
-    browser.find_element(By.LINK_TEXT, "efficientnet_lite0").click()
-    WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "model-name"))
-    assert browser.find_element(By.ID, "model-name").text == "efficientnet_lite0"
+    assert follow(browser, hub_server.url + "?q=lite", "efficientnet_lite0", "model-name").text == "efficientnet_lite0"
     assert 'hub.load("efficientnet_lite0")' in browser.find_element(By.ID, "snippet").text
     browser.save_screenshot(str(shots / "3_model_page.png"))
     cannon = next(p for p in foolbox_photos() if p.name.endswith("_471.jpg"))  # ImageNet class 471: cannon
@@ -92,14 +91,8 @@ def test_open_a_model_page_and_upload_a_real_photo(browser, hub_server, shots):
 
 
 def test_open_a_run_page_and_see_its_curves(browser, hub_server, shots):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    browser.get(hub_server.url + "runs")
-    browser.find_element(By.LINK_TEXT, "digits").click()
-    WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "curves"))
+    curves = follow(browser, hub_server.url + "runs", "digits", "curves")
     assert browser.find_element(By.ID, "run-name").text == "Run digits"
-    curves = browser.find_element(By.ID, "curves")
     assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", curves) > 100
     assert browser.find_element(By.ID, "confusion").is_displayed()
     browser.save_screenshot(str(shots / "5_run_page.png"))

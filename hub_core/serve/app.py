@@ -215,13 +215,12 @@ def create_app(runs: Sequence[str | os.PathLike] = (), *, cache_size: int | None
         described = run_dirs.describe(run, folder)
         card = catalog_view.card(described["card"]) if described["card"] else None
         features, problem = {}, None
-        task = _task_of(described)
-        if described["has_model"] and task == "tabular":
+        if described["has_model"]:  # a model of named features (a table's) gets a form, others an image upload
             try:
                 features = models.model_features(predictor(RUN_PREFIX + run).model)
             except HubError as error:
                 problem = _sentence(error)
-        return page(request, "run.html", run=described, card=card, task=task, features=features,
+        return page(request, "run.html", run=described, card=card, features=features,
                     load_problem=problem, samples=list(models.sample_photos()),
                     heatmap=run_dirs.heatmap(described["confusion_matrix"]) if described["confusion_matrix"] else None,
                     title=f"run {run} · hub_core")
@@ -248,17 +247,6 @@ def _run_summary(index, name: str) -> dict[str, Any]:
     return {"name": name, "model": described["model"], "metrics": described["metrics"],
             "sweep": described["sweep"] is not None, "problems": described["problems"],
             "has_model": described["has_model"]}
-
-
-def _task_of(run: dict[str, Any]) -> str | None:
-    """The catalog task of a run's plugin, when the run names one that loads."""
-    plugin = (run["config"] or {}).get("plugin")
-    if not plugin:
-        return None
-    try:
-        return catalog_view.catalog.entry(plugin)["task"]
-    except HubError:
-        return None
 
 
 async def _in_thread(function, *args):

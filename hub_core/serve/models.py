@@ -122,36 +122,44 @@ def predict_image(predictor, data: bytes, filename: str = "upload") -> dict[str,
 
 
 def predict_features(predictor, values: dict[str, str]) -> dict[str, Any]:
-    """Score one row of raw feature values (a tabular run's form) with ``predictor``.
+    """Score one row of raw feature values (a table run's form) with ``predictor``.
 
-    Each value is passed as the dtype of the model input of that name.
+    A number field's text is parsed first; then the row is converted as every table model's raw input is
+    (:func:`hub_core.tabular.features.raw_features`: an empty number is missing, an unknown category unknown).
 
     Raises:
         DataError: When a feature is missing or a number does not parse.
     """
     import numpy as np
 
-    row = {}
-    for name, dtype in model_features(predictor.model).items():
-        if name not in values:
-            raise DataError(f"The feature '{name}' is missing; fill in every field of the form.")
-        text = str(values[name]).strip()
-        if dtype == "string":
-            row[name] = np.array([[text]], dtype=object)
-        else:
+    from hub_core.tabular.features import raw_features
+
+    kinds = model_features(predictor.model)
+    typed = {}
+    for name, text in values.items():
+        text = str(text).strip()
+        if kinds.get(name) in ("number", "integer") and text:
             try:
-                row[name] = np.array([[float(text)]], dtype="float32")
+                typed[name] = [float(text) if kinds[name] == "number" else int(text)]
             except ValueError:
-                raise DataError(f"The feature '{name}' must be a number, not {text!r}.") from None
+                raise DataError(f"The feature '{name}' takes a number, not {text!r}; type a number or leave it "
+                                "empty for a missing value.") from None
+        else:
+            typed[name] = [text if text or kinds.get(name) == "text" else None]
+    row = raw_features(predictor.model, typed)
     output = np.asarray(predictor(row)).reshape(-1)
     return {"kind": "probability", "probability": float(output[0]), "outputs": output.tolist()}
 
 
 def model_features(model) -> dict[str, str]:
-    """``{input name: "string" or "number"}`` of a model that takes a dict of named features; empty otherwise."""
+    """``{input name: "text", "number" or "integer"}`` of a model that takes a dict of named features, else empty."""
     if not isinstance(getattr(model, "input", None), dict):
         return {}
-    return {name: "string" if "string" in str(tensor.dtype) else "number" for name, tensor in model.input.items()}
+    kinds = {}
+    for name, tensor in model.input.items():
+        dtype = str(tensor.dtype)
+        kinds[name] = "number" if dtype.startswith("float") else "integer" if dtype.startswith("int") else "text"
+    return kinds
 
 
 def png_bytes(pixels) -> bytes:
