@@ -271,3 +271,29 @@ def test_fast_style_try_it_returns_the_stylised_image(hub_server):
     expected = np.asarray(loaded(str(path)))[0]
     assert served.shape == expected.shape == (224, 224, 3)
     assert np.max(np.abs(served.astype("float32") - np.clip(np.rint(expected), 0, 255))) <= 1
+
+
+def test_hub_serve_binds_127_0_0_1_and_prints_its_url(serve_runs, monkeypatch, capsys):
+    import threading
+    import time
+
+    from hub_core.cli.main import main
+    from hub_core.serve import server as serve_server
+
+    made = []
+    make = serve_server.make_server
+    monkeypatch.setattr(serve_server, "make_server", lambda *args: made.append(make(*args)) or made[-1])
+    thread = threading.Thread(target=main, args=(["serve", "--port", "0", "--runs", str(serve_runs)],), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while "listening on" not in (printed := capsys.readouterr().out) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        url = printed.split("listening on ", 1)[1].split()[0]
+        assert url.startswith("http://127.0.0.1:") and made[0].config.host == "127.0.0.1"
+        assert {row["name"] for row in httpx.get(url + "api/runs", timeout=30).json()} >= {"digits", "table"}
+    finally:
+        made[0].should_exit = True
+        thread.join(timeout=30)
+    assert main(["serve", "--runs", str(serve_runs / "nowhere")]) == 1
+    assert "is not a folder" in capsys.readouterr().err

@@ -14,7 +14,9 @@ def make_server(app: Any, host: str, port: int, on_listening: Callable[[str], No
     """A ``uvicorn.Server`` for ``app`` that calls ``on_listening(url)`` for each address once it listens."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    # log_config=None: uvicorn leaves the process's logging alone (its warnings still reach stderr)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, log_level="warning",
+                                           access_log=False))
     started = server.startup
 
     async def startup(sockets=None):
