@@ -67,8 +67,11 @@ def test_catalog_loads_and_search_filters_as_you_type(browser, hub_server, shots
     assert browser.title == "hub_core"
     listed = set(visible_names(browser))
     assert set(hub.list_models()) <= listed and "broken_import" in listed
-    assert "broken" in browser.find_element(By.CSS_SELECTOR, 'tr[data-name="broken_import"]').text
     browser.save_screenshot(str(shots / "1_catalog.png"))
+    broken = browser.find_element(By.CSS_SELECTOR, 'tr[data-name="broken_import"]')
+    assert "broken" in broken.text and "missing_dependency" in broken.text
+    browser.execute_script("arguments[0].scrollIntoView()", broken)
+    browser.save_screenshot(str(shots / "1b_catalog_broken_plugins.png"))
     browser.find_element(By.ID, "search").send_keys("lite")
     expected = sorted(name for name in hub.list_models() if "lite" in name)
     WebDriverWait(browser, 10).until(lambda b: sorted(visible_names(b)) == expected)
@@ -94,5 +97,8 @@ def test_open_a_run_page_and_see_its_curves(browser, hub_server, shots):
     curves = follow(browser, hub_server.url + "runs", "digits", "curves")
     assert browser.find_element(By.ID, "run-name").text == "Run digits"
     assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", curves) > 100
-    assert browser.find_element(By.ID, "confusion").is_displayed()
     browser.save_screenshot(str(shots / "5_run_page.png"))
+    confusion = browser.find_element(By.ID, "confusion")
+    browser.execute_script("arguments[0].scrollIntoView()", confusion)
+    assert confusion.is_displayed() and len(confusion.find_elements(By.CSS_SELECTOR, "tbody td")) == 100
+    browser.save_screenshot(str(shots / "6_run_confusion_and_card.png"))
