@@ -19,7 +19,7 @@ def test_the_wheel_holds_every_core_and_plugin_file(tmp_path):
     wheel = next(tmp_path.glob("hub_core-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {str(p.relative_to(ROOT)) for p in (ROOT / "hub_core").rglob("*")
-                if p.is_file() and p.suffix in (".py", ".json") and "__pycache__" not in p.parts}
+                if p.is_file() and p.suffix in (".py", ".json", ".html", ".css", ".js") and "__pycache__" not in p.parts}
     expected |= {"hub_plugins/" + str(p.relative_to(ROOT / "plugins")) for p in (ROOT / "plugins").rglob("*.py")
                  if "__pycache__" not in p.parts}
     missing = sorted(expected - names)

@@ -324,3 +324,11 @@ def test_hub_serve_binds_127_0_0_1_and_prints_its_url(serve_runs, monkeypatch, c
         thread.join(timeout=30)
     assert main(["serve", "--runs", str(serve_runs / "nowhere")]) == 1
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_try_it_with_a_packaged_sample_photo_and_not_with_any_other_file(hub_server):
+    page = httpx.post(hub_server.url + "try", data={"model": MODEL, "sample": "imagenet_13_471.jpg"}, timeout=120)
+    assert page.status_code == 200 and '<strong id="top1">cannon</strong>' in page.text
+    for sample in ("../../secret.txt", "imagenet_13_471.jpg/..", ""):
+        refused = httpx.post(hub_server.url + "try", data={"model": MODEL, "sample": sample}, timeout=60)
+        assert refused.status_code == 400 and "sample photos" in refused.text
