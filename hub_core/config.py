@@ -57,7 +57,13 @@ DATA = Setting("HUB_CORE_DATA", "~/.cache/hub_core/data",
 MAX_WEIGHTS_BYTES = Setting("HUB_CORE_MAX_WEIGHTS_BYTES", str(2 << 30),
                             "Most bytes of arrays one weight file may declare (default 2 GiB, 3.7x the largest "
                             "published file of 575 MB); larger files are refused before anything is read.")
-SETTINGS = (HOME, OFFLINE, MIRROR, TIMEOUT, REGISTRY, PLUGIN_PINS, DEBUG, DATA, MAX_WEIGHTS_BYTES)
+SERVE_MODELS = Setting("HUB_CORE_SERVE_MODELS", "4",
+                       "How many models `hub serve` keeps loaded (least recently used first out).")
+SERVE_MAX_UPLOAD_BYTES = Setting("HUB_CORE_SERVE_MAX_UPLOAD_BYTES", str(20 << 20),
+                                 "Most bytes of one image uploaded to `hub serve` (default 20 MiB); its pixels are "
+                                 "bounded by PIL's decompression-bomb limit, as every image the hub reads.")
+SETTINGS = (HOME, OFFLINE, MIRROR, TIMEOUT, REGISTRY, PLUGIN_PINS, DEBUG, DATA, MAX_WEIGHTS_BYTES, SERVE_MODELS,
+            SERVE_MAX_UPLOAD_BYTES)
 
 _TRUE = ("1", "true", "yes", "on")
 # Split HUB_CORE_MIRROR on ':' except in 'scheme://' and 'host:port'.
@@ -108,6 +114,31 @@ def max_weights_bytes() -> int:
     if not value.strip().isdigit() or int(value) <= 0:
         raise ValueError(f"{MAX_WEIGHTS_BYTES.name}={value!r} is not a positive number of bytes; "
                          f"set it to e.g. {MAX_WEIGHTS_BYTES.default}.")
+    return int(value)
+
+
+def serve_models() -> int:
+    """How many models ``hub serve`` keeps loaded (``HUB_CORE_SERVE_MODELS``, default 4).
+
+    Raises:
+        ValueError: When the value is not a positive whole number.
+    """
+    return _positive_int(SERVE_MODELS)
+
+
+def serve_max_upload_bytes() -> int:
+    """The most bytes of one image uploaded to ``hub serve`` (``HUB_CORE_SERVE_MAX_UPLOAD_BYTES``, default 20 MiB).
+
+    Raises:
+        ValueError: When the value is not a positive whole number of bytes.
+    """
+    return _positive_int(SERVE_MAX_UPLOAD_BYTES)
+
+
+def _positive_int(setting: Setting) -> int:
+    value = setting.value()
+    if not value.strip().isdigit() or int(value) <= 0:
+        raise ValueError(f"{setting.name}={value!r} is not a positive whole number; set it to e.g. {setting.default}.")
     return int(value)
 
 

