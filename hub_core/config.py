@@ -57,7 +57,10 @@ DATA = Setting("HUB_CORE_DATA", "~/.cache/hub_core/data",
 MAX_WEIGHTS_BYTES = Setting("HUB_CORE_MAX_WEIGHTS_BYTES", str(2 << 30),
                             "Most bytes of arrays one weight file may declare (default 2 GiB, 3.7x the largest "
                             "published file of 575 MB); larger files are refused before anything is read.")
-SETTINGS = (HOME, OFFLINE, MIRROR, TIMEOUT, REGISTRY, PLUGIN_PINS, DEBUG, DATA, MAX_WEIGHTS_BYTES)
+FONTS = Setting("HUB_CORE_FONTS", "",
+                "Folder of CJK font files (.ttf, .ttc, .otf) for the captcha and printed-character generators; "
+                "unset, they are found through fontconfig (fc-list :lang=zh).")
+SETTINGS = (HOME, OFFLINE, MIRROR, TIMEOUT, REGISTRY, PLUGIN_PINS, DEBUG, DATA, MAX_WEIGHTS_BYTES, FONTS)
 
 _TRUE = ("1", "true", "yes", "on")
 # Split HUB_CORE_MIRROR on ':' except in 'scheme://' and 'host:port'.
@@ -140,3 +143,9 @@ def debug() -> bool:
 def data_dir() -> pathlib.Path:
     """The test-data folder: ``$HUB_CORE_DATA`` or ``~/.cache/hub_core/data``."""
     return pathlib.Path(DATA.value()).expanduser()
+
+
+def fonts_dir() -> pathlib.Path | None:
+    """The ``HUB_CORE_FONTS`` folder of CJK fonts, or None when unset (fontconfig finds them)."""
+    value = FONTS.value().strip()
+    return pathlib.Path(value).expanduser() if value else None
