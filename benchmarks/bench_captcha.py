@@ -1,16 +1,26 @@
 """Captcha: exact match and per-head accuracy of captcha_inverted10 on 2,000 images in a font training never saw.
 
 The held-out images are ``hub.data.captcha(2000, seed=HELD_OUT_SEED)`` drawn in
-WenQuanYi Micro Hei only; training uses the other CJK faces of TRAIN_FONTS and
-other seeds. ``--train DIR`` first trains the net through ``hub.train`` on the
-generator (this is how the shipped ``generated`` weights were made) and writes
-``DIR/captcha_inverted10.weights.h5`` from the run's best model (its exact match
-on 1,000 other held-out-font images is the monitored metric).
+WenQuanYi Micro Hei only; training uses other CJK faces (``--fonts``, default
+TRAIN_FONTS) and other seeds. ``--train DIR`` first trains the net through
+``hub.train`` on the generator and writes ``DIR/captcha_inverted10.weights.h5``
+from the run's best model (its exact match on 1,000 other Micro Hei images,
+seed VALIDATION_SEED, is the monitored metric); ``--init`` continues from
+earlier weights on fresh images.
 
 Usage::
 
     python benchmarks/bench_captcha.py                          # the shipped weights
-    python benchmarks/bench_captcha.py --train plugins/captcha/data   # retrain them (about 25 min of 2 CPU cores)
+
+The shipped ``generated`` weights are the result of these three runs, each on
+fresh images (about 70 min of the shared 2-core CPU in all)::
+
+    python benchmarks/bench_captcha.py --train runs/stage1 --run-dir runs/captcha1 --count 40000 --epochs 4 \
+        --lr 2e-3 --seed 1 --fonts "Noto Sans CJK SC" "Noto Serif CJK SC" "WenQuanYi Zen Hei Regular"
+    python benchmarks/bench_captcha.py --train runs/stage2 --run-dir runs/captcha2 --count 60000 --epochs 2 \
+        --lr 1e-3 --seed 3 --init runs/stage1/captcha_inverted10.weights.h5
+    python benchmarks/bench_captcha.py --train plugins/captcha/data --run-dir runs/captcha3 --count 75000 \
+        --epochs 1 --lr 5e-4 --seed 4 --init runs/stage2/captcha_inverted10.weights.h5
 """
 
 from __future__ import annotations

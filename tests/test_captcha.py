@@ -177,3 +177,14 @@ def test_hub_predict_prints_the_inverted_positions_of_the_shipped_weights(tmp_pa
         predicted = [int(p) for p in line[len("inverted: "):].split(", ") if p != "none"]
         right += sum((i in truth) == (i in predicted) for i in range(10))
     assert right >= 0.95 * 80, right  # head accuracy on a font training never saw (JPEG-compressed)
+
+
+def test_shipped_weights_are_checked_against_their_sha256(monkeypatch):
+    import hub_core as hub
+    from hub_core.errors import ChecksumError
+    from hub_plugins.captcha import weights
+
+    assert weights.generated_path().stat().st_size == weights.SIZE
+    monkeypatch.setattr(weights, "SHA256", "0" * 64)
+    with pytest.raises(ChecksumError, match="not 0000"):
+        hub.load("captcha_inverted10")

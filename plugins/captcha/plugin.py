@@ -1,4 +1,8 @@
-"""The ``captcha`` plugin: glue between the hub and the inverted-character captcha net of ``model.py``."""
+"""The ``inverted_captcha`` plugin (folder ``captcha``): glue between the hub and the captcha net of ``model.py``.
+
+Its entry-point name is not ``captcha``: that word is the core's data source (``hub.data.captcha``,
+``hub data captcha``), and the core names no plugin.
+"""
 
 from __future__ import annotations
 
@@ -14,14 +18,14 @@ INPUT_SHAPE = (28, 280, 3)
 class CaptchaPlugin(ModelPlugin):
     """The notes' inverted-character captcha: which of 10 printed Chinese characters are upside down."""
 
-    name = "captcha"
+    name = "inverted_captcha"
     task = "image-classification"
     description = "Inverted-character captcha: a small CNN with 10 binary heads (which characters are upside down)."
     license = "Apache-2.0"
     paper = Paper(
         title="机器学习进阶笔记 (Machine learning notes), chapter 9: the inverted-character captcha",
         url="http://hacker.duanshishi.com/",
-        authors="Duan Shishi",
+        authors="Burness (UCloud)",
     )
     default_variant = "captcha_inverted10"
     variants = (

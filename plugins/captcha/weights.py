@@ -1,10 +1,10 @@
 """The ``generated`` weight set of ``captcha_inverted10``: trained here, shipped inside the plugin package.
 
-``data/captcha_inverted10.weights.h5`` holds the weights of the run that
+``data/captcha_inverted10.weights.h5`` holds the weights of the runs that
 ``benchmarks/bench_captcha.py`` trains through ``hub.train`` on
-:func:`hub_core.data.captcha` images (every installed CJK face but WenQuanYi
-Micro Hei, which its held-out images use). The file is checked against its
-sha256 before it is read, like every weight set.
+:func:`hub_core.data.captcha` images (Noto Sans, Serif and Sans Mono CJK SC and
+WenQuanYi Zen Hei; never WenQuanYi Micro Hei, which its held-out images use).
+The file is checked against its sha256 before it is read, like every weight set.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from hub_core.hub.plugin import WeightSet
 
 FORMAT = "keras_weights_h5"
 FILE = "captcha_inverted10.weights.h5"
-SHA256 = ""
-SIZE = 0
-TRAINING = "python benchmarks/bench_captcha.py --train plugins/captcha/data"
+SHA256 = "6bbc0f47798f3942dbd269b459efa499504c52dd48c091b94bfeb33f2abcf4be"
+SIZE = 486_784
+TRAINING = "the three commands in the docstring of benchmarks/bench_captcha.py"
 
 GENERATED = WeightSet(
     name="generated",
     license="Apache-2.0",
     description="Trained here on generated captchas (hub.data.captcha: GB2312 level 1, 3-6 of 10 inverted, "
-    "every installed CJK face but WenQuanYi Micro Hei); see the README for its held-out exact match.",
+    "Noto CJK SC and WenQuanYi Zen Hei faces); see the README for its exact match on WenQuanYi Micro Hei.",
     format=FORMAT,
     num_classes=10,
     published=False,
