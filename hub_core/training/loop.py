@@ -303,11 +303,16 @@ class _Run:
         return trainer, elements
 
     def _jit_compile(self) -> bool | None:
-        """XLA on or off as asked, or measured for the named model's task under "auto"; None leaves Keras' choice."""
+        """XLA on or off as asked, or under "auto" on a CPU-only machine what bench_xla measured for the named
+        model's task; None leaves Keras' own choice (XLA on accelerators)."""
+        import tensorflow as tf
+
         choice = self.options.jit_compile
         if choice != "auto":
             return bool(choice)
-        return JIT_COMPILE_AUTO.get(self.plugin.task) if self.plugin is not None else None
+        if self.plugin is None or any(d.device_type != "CPU" for d in tf.config.list_physical_devices()):
+            return None
+        return JIT_COMPILE_AUTO.get(self.plugin.task)
 
     def _restore(self, trainer, arrays: dict[str, Any], phase: Phase, in_phase: bool):
         """Load a checkpoint's model, optimizer and metric variables; return the metric state."""

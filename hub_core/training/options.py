@@ -9,8 +9,8 @@ from typing import Any, Sequence
 from hub_core.errors import InvalidArgumentError, did_you_mean
 
 STRATEGIES = ("two_phase", "head", "full")
-# jit_compile="auto" per plugin task, from benchmarks/bench_xla.py on this CPU (see the README); models without a
-# plugin task (a keras.Model, a model function) keep Keras' own "auto" (XLA on accelerators only).
+# jit_compile="auto" per plugin task on CPU-only machines, from benchmarks/bench_xla.py (see the README); on
+# accelerators, and for models without a plugin (a keras.Model, a model function), Keras' own "auto" decides.
 JIT_COMPILE_AUTO = {"image-classification": False, "tabular": False}
 BATCHNORM_MODES = ("frozen", "train")
 # Options run.json does not record: user objects, and how this call opened the run directory; neither
@@ -55,8 +55,9 @@ class FitOptions:
         task: Loss/metrics hook (a :class:`~hub_core.training.tasks.Task`); defaults to the model's
             ``hub_task`` attribute or inference.
         verbose: 0 silent, 1 progress bars.
-        jit_compile: XLA compilation of the training and evaluation steps: True, False, or ``"auto"``: the
-            measured choice for the named model's plugin task (``JIT_COMPILE_AUTO``), else Keras' own.
+        jit_compile: XLA compilation of the training and evaluation steps: True, False, or ``"auto"``: on a
+            CPU-only machine the measured choice for the named model's plugin task (``JIT_COMPILE_AUTO``), else
+            Keras' own (XLA on accelerators).
 
     Raises:
         InvalidArgumentError: From ``__post_init__``, for a value out of range.
