@@ -62,8 +62,11 @@ SERVE_MODELS = Setting("HUB_CORE_SERVE_MODELS", "4",
 SERVE_MAX_UPLOAD_BYTES = Setting("HUB_CORE_SERVE_MAX_UPLOAD_BYTES", str(20 << 20),
                                  "Most bytes of one image uploaded to `hub serve` (default 20 MiB); its pixels are "
                                  "bounded by PIL's decompression-bomb limit, as every image the hub reads.")
+FONTS = Setting("HUB_CORE_FONTS", "",
+                "Folder of CJK font files (.ttf, .ttc, .otf) for the captcha and printed-character generators; "
+                "unset, they are found through fontconfig (fc-list :lang=zh).")
 SETTINGS = (HOME, OFFLINE, MIRROR, TIMEOUT, REGISTRY, PLUGIN_PINS, DEBUG, DATA, MAX_WEIGHTS_BYTES, SERVE_MODELS,
-            SERVE_MAX_UPLOAD_BYTES)
+            SERVE_MAX_UPLOAD_BYTES, FONTS)
 
 _TRUE = ("1", "true", "yes", "on")
 # Split HUB_CORE_MIRROR on ':' except in 'scheme://' and 'host:port'.
@@ -171,3 +174,9 @@ def debug() -> bool:
 def data_dir() -> pathlib.Path:
     """The test-data folder: ``$HUB_CORE_DATA`` or ``~/.cache/hub_core/data``."""
     return pathlib.Path(DATA.value()).expanduser()
+
+
+def fonts_dir() -> pathlib.Path | None:
+    """The ``HUB_CORE_FONTS`` folder of CJK fonts, or None when unset (fontconfig finds them)."""
+    value = FONTS.value().strip()
+    return pathlib.Path(value).expanduser() if value else None

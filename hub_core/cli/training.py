@@ -46,6 +46,9 @@ def register(subparsers) -> None:
         p.add_argument("--schedule", choices=("constant", "cosine"), default="constant")
         p.add_argument("--label-smoothing", type=float, default=0.0)
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
+                       help="XLA-compile the training step (default auto: what benchmarks/bench_xla.py measured "
+                       "fastest on CPU for the model's task)")
         if name == "fine-tune":
             p.add_argument("--strategy", choices=("two_phase", "head", "full"), default="two_phase")
             p.add_argument("--unfreeze", type=int, default=2, help="blocks unfrozen in the second phase")
@@ -134,6 +137,7 @@ def fit_command(args) -> int:
         epochs=args.epochs, learning_rate=args.lr, weights=args.weights, run_dir=args.out, resume=not args.no_resume,
         overwrite=args.overwrite, seed=args.seed, checkpoint_every=args.checkpoint_every, optimizer=args.optimizer,
         schedule=args.schedule, label_smoothing=args.label_smoothing, verbose=0 if args.quiet else 1,
+        jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile],
     )
     if args.mode == "fine-tune":
         options.update(strategy=args.strategy, unfreeze=args.unfreeze, layer_decay=args.layer_decay,

@@ -193,6 +193,22 @@ class ModelPlugin(abc.ABC):
 
         return apply_preprocessing(images, self.preprocessing(variant))
 
+    def decode_predictions(self, variant: Variant, outputs: Any) -> list[dict[str, Any]] | None:
+        """The outputs of ``variant`` on a batch as one plain-data dict per input, or None (the default).
+
+        ``hub.predict(NAME)`` and ``hub predict NAME`` give classifiers' outputs as top-k classes; a plugin
+        whose model outputs something else (bits per position, say) returns here what each row means. Each
+        dict needs a ``label`` (the one line ``hub predict`` prints); the hub adds ``image`` and ``engine``.
+
+        Args:
+            variant: The variant that ran.
+            outputs: Its outputs on the batch (numpy).
+
+        Returns:
+            One dict per input, or None to leave the outputs to the hub (top-k classes or raw arrays).
+        """
+        return None
+
     def blocks(self, model) -> list[list[str]]:
         """Layer names grouped into blocks, from input to output, for fine-tuning.
 

@@ -21,7 +21,7 @@ from hub_core.training.feature_cache import backbone_features, cache_allowed
 from hub_core.training.inputs import (cardinality, count_classes, input_shape_of, pipeline_or_dataset, sample_targets,
                                       split_pair)
 from hub_core.training.optim import apply_layer_decay, make_optimizer
-from hub_core.training.options import FitOptions, describe
+from hub_core.training.options import JIT_COMPILE_AUTO, FitOptions, describe
 from hub_core.training.phases import Phase, plan_phases, set_trainable, split_head, with_classifier
 from hub_core.training.tasks import Task
 from hub_core.vision.builder import raw_pixel_model
@@ -64,7 +64,7 @@ def fine_tune(model: Any, train: Any, validation: Any = None, **options: Any) ->
             head_epochs, learning_rate, fine_tune_learning_rate, layer_decay, optimizer, schedule,
             label_smoothing, batchnorm, precision, mixed_precision, callbacks, run_dir, resume, overwrite,
             cache_features, seed, distribution, checkpoint_every, batch_size, weights, num_classes,
-            model_kwargs, blocks, task, verbose), each documented there.
+            model_kwargs, blocks, task, verbose, jit_compile), each documented there.
 
     Returns:
         A :class:`FitResult`.
@@ -290,6 +290,9 @@ class _Run:
             apply_layer_decay(optimizer, trainer, phase.decay)
             sample = sample_targets(self.train_pipe, self.train_ds)
             self.task.compile(trainer, optimizer, sample_targets=sample, label_smoothing=float(o.label_smoothing))
+            jit_compile = self._jit_compile()
+            if jit_compile is not None:
+                trainer.jit_compile = jit_compile  # Keras keeps False for a model with a layer XLA cannot compile
             if self.strategy is not None:
                 build_before_fit(trainer, self.train_pipe, self.train_ds, elements)
         if o.verbose:
@@ -298,6 +301,18 @@ class _Run:
             print(f"hub: phase '{phase.name}': epochs {phase.epochs[0] + 1}-{phase.epochs[1]}, "
                   f"{trainable:,} trainable parameters, learning rate {phase.lr:g}, through {where}")
         return trainer, elements
+
+    def _jit_compile(self) -> bool | None:
+        """XLA on or off as asked, or under "auto" on a CPU-only machine what bench_xla measured for the named
+        model's task; None leaves Keras' own choice (XLA on accelerators)."""
+        import tensorflow as tf
+
+        choice = self.options.jit_compile
+        if choice != "auto":
+            return bool(choice)
+        if self.plugin is None or any(d.device_type != "CPU" for d in tf.config.list_physical_devices()):
+            return None
+        return JIT_COMPILE_AUTO.get(self.plugin.task)
 
     def _restore(self, trainer, arrays: dict[str, Any], phase: Phase, in_phase: bool):
         """Load a checkpoint's model, optimizer and metric variables; return the metric state."""

@@ -9,6 +9,9 @@ from typing import Any, Sequence
 from hub_core.errors import InvalidArgumentError, did_you_mean
 
 STRATEGIES = ("two_phase", "head", "full")
+# jit_compile="auto" per plugin task on CPU-only machines, from benchmarks/bench_xla.py (see the README); on
+# accelerators, and for models without a plugin (a keras.Model, a model function), Keras' own "auto" decides.
+JIT_COMPILE_AUTO = {"image-classification": False, "tabular": False}
 BATCHNORM_MODES = ("frozen", "train")
 # Options run.json does not record: user objects, and how this call opened the run directory; neither
 # describes the run's result (so resuming after an overwrite does not count as changed arguments).
@@ -52,6 +55,9 @@ class FitOptions:
         task: Loss/metrics hook (a :class:`~hub_core.training.tasks.Task`); defaults to the model's
             ``hub_task`` attribute or inference.
         verbose: 0 silent, 1 progress bars.
+        jit_compile: XLA compilation of the training and evaluation steps: True, False, or ``"auto"``: on a
+            CPU-only machine the measured choice for the named model's plugin task (``JIT_COMPILE_AUTO``), else
+            Keras' own (XLA on accelerators).
 
     Raises:
         InvalidArgumentError: From ``__post_init__``, for a value out of range.
@@ -85,6 +91,7 @@ class FitOptions:
     blocks: Sequence[Sequence[str]] | None = None
     task: Any = None
     verbose: int = 1
+    jit_compile: Any = "auto"
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -97,6 +104,8 @@ class FitOptions:
             raise InvalidArgumentError(f"label_smoothing must be in [0, 1), not {self.label_smoothing}.")
         if self.checkpoint_every is not None and int(self.checkpoint_every) < 1:
             raise InvalidArgumentError(f"checkpoint_every must be at least 1 step, or None, not {self.checkpoint_every}.")
+        if not (isinstance(self.jit_compile, bool) or self.jit_compile == "auto"):
+            raise InvalidArgumentError(f"jit_compile must be 'auto', True or False, not {self.jit_compile!r}.")
         if self.mixed_precision is not None:
             self.precision = "bfloat16" if self.mixed_precision else "float32"
 

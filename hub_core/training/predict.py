@@ -36,8 +36,9 @@ def predict(model: Any, inputs: Any, *, top_k: int = 5, batch_size: int = 32, im
         For a single-output classifier, one dict per input: ``label``, ``index``, ``score``, ``wnid`` (ImageNet
         outputs without class names), ``top`` (``[{"rank", "index", "label", "score", "wnid"?}]``) and, for
         image files, ``image`` (the path). Labels are the run's class names, else the ImageNet labels of a
-        1000-class output, else the class index; ``engine`` names the engine that ran. Other models give their
-        raw outputs (numpy).
+        1000-class output, else the class index; ``engine`` names the engine that ran. A catalog model whose
+        plugin decodes its outputs (``ModelPlugin.decode_predictions``) gives the plugin's dicts, with ``label``,
+        ``image`` and ``engine``. Other models give their raw outputs (numpy).
 
     Raises:
         DataError: When an image file does not exist or cannot be read.
@@ -72,7 +73,7 @@ class Predictor:
         import threading
 
         _check(1, engine)
-        self.model = _open(model, weights)
+        self.model, self.plugin, self.variant = _open(model, weights)
         self.engine = engine
         self._runner = None
         self._lock = threading.Lock()
@@ -104,10 +105,12 @@ class Predictor:
                     self._runner = _engine(model, inputs, self.engine)
                 runner = self._runner
                 outputs = _run_batches(runner, model, inputs, int(batch_size))
-        if isinstance(outputs, (list, tuple, dict)) or np.ndim(outputs) != 2 or np.shape(outputs)[-1] < 2:
-            return outputs
-        names = list(getattr(model, "class_names", None) or ())
-        results = [_classes(row, int(top_k), names) for row in np.asarray(outputs, dtype="float32")]
+        results = self.plugin.decode_predictions(self.variant, outputs) if self.plugin is not None else None
+        if results is None:
+            if isinstance(outputs, (list, tuple, dict)) or np.ndim(outputs) != 2 or np.shape(outputs)[-1] < 2:
+                return outputs
+            names = list(getattr(model, "class_names", None) or ())
+            results = [_classes(row, int(top_k), names) for row in np.asarray(outputs, dtype="float32")]
         for result, file in zip(results, files or ()):
             result["image"] = str(file)
         for result in results:
@@ -150,7 +153,8 @@ def _image_files(inputs: Any) -> list | None:
 
 
 def _open(model: Any, weights: Any):
-    """The keras model to predict with; a catalog model is built to take raw pixels (its declared preprocessing inside)."""
+    """``(keras model, plugin, variant)`` to predict with (plugin and variant None for a saved model or
+    keras.Model); a catalog model is built to take raw pixels (its declared preprocessing inside)."""
     import functools
 
     import keras
@@ -164,13 +168,14 @@ def _open(model: Any, weights: Any):
             raise InvalidArgumentError("weights= applies to catalog models, not to a saved model, run directory or keras.Model.")
         from hub_core.training.evaluate import open_model
 
-        return open_model(model)
+        return open_model(model), None, None
     from hub_core.hub import catalog, registry
     from hub_core.vision.builder import raw_pixel_model
 
     plugin_name, variant_name = catalog.resolve(str(model))
     plugin = registry.get_plugin(plugin_name)
-    return raw_pixel_model(plugin, plugin.variant(variant_name), functools.partial(api.load, str(model), weights=weights))
+    variant = plugin.variant(variant_name)
+    return raw_pixel_model(plugin, variant, functools.partial(api.load, str(model), weights=weights)), plugin, variant
 
 
 def _classes(row, top_k: int, names: list[str]) -> dict[str, Any]:

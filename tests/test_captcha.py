@@ -1,0 +1,190 @@
+"""The captcha generator, its fonts and CLI, and the captcha plugin's training and prediction.
+
+The label bits are checked against an independent rendering: each character
+drawn alone with Pillow, compared with the generated cell upright and
+rotated by 180 degrees (the closer one is its orientation).
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import pytest
+
+from hub_core.data.captcha import Captcha, common_characters, render_captcha, write_captchas
+from hub_core.data.fonts import cjk_fonts, find_fonts
+from hub_core.errors import DataError
+
+HELD_OUT = "WenQuanYi Micro Hei Regular"
+
+
+def test_common_characters_are_gb2312_level_1():
+    chars = common_characters()
+    assert len(chars) == 3755 and len(set(chars)) == 3755
+    assert chars[0] == "啊" and chars[-1] == "座"  # the first and last of level 1
+    assert all(0xB0 <= ch.encode("gb2312")[0] <= 0xD7 for ch in chars)
+
+
+def test_render_is_deterministic_per_seed():
+    first, again, other = (render_captcha(7, seed=seed) for seed in (3, 3, 4))
+    np.testing.assert_array_equal(first.image, again.image)
+    assert (first.text, first.label.tolist()) == (again.text, again.label.tolist())
+    assert first.text != other.text
+    assert first.image.shape == (28, 280, 3) and first.image.dtype == np.uint8
+    assert 3 <= int(first.label.sum()) <= 6
+
+
+def _alone(char: str, font, size: int = 25) -> np.ndarray:
+    """``char`` drawn by itself in black on white with Pillow, cropped to its ink."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    face = ImageFont.truetype(font.path, size, index=font.index)
+    canvas = Image.new("L", (64, 64), 255)
+    ImageDraw.Draw(canvas).text((16, 16), char, font=face, fill=0)
+    ink = 255 - np.asarray(canvas, np.float32)
+    rows, cols = np.nonzero(ink > 64)
+    return ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+
+
+def _distance(cell: np.ndarray, glyph: np.ndarray) -> float:
+    """Least mean absolute difference of ``glyph`` placed anywhere in ``cell``."""
+    best = np.inf
+    for y in range(cell.shape[0] - glyph.shape[0] + 1):
+        for x in range(cell.shape[1] - glyph.shape[1] + 1):
+            window = np.zeros_like(cell)
+            window[y:y + glyph.shape[0], x:x + glyph.shape[1]] = glyph
+            best = min(best, float(np.abs(cell - window).mean()))
+    return best
+
+
+@pytest.mark.parametrize("font_name", ["WenQuanYi Zen Hei Regular", "Noto Serif CJK SC Bold"])
+def test_label_bits_match_the_orientation_of_each_glyph(font_name):
+    font = find_fonts(font_name)[0]
+    checked = 0
+    for index in range(3):
+        captcha = render_captcha(index, seed=11, fonts=[font], augment=False)
+        ink = 255 - captcha.image.astype(np.float32).mean(-1)
+        for position, char in enumerate(captcha.text):
+            cell = ink[:, position * 28:(position + 1) * 28]
+            glyph = _alone(char, font)
+            upright, inverted = _distance(cell, glyph), _distance(cell, glyph[::-1, ::-1])
+            if abs(upright - inverted) < 1.0:
+                continue  # (nearly) symmetric under 180 degrees: this check cannot tell
+            assert int(inverted < upright) == captcha.label[position], (char, position, upright, inverted)
+            checked += 1
+    assert checked >= 25
+
+
+def test_dataset_streams_the_rendered_images_in_order():
+    import hub_core as hub
+
+    dataset = hub.data.captcha(5, seed=2, batch_size=2, fonts=["Zen Hei"], length=4, inverted=(1, 3), size=(112, 28))
+    batches = list(dataset.as_numpy_iterator())
+    assert [len(images) for images, _ in batches] == [2, 2, 1]
+    images = np.concatenate([b[0] for b in batches])
+    labels = np.concatenate([b[1] for b in batches])
+    again = np.concatenate([b[0] for b in dataset.as_numpy_iterator()])
+    np.testing.assert_array_equal(images, again)
+    for index in range(5):
+        expected = render_captcha(index, seed=2, fonts=["Zen Hei"], length=4, inverted=(1, 3), size=(112, 28))
+        np.testing.assert_array_equal(images[index], expected.image.astype(np.float32))
+        np.testing.assert_array_equal(labels[index], expected.label)
+    assert dataset.class_names == ("position_0", "position_1", "position_2", "position_3")
+
+
+def test_cli_writes_files_named_with_their_labels(tmp_path):
+    from PIL import Image
+
+    from hub_core.cli.main import main
+
+    assert main(["data", "captcha", "--out", str(tmp_path), "--count", "3", "--seed", "5", "--font", "Zen Hei"]) == 0
+    files = sorted(tmp_path.glob("*.jpeg"))
+    expected = sorted(render_captcha(i, seed=5, fonts=["Zen Hei"]).file_name for i in range(3))
+    assert [f.name for f in files] == expected
+    for path in files:
+        text, positions = path.stem.split("_")
+        assert len(text) == 10 and 3 <= len(positions) <= 6
+        assert Image.open(path).size == (280, 28)
+
+
+def test_missing_font_is_one_sentence_naming_the_package(tmp_path, monkeypatch, capsys):
+    from hub_core.cli.main import main
+
+    monkeypatch.setenv("HUB_CORE_FONTS", str(tmp_path))  # an empty folder
+    with pytest.raises(DataError) as error:
+        cjk_fonts()
+    message = str(error.value)
+    assert "fonts-wqy-zenhei" in message and "\n" not in message
+    assert message.endswith(".") and message.count(". ") == 0
+    assert main(["data", "captcha", "--out", str(tmp_path / "out"), "--count", "1"]) == 1
+    assert capsys.readouterr().err.strip() == f"hub: error: {message}"
+    monkeypatch.delenv("HUB_CORE_FONTS")
+    monkeypatch.setattr("shutil.which", lambda name: None)  # no fontconfig either
+    with pytest.raises(DataError, match="fonts-wqy-zenhei"):
+        cjk_fonts()
+
+
+def test_fonts_folder_setting(tmp_path, monkeypatch):
+    zen_hei = find_fonts("WenQuanYi Zen Hei Regular")[0]
+    (tmp_path / "zenhei.ttc").symlink_to(zen_hei.path)
+    (tmp_path / "notes.txt").write_text("not a font")
+    monkeypatch.setenv("HUB_CORE_FONTS", str(tmp_path))
+    fonts = cjk_fonts()
+    assert [pathlib.Path(f.path).name for f in fonts] == ["zenhei.ttc"]
+    assert isinstance(render_captcha(0, seed=0), Captcha)
+
+
+def test_write_captchas_refuses_unknown_options(tmp_path):
+    from hub_core.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="colour"):
+        write_captchas(tmp_path, 1, seed=0, colour="red")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_short_training_beats_chance_on_a_held_out_font():
+    import hub_core as hub
+
+    common = dict(chars=common_characters()[:40], length=4, inverted=(1, 3), size=(112, 28), batch_size=32)
+    train = hub.data.captcha(1536, seed=1, fonts=["WenQuanYi Zen Hei Regular", "Noto Sans CJK SC Bold"], **common)
+    held_out = hub.data.captcha(256, seed=2, fonts=[HELD_OUT], **common)
+    result = hub.train("captcha_inverted10", train, held_out, epochs=2, learning_rate=3e-3, verbose=0)
+    assert result.model.output_shape == (None, 4)  # one head per position of the data
+    predicted, truth = [], []
+    for images, labels in held_out.as_numpy_iterator():
+        predicted.append(result.model.predict_on_batch(images) > 0.5)
+        truth.append(labels > 0.5)
+    right = np.concatenate(predicted) == np.concatenate(truth)
+    # chance: 0.5 per head (half the positions are inverted on average), 1/14 for all four
+    assert right.mean() > 0.75 and right.all(axis=1).mean() > 0.3, (right.mean(), right.all(axis=1).mean())
+    assert result.final["val_exact_match"] == pytest.approx(right.all(axis=1).mean(), abs=1e-6)
+    assert {f"val_head_{i}_accuracy" for i in range(4)} <= set(result.final)
+
+
+def test_hub_predict_prints_the_inverted_positions_of_the_shipped_weights(tmp_path, capsys):
+    from hub_core.cli.main import main
+
+    files = write_captchas(tmp_path, 8, seed=99, fonts=[HELD_OUT])
+    assert main(["predict", "captcha_inverted10", *map(str, files), "--engine", "keras"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0::2] == [str(f) for f in files]
+    right = 0
+    for path, line in zip(files, lines[1::2]):
+        truth = [int(c) for c in path.stem.split("_")[1]]  # the file name's inverted positions
+        assert line.startswith("inverted: ")
+        predicted = [int(p) for p in line[len("inverted: "):].split(", ") if p != "none"]
+        right += sum((i in truth) == (i in predicted) for i in range(10))
+    assert right >= 0.95 * 80, right  # head accuracy on a font training never saw (JPEG-compressed)
+
+
+def test_shipped_weights_are_checked_against_their_sha256(monkeypatch):
+    import hub_core as hub
+    from hub_core.errors import ChecksumError
+    from hub_plugins.captcha import weights
+
+    assert weights.generated_path().stat().st_size == weights.SIZE
+    monkeypatch.setattr(weights, "SHA256", "0" * 64)
+    with pytest.raises(ChecksumError, match="not 0000"):
+        hub.load("captcha_inverted10")
