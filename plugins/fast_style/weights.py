@@ -4,7 +4,7 @@
 ``hub.load("fast_style", weights=X)`` accepts that run directory, the
 ``.weights.h5`` file itself, a ``.keras`` file of a transform network, or a
 ``.npz`` of ``"<layer>/<index>"`` arrays. The architecture options (normalisation, upsampling, width, residual
-blocks) are read back from the layer names and shapes, so a file always
+blocks, filters) are read back from the layer names and shapes, so a file always
 rebuilds the network it came from.
 """
 
@@ -84,11 +84,18 @@ def architecture(arrays: dict[str, list[Any]]) -> dict[str, Any]:
             "pass weights written by hub.train_style."
         )
     blocks = [int(m.group(1)) for name in arrays if (m := _RESIDUAL.match(name))]
+    transpose = "up1_deconv" in arrays
+    width = int(arrays["down1_conv"][0].shape[-1])
+    # Output channels: the last kernel axis of a Conv2D, the one before it of a Conv2DTranspose.
+    filters = (int(arrays["down2_conv"][0].shape[-1]), int(arrays["down3_conv"][0].shape[-1]),
+               *(int(arrays[f"{up}_deconv"][0].shape[-2]) if transpose else int(arrays[f"{up}_conv"][0].shape[-1])
+                 for up in ("up1", "up2")))
     return {
         "norm": "batch" if "down1_bn" in arrays else "instance",
-        "upsampling": "transpose" if "up1_deconv" in arrays else "resize",
-        "width": int(arrays["down1_conv"][0].shape[-1]),
+        "upsampling": "transpose" if transpose else "resize",
+        "width": width,
         "residual_blocks": max(blocks, default=0),
+        "filters": filters,
     }
 
 

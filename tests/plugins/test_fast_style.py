@@ -80,6 +80,26 @@ def test_architecture_follows_the_paper():
     assert net.count_params() == hub.info("fast_style")["variants"]["fast_style"]["num_params"]
 
 
+def test_filters_are_read_back_from_the_weights(tmp_path):
+    """fast_style_lite's ``filters`` option: other channel counts, rebuilt from a weights file alone."""
+    from hub_plugins.fast_style import weights
+
+    net = _small_net(upsampling="transpose", filters=(6, 10, 5, 3))
+    channels = [net.get_layer(name).output.shape[-1] for name in ("down2_conv", "down3_conv", "res1_b_conv",
+                                                                 "up1_deconv", "up2_deconv")]
+    assert channels == [6, 10, 10, 5, 3]
+    file = tmp_path / "lite.weights.h5"
+    net.save_weights(file)
+    images = np.random.default_rng(0).uniform(0, 255, (1, 20, 24, 3)).astype("float32")
+    reloaded = hub.load("fast_style", weights=str(file))
+    np.testing.assert_allclose(reloaded.predict_on_batch(images), net.predict_on_batch(images), atol=1e-3)
+    with pytest.raises(InvalidArgumentError, match="do not match the weights"):
+        hub.load("fast_style", weights=str(file), filters=[6, 10, 5, 4])
+    resize = _small_net(filters=(7, 9, 5, 2))  # Conv2D kernels hold their outputs on the last axis
+    arrays = {layer.name: [w.numpy() for w in layer.weights] for layer in resize.layers if layer.weights}
+    assert weights.architecture(arrays)["filters"] == (7, 9, 5, 2)
+
+
 @pytest.mark.parametrize("norm,upsampling", [("instance", "resize"), ("batch", "transpose")])
 @pytest.mark.parametrize("height,width", [(33, 47), (17, 65), (40, 40)])
 def test_any_size_gives_same_size_pixels(norm, upsampling, height, width):
