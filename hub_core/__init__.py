@@ -33,6 +33,8 @@ _LAZY = {
     "evaluate": ("hub_core.training", "evaluate"),
     "predict": ("hub_core.training", "predict"),
     "export": ("hub_core.exporting", "export"),
+    "sweep": ("hub_core.training.sweep", "sweep"),
+    "embed": ("hub_core.training.embed", "embed"),
 }
 # Public modules: attribute -> module.
 _LAZY_MODULES = {

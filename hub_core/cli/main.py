@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "hub_core.cli.cache",
     "hub_core.cli.predict",
     "hub_core.cli.training",
+    "hub_core.cli.sweep",
 )
 # Modules whose commands never import TensorFlow (the others import it up front, quietly); this module's
 # are the stand-ins of plugin commands that could not be loaded.
