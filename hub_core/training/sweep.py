@@ -31,6 +31,7 @@ import contextlib
 import dataclasses
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
 import pathlib
 import socket
@@ -423,21 +424,35 @@ def _spawn(config: _Config, workers: int) -> None:
     for process in processes:
         process.start()
     try:
-        for process in processes:
-            process.join()
+        waiting = list(processes)
+        while waiting:  # reap each worker as it ends: a dead one must not linger as a zombie that looks alive
+            ended = multiprocessing.connection.wait([p.sentinel for p in waiting])
+            for process in [p for p in waiting if p.sentinel in ended]:
+                process.join()
+                waiting.remove(process)
     except KeyboardInterrupt:  # the workers got the same Ctrl-C: let them mark their trials failed
         for process in processes:
             process.join(timeout=30)
         raise
     failed = [p.name for p in processes if p.exitcode not in (0, None)]
-    if failed:
+    if not failed:
+        return
+    from optuna.trial import TrialState
+
+    study, _ = _open_study(config, sampler_seed=None)
+    if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))) < config.trials:
         raise DataError(f"Sweep worker(s) {', '.join(failed)} failed (their error is printed above); fix it and run the "
                         "same command again to continue the study.")
+    warnings.warn(f"Sweep worker(s) {', '.join(failed)} died; the other workers retried their trials and completed "
+                  "the study.", stacklevel=3)
 
 
 def _worker_main(config: _Config, index: int) -> None:
     """A spawned worker: its own study handle and sampler seed."""
+    import tensorflow as tf
+
     _optuna()
+    tf.get_logger().setLevel("ERROR")  # each trial builds new models: TensorFlow's retracing notes are noise here
     try:
         _work(config, *_open_study(config, sampler_seed=config.seed + 1 + index))
     except KeyboardInterrupt:
@@ -493,6 +508,7 @@ def _recover(study, storage) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs (a zombie, dead but not yet reaped, does not)."""
     if pid <= 0:
         return False
     try:
@@ -501,6 +517,8 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(OSError, IndexError):  # Linux: the state follows the command's closing parenthesis
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     return True
 
 
@@ -713,7 +731,10 @@ def read_summary(sweep_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def table_rows(summary: Mapping[str, Any]) -> tuple[list[list[str]], list[str]]:
-    """The results table of a summary: ``(rows, header)``, one row per trial (surplus starts left out)."""
+    """The results table of a summary: ``(rows, header)``, one row per trial (surplus starts left out).
+
+    The best trial's number is starred (``3*``).
+    """
     names = sorted(summary.get("space", {}))
     best = (summary.get("best") or {}).get("number")
     rows = []
@@ -721,7 +742,7 @@ def table_rows(summary: Mapping[str, Any]) -> tuple[list[list[str]], list[str]]:
         if trial.get("surplus"):
             continue
         value = trial.get("value")
-        rows.append([f"{trial['number']}{' *' if trial['number'] == best else ''}", trial["state"],
+        rows.append([f"{trial['number']}{'*' if trial['number'] == best else ''}", trial["state"],
                      "" if value is None else f"{value:.4f}",
                      *(_short(trial["params"].get(n, "")) for n in names),
                      pathlib.Path(trial["run_dir"]).name if trial.get("run_dir") else ""])
