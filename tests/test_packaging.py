@@ -35,3 +35,4 @@ def test_the_test_extra_holds_the_engines_extra():
               for name, value in parser["options.extras_require"].items()}
     assert {"openvino>=2025.0", "onnxruntime>=1.17", "nncf>=2.14", "ai-edge-litert>=1.2"} <= extras["engines"]
     assert extras["engines"] <= extras["test"], f"missing from the test extra: {sorted(extras['engines'] - extras['test'])}"
+    assert extras["sweep"] <= extras["test"], f"missing from the test extra: {sorted(extras['sweep'] - extras['test'])}"
