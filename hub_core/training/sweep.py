@@ -10,13 +10,9 @@ Layout of a sweep directory::
       trial-0000/         a run directory (see :mod:`hub_core.training.runs`), its logs/ with the trial's
       ...                 HParams summary, its run.json with a ``"sweep"`` record (state, params, seed)
 
-A search space maps parameter names to specs: ``loguniform:LOW:HIGH``,
-``uniform:LOW:HIGH``, ``int:LOW:HIGH`` or choices ``a,b,c``. A name that is a
-field of :class:`~hub_core.training.options.FitOptions` is that training
-option; ``weight_decay`` is the optimizer's; ``model`` picks the model (a
-variant) of each trial; any other name is a builder argument of the model
-(``model_kwargs``), which is how a plugin's own parameters
-(:meth:`~hub_core.hub.plugin.ModelPlugin.search_space`) reach its ``build``.
+Search spaces are :mod:`hub_core.training.search_space`'s; what a sweep writes
+besides its trials (HParams, sweep.json, the table, the plot) is
+:mod:`hub_core.training.sweep_results`'.
 
 ``trials`` is the study's total: every worker stops when as many trials are
 complete, pruned or running. A trial whose worker died (killed, Ctrl-C) is
@@ -40,174 +36,17 @@ from typing import Any, Mapping
 
 from hub_core.errors import DataError, InvalidArgumentError
 from hub_core.training import runs
-from hub_core.training.options import FitOptions, describe
+from hub_core.training.options import FitOptions
+from hub_core.training.search_space import Param, default_space, parse_param, parse_space, trial_options
+from hub_core.training.sweep_results import (HPARAMS, JOURNAL, PLOT, SUMMARY, best_options, plot_study, read_summary,
+                                             run_name, table_rows, write_hparams, write_hparams_config, write_summary)
 
-JOURNAL = "study.journal"
-SUMMARY = "sweep.json"
-PLOT = "sweep.png"
-HPARAMS = "hparams"
 PRUNERS = ("median", "hyperband", "none")
 TASKS = ("fine_tune", "train")
-# The default spaces: what the notes search when fine-tuning, and when training from scratch.
-DEFAULT_SPACES = {
-    "fine_tune": {"learning_rate": "loguniform:1e-4:1e-2", "strategy": "head,two_phase", "unfreeze": "int:1:3",
-                  "label_smoothing": "uniform:0.0:0.2"},
-    "train": {"learning_rate": "loguniform:1e-4:1e-2", "batch_size": "16,32,64", "weight_decay": "loguniform:1e-6:1e-3"},
-}
-_FIT_FIELDS = frozenset(field.name for field in dataclasses.fields(FitOptions))
 # Options a sweep sets itself, per trial.
 _SWEEP_OWNED = ("run_dir", "epochs", "resume", "overwrite")
-
-
-@dataclasses.dataclass(frozen=True)
-class Param:
-    """One searched parameter.
-
-    Attributes:
-        name: The parameter (a training option, ``weight_decay``, ``model`` or a builder argument).
-        kind: ``"loguniform"``, ``"uniform"``, ``"int"`` or ``"choice"``.
-        low: Lower bound (not for choices).
-        high: Upper bound (not for choices).
-        choices: The values of a ``"choice"``.
-    """
-
-    name: str
-    kind: str
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[Any, ...] = ()
-
-    def suggest(self, trial) -> Any:
-        """The value of this parameter for an Optuna ``trial``."""
-        if self.kind == "choice":
-            return trial.suggest_categorical(self.name, list(self.choices))
-        if self.kind == "int":
-            return trial.suggest_int(self.name, int(self.low), int(self.high))
-        return trial.suggest_float(self.name, self.low, self.high, log=self.kind == "loguniform")
-
-    def spec(self) -> str:
-        """The text form (``loguniform:0.0001:0.01``, ``head,two_phase``)."""
-        if self.kind == "choice":
-            return ",".join(str(c) for c in self.choices)
-        return f"{self.kind}:{self.low:g}:{self.high:g}"
-
-
-def parse_param(name: str, spec: str | Param) -> Param:
-    """A :class:`Param` from its text form.
-
-    Args:
-        name: The parameter's name.
-        spec: ``loguniform:LOW:HIGH``, ``uniform:LOW:HIGH``, ``int:LOW:HIGH`` or choices ``a,b,c``
-            (numbers and ``true``/``false`` are converted; one value fixes the parameter).
-
-    Returns:
-        The parameter.
-
-    Raises:
-        InvalidArgumentError: For a malformed spec.
-    """
-    if isinstance(spec, Param):
-        return spec
-    text = str(spec).strip()
-    kind, _, bounds = text.partition(":")
-    if kind in ("loguniform", "uniform", "int"):
-        try:
-            low, high = (float(b) for b in bounds.split(":"))
-        except ValueError:
-            low = high = None
-        if low is None or not low < high or (kind == "loguniform" and low <= 0) or (kind == "int" and not (low.is_integer() and high.is_integer())):
-            raise InvalidArgumentError(
-                f"The search space of {name!r} is {text!r}; write {kind}:LOW:HIGH with LOW < HIGH"
-                f"{' (both above 0)' if kind == 'loguniform' else ' (integers)' if kind == 'int' else ''}, "
-                f"for example {kind}:{'1e-4:1e-2' if kind == 'loguniform' else '0:3' if kind == 'int' else '0.0:0.5'}."
-            )
-        return Param(name, kind, low, high)
-    choices = tuple(_value(c.strip()) for c in text.split(",") if c.strip())
-    if not choices or ":" in text:
-        raise InvalidArgumentError(f"The search space of {name!r} is {text!r}; write loguniform:LOW:HIGH, uniform:LOW:HIGH, "
-                                   "int:LOW:HIGH or choices a,b,c.")
-    return Param(name, "choice", choices=choices)
-
-
-def _value(text: str) -> Any:
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_space(space: Mapping[str, str | Param]) -> dict[str, Param]:
-    """``{name: Param}`` from ``{name: spec}`` (see :func:`parse_param`)."""
-    return {name: parse_param(name, spec) for name, spec in space.items()}
-
-
-def default_space(model: Any, task: str = "fine_tune", epochs: int = 2) -> dict[str, Param]:
-    """The task's default space plus what a named model's plugin declares (its ``search_space(variant)``).
-
-    Args:
-        model: A hub model name, or anything else (then the task's default alone).
-        task: ``"fine_tune"`` or ``"train"``.
-        epochs: Epochs per trial: with one, fine-tuning searches the ``head`` strategy alone (``two_phase``
-            needs two).
-
-    Returns:
-        ``{name: Param}``.
-    """
-    space = dict(DEFAULT_SPACES[task])
-    if task == "fine_tune" and epochs < 2:
-        space["strategy"] = "head"
-    if isinstance(model, str) and not os.path.exists(model):
-        from hub_core.hub import catalog, registry
-
-        plugin_name, variant = catalog.resolve(model)
-        plugin = registry.get_plugin(plugin_name)
-        space.update(plugin.search_space(plugin.variant(variant)) or {})
-    return parse_space(space)
-
-
-def trial_options(params: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of ``hub.fine_tune``/``hub.train`` for one trial's ``params``.
-
-    Args:
-        params: The trial's parameter values.
-        options: The sweep's other training options.
-
-    Returns:
-        ``options`` with each parameter in place: training options as themselves, ``weight_decay`` in the
-        optimizer, any other name (but ``model``) in ``model_kwargs``.
-    """
-    merged = dict(options)
-    builder = dict(merged.get("model_kwargs") or {})
-    for name, value in params.items():
-        if name == "model":
-            continue
-        if name in _FIT_FIELDS:
-            merged[name] = value
-        elif name == "weight_decay":
-            merged["optimizer"] = _with_weight_decay(merged.get("optimizer", "adam"), float(value))
-        else:
-            builder[name] = value
-    if builder:
-        merged["model_kwargs"] = builder
-    return merged
-
-
-def _with_weight_decay(optimizer: Any, weight_decay: float):
-    """A Keras optimizer (a name or an instance) with decoupled weight decay ``weight_decay``."""
-    import keras
-
-    if isinstance(optimizer, str):
-        optimizer = keras.optimizers.get(optimizer)
-    if not isinstance(optimizer, keras.optimizers.Optimizer):
-        raise InvalidArgumentError("weight_decay can be searched with an optimizer name or a keras Optimizer, "
-                                   f"not {type(optimizer).__name__}; pass optimizer='adam' (or another name).")
-    config = optimizer.get_config()
-    config["weight_decay"] = weight_decay
-    return type(optimizer).from_config(config)
+__all__ = ["HPARAMS", "JOURNAL", "PLOT", "SUMMARY", "Param", "SweepResult", "default_space", "parse_param", "parse_space",
+           "pruning_callback", "read_summary", "sweep", "table_rows", "trial_options"]
 
 
 @dataclasses.dataclass
@@ -324,7 +163,7 @@ def sweep(model: Any, train: Any, validation: Any = None, *, space: Mapping[str,
                      seed=int(train_options.get("seed", 0)))
     _make_pruner(config)  # a bad pruner fails before any trial
     study, storage = _open_study(config, sampler_seed=config.seed, enqueue=enqueue)
-    _write_hparams_config(config)
+    write_hparams_config(config)
     try:
         if workers == 1:
             _work(config, study, storage)
@@ -339,7 +178,7 @@ def sweep(model: Any, train: Any, validation: Any = None, *, space: Mapping[str,
     best = summary["best"]
     return SweepResult(
         best_params=best and best["params"], best_value=best and best["value"],
-        best_run_dir=best and pathlib.Path(best["run_dir"]), best_options=best and _best_options(config, best),
+        best_run_dir=best and pathlib.Path(best["run_dir"]), best_options=best and best_options(config, best),
         trials=summary["trials"], metric=metric, direction=config.direction, sweep_dir=root,
     )
 
@@ -504,7 +343,7 @@ def _recover(study, storage) -> None:
     for trial in trials:
         if (trial.state == TrialState.FAIL and trial.number not in retried and "error" not in trial.user_attrs
                 and not trial.user_attrs.get("surplus")):
-            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number, "run": _run_name(trial)})
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number, "run": run_name(trial)})
 
 
 def _alive(pid: int) -> bool:
@@ -522,10 +361,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _run_name(trial) -> str:
-    return trial.user_attrs.get("run") or f"trial-{trial.number:04d}"
-
-
 def _objective(config: _Config, study, trial, lock) -> float:
     """Train one trial as an ordinary run; report each epoch to the pruner."""
     import optuna
@@ -534,7 +369,7 @@ def _objective(config: _Config, study, trial, lock) -> float:
     if lock is not None and lock.is_locked:
         lock.release()
     trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
-    name = _run_name(trial)
+    name = run_name(trial)
     trial.set_user_attr("run", name)
     trial.set_user_attr("seed", config.seed)
     ahead = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
@@ -621,177 +456,3 @@ def pruning_callback(trial, metric: str):
 
 
 # --- tracking and results -------------------------------------------------------
-def _hparams_api():
-    from tensorboard.plugins.hparams import api
-
-    return api
-
-
-def _domain(param: Param):
-    hp = _hparams_api()
-    if param.kind == "choice":
-        values = list(param.choices)
-        if not all(isinstance(v, (bool, str)) for v in values) or len({type(v) for v in values}) > 1:
-            values = [float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v) for v in values]
-            if len({type(v) for v in values}) > 1:
-                values = [str(v) for v in values]
-        return hp.Discrete(values)
-    if param.kind == "int":
-        return hp.IntInterval(int(param.low), int(param.high))
-    return hp.RealInterval(float(param.low), float(param.high))
-
-
-def _write_hparams_config(config: _Config) -> None:
-    """TensorBoard's HParams experiment config in ``SWEEP_DIR/hparams``, written by the first process only."""
-    import tensorflow as tf
-    from filelock import FileLock
-
-    folder = config.sweep_dir / HPARAMS
-    with FileLock(str(config.sweep_dir / ".hparams.lock")):
-        if folder.is_dir() and any(folder.glob("events.out.tfevents.*")):
-            return
-        hp = _hparams_api()
-        metrics = [hp.Metric(config.metric, display_name=f"{config.metric} (best epoch)"),
-                   hp.Metric("epoch_loss", group="validation", display_name="val_loss (last epoch)"),
-                   hp.Metric("epoch_loss", group="train", display_name="loss (last epoch)")]
-        hparams = [hp.HParam(n, _domain(p)) for n, p in config.space.items()]
-        hparams.append(hp.HParam("sweep_state", hp.Discrete(["complete", "pruned"])))
-        with tf.summary.create_file_writer(str(folder)).as_default():
-            hp.hparams_config(hparams=hparams, metrics=metrics)
-
-
-def write_hparams(logdir: str | os.PathLike, trial_id: str, params: Mapping[str, Any], metrics: Mapping[str, float],
-                  state: str, epochs: int) -> None:
-    """Write one trial's HParams summary and final metrics into ``logdir`` (its run's TensorBoard folder).
-
-    Args:
-        logdir: The trial run's ``logs/`` (Keras writes ``train/`` and ``validation/`` under it).
-        trial_id: The session's name in the HParams dashboard.
-        params: The trial's parameter values.
-        metrics: ``{tag: value}`` scalars written at step ``epochs``.
-        state: ``"complete"`` or ``"pruned"`` (an HParam column of its own, ``sweep_state``).
-        epochs: The epochs the trial ran.
-    """
-    import tensorflow as tf
-
-    hp = _hparams_api()
-    values = {n: v if isinstance(v, (bool, str, int, float)) else str(v) for n, v in params.items()}
-    with tf.summary.create_file_writer(str(logdir)).as_default():
-        hp.hparams({**values, "sweep_state": state}, trial_id=trial_id)
-        for tag, value in metrics.items():
-            tf.summary.scalar(tag, value, step=epochs)
-
-
-def _trial_record(config: _Config, trial) -> dict[str, Any]:
-    return {"number": trial.number, "state": trial.state.name.lower(), "params": dict(trial.params),
-            "value": trial.value if trial.values else None,
-            "run_dir": str(config.sweep_dir / _run_name(trial)) if "run" in trial.user_attrs else None,
-            "seed": trial.user_attrs.get("seed", config.seed), "retry_of": trial.user_attrs.get("retry_of"),
-            "error": trial.user_attrs.get("error"), "surplus": bool(trial.user_attrs.get("surplus"))}
-
-
-def _best_options(config: _Config, best: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``hub.fine_tune``/``hub.train`` keyword arguments that repeat the trial ``best``."""
-    options = {k: v for k, v in trial_options(best["params"], config.options).items() if k != "callbacks"}
-    return {**options, "epochs": config.epochs, "seed": best["seed"]}
-
-
-def write_summary(config: _Config, study) -> dict[str, Any]:
-    """Write ``sweep.json``: the best trial (parameters, value, run directory, options) and every trial's state.
-
-    Returns:
-        The summary written.
-    """
-    from optuna.trial import TrialState
-
-    trials = [_trial_record(config, t) for t in study.get_trials(deepcopy=False)]
-    best = None
-    if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        record = _trial_record(config, study.best_trial)
-        best = {**record, "options": describe(_best_options(config, record))}
-    summary = {"study": config.study_name, "storage": config.storage or JOURNAL, "metric": config.metric,
-               "direction": config.direction, "trials_total": config.trials, "epochs": config.epochs,
-               "model": str(config.model), "task": config.task,
-               "space": {n: p.spec() for n, p in config.space.items()}, "best": best, "trials": trials}
-    runs.write_json(config.sweep_dir / SUMMARY, summary)
-    return runs.read_json(config.sweep_dir / SUMMARY)
-
-
-def read_summary(sweep_dir: str | os.PathLike) -> dict[str, Any]:
-    """``sweep.json`` of ``sweep_dir``.
-
-    Raises:
-        DataError: When there is none (no sweep ran there) or it is damaged.
-    """
-    path = pathlib.Path(sweep_dir) / SUMMARY
-    summary = runs.read_json(path)
-    if not isinstance(summary, dict) or "trials" not in summary:
-        raise DataError(f"{path} is not a sweep summary; run hub sweep with --out {sweep_dir} first.")
-    return summary
-
-
-def table_rows(summary: Mapping[str, Any]) -> tuple[list[list[str]], list[str]]:
-    """The results table of a summary: ``(rows, header)``, one row per trial (surplus starts left out).
-
-    The best trial's number is starred (``3*``).
-    """
-    names = sorted(summary.get("space", {}))
-    best = (summary.get("best") or {}).get("number")
-    rows = []
-    for trial in summary["trials"]:
-        if trial.get("surplus"):
-            continue
-        value = trial.get("value")
-        rows.append([f"{trial['number']}{'*' if trial['number'] == best else ''}", trial["state"],
-                     "" if value is None else f"{value:.4f}",
-                     *(_short(trial["params"].get(n, "")) for n in names),
-                     pathlib.Path(trial["run_dir"]).name if trial.get("run_dir") else ""])
-    return rows, ["TRIAL", "STATE", summary["metric"].upper(), *(n.upper() for n in names), "RUN"]
-
-
-def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-def plot_study(study, path: str | os.PathLike) -> pathlib.Path | None:
-    """Optuna's optimisation history and parameter importances, side by side, in one PNG.
-
-    Returns:
-        The PNG, or None when no trial is complete yet. The importances need two complete trials and a
-        parameter that varies; without them the history is alone.
-    """
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.trial import TrialState
-    from optuna.visualization import matplotlib as plots
-    from PIL import Image
-
-    from hub_core.files import atomic_path
-
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        return None
-    panels = []
-    for draw in (plots.plot_optimization_history, plots.plot_param_importances):
-        try:
-            axes = draw(study)
-        except (ValueError, RuntimeError):  # the importances of too few trials
-            continue
-        figure = axes.figure
-        figure.set_size_inches(6, 4)
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=80)
-        plt.close(figure)
-        panels.append(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
-    canvas = Image.new("RGB", (sum(p.width for p in panels), max(p.height for p in panels)), "white")
-    x = 0
-    for panel in panels:
-        canvas.paste(panel, (x, 0))
-        x += panel.width
-    with atomic_path(path) as tmp:
-        canvas.save(tmp, format="PNG")
-    return pathlib.Path(path)
