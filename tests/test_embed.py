@@ -57,7 +57,8 @@ def test_embed_command_writes_the_projector_files(digits, saved_model, tmp_path,
     model = hub.load(saved_model)
     import keras
 
-    features = keras.Model(model.inputs, model.get_layer("global_average_pooling2d").output)
+    pooling = next(layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D))
+    features = keras.Model(model.inputs, pooling.output)
     images = np.stack([read_image(str(digits[1] / f), (32, 32), 3) for f in files]).astype("float32")
     np.testing.assert_allclose(vectors, features.predict(images, verbose=0), rtol=1e-4, atol=1e-5)
 
