@@ -34,6 +34,8 @@ _LAZY = {
     "predict": ("hub_core.training", "predict"),
     "export": ("hub_core.exporting", "export"),
     "card": ("hub_core.publish.card", "write_card"),
+    "sweep": ("hub_core.training.sweep", "sweep"),
+    "embed": ("hub_core.training.embed", "embed"),
 }
 # Public modules: attribute -> module.
 _LAZY_MODULES = {

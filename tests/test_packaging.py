@@ -37,3 +37,4 @@ def test_the_test_extra_holds_the_engines_and_serve_extras():
     assert extras["engines"] <= extras["test"], f"missing from the test extra: {sorted(extras['engines'] - extras['test'])}"
     assert {"fastapi>=0.110", "jinja2>=3.1", "uvicorn>=0.29", "python-multipart>=0.0.9"} <= extras["serve"]
     assert extras["serve"] <= extras["test"], f"missing from the test extra: {sorted(extras['serve'] - extras['test'])}"
+    assert extras["sweep"] <= extras["test"], f"missing from the test extra: {sorted(extras['sweep'] - extras['test'])}"

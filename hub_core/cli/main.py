@@ -43,6 +43,7 @@ COMMAND_MODULES = (
     "hub_core.cli.publish",
     "hub_core.cli.serve",
     "hub_core.cli.data",
+    "hub_core.cli.sweep",
 )
 # Modules whose commands never import TensorFlow (the others import it up front, quietly); this module's
 # are the stand-ins of plugin commands that could not be loaded.

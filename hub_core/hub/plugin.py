@@ -171,6 +171,22 @@ class ModelPlugin(abc.ABC):
         """
         return None
 
+    def search_space(self, variant: Variant) -> dict[str, str]:
+        """Hyperparameters of ``variant`` that ``hub.sweep`` / ``hub sweep`` search, or none (the default).
+
+        Each name is a builder argument that :meth:`build` accepts (``hub.sweep`` passes it through
+        ``model_kwargs``), a training option, or ``"model"`` (a list of model names to choose from); each
+        spec is ``loguniform:LOW:HIGH``, ``uniform:LOW:HIGH``, ``int:LOW:HIGH`` or choices ``a,b,c``. They
+        join the task's default space when the sweep is given none.
+
+        Args:
+            variant: The variant being swept.
+
+        Returns:
+            ``{name: spec}``, e.g. ``{"dropout": "uniform:0.0:0.5"}``.
+        """
+        return {}
+
     def preprocessing(self, variant: Variant | None = None) -> Preprocessing:
         """The declared preprocessing of ``variant`` (the default variant when None).
 

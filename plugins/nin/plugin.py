@@ -31,3 +31,7 @@ class NINPlugin(ImageClassifierPlugin):
             preprocessing="unit",  # 0..1
         ),
     )
+
+    def search_space(self, variant: Variant) -> dict[str, str]:
+        """The dropout before the classifier (the builder's ``dropout``), besides the default space."""
+        return {"dropout": "uniform:0.0:0.5"}
