@@ -8,7 +8,7 @@ import importlib.metadata
 import re
 from typing import Any
 
-from hub_core.errors import HubError
+from hub_core.errors import DataError, HubError
 from hub_core.hub import catalog, registry
 
 
@@ -107,27 +107,22 @@ def _installed_source(source: str) -> bool | None:
 def card(text: str) -> dict[str, Any]:
     """A Markdown model card with YAML front matter as ``{"meta": {...}, "html": "...", "problem": ...}``.
 
-    The front matter is read with ``yaml.safe_load`` (data only, nothing is executed); raw HTML in the body is
-    escaped. A card without front matter is all body; front matter that does not parse is named in ``problem``.
+    The front matter is read by :func:`hub_core.publish.card.read_card` (``yaml.safe_load``: data only, nothing
+    is executed); raw HTML in the body is escaped. A card without front matter is all body; front matter that
+    does not parse is named in ``problem`` and the card is shown whole.
     """
     import html
 
     import markdown
-    import yaml
 
-    meta: dict[str, Any] = {}
+    from hub_core.publish.card import read_card
+
     problem = None
-    body = text
-    match = re.match(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)(.*)", text, re.DOTALL)
-    if match:
-        front, body = match.groups()
-        try:
-            loaded = yaml.safe_load(front)
-        except yaml.YAMLError as error:
-            problem = f"its front matter is not valid YAML ({' '.join(str(error).split())})"
-        else:
-            if isinstance(loaded, dict):
-                meta = {str(key): value for key, value in loaded.items()}
+    try:
+        meta, body = read_card(text)
+    except DataError as error:
+        meta, body, problem = {}, text, str(error)
+    meta = {str(key): value for key, value in meta.items()}
     # Escape raw HTML first: a card is someone else's text, so it may format but never script the page.
     rendered = markdown.markdown(html.escape(body, quote=False), extensions=["tables", "fenced_code"])
     return {"meta": meta, "html": rendered, "problem": problem}
