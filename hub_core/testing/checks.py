@@ -127,15 +127,17 @@ def _model_and_batch(plugin: ModelPlugin, variant_name: str | None):
     return _build(plugin, variant, batch), batch
 
 
-def _predict(model, inputs, *, traced: bool = True):
-    """The outputs as float32 arrays, through ``predict_on_batch`` (traced, as ``hub.predict`` runs a model).
+def _predict(model, inputs):
+    """The model's outputs on one batch, called directly, as float32 arrays.
 
-    ``traced=False`` calls the model directly instead: for a model that predicts once, tracing costs several
-    times the call (7 s against 1 s of CPU for Inception-ResNet-v2), and the outputs are the same.
+    Not through ``predict_on_batch``: on the kit's one small batch, tracing a predict function costs several
+    times the call (7 s against 1 s of CPU for Inception-ResNet-v2) and gives the same outputs. The traced
+    paths stay covered: ``check_raw_image_prediction`` compares ``hub.predict`` with this call, and
+    ``check_training_step`` trains through a traced train step.
     """
     import numpy as np
 
-    outputs = model.predict_on_batch(inputs) if traced else model(inputs, training=False)
+    outputs = model(inputs, training=False)
     if isinstance(outputs, dict):
         outputs = [outputs[k] for k in sorted(outputs)]
     if isinstance(outputs, (list, tuple)):
@@ -199,8 +201,7 @@ def check_keras_round_trip(plugin_or_name, variant_name: str | None = None) -> N
         path = os.path.join(tmp, "model.keras")
         model.save(path)
         restored = keras.saving.load_model(path, safe_mode=True)
-    _assert_same_outputs(_predict(model, batch.inputs, traced=False), _predict(restored, batch.inputs, traced=False),
-                         ".keras round trip")
+    _assert_same_outputs(_predict(model, batch.inputs), _predict(restored, batch.inputs), ".keras round trip")
 
 
 def check_weights_round_trip(plugin_or_name, variant_name: str | None = None) -> None:
@@ -216,8 +217,7 @@ def check_weights_round_trip(plugin_or_name, variant_name: str | None = None) ->
         keras.utils.set_random_seed(1)
         fresh = plugin.build(variant, weights=None, **batch.build_kwargs)
         fresh.load_weights(path)
-    _assert_same_outputs(_predict(model, batch.inputs, traced=False), _predict(fresh, batch.inputs, traced=False),
-                         "weights round trip")
+    _assert_same_outputs(_predict(model, batch.inputs), _predict(fresh, batch.inputs), "weights round trip")
 
 
 def check_preprocessing(plugin_or_name, variant_name: str | None = None) -> None:
