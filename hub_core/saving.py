@@ -24,6 +24,15 @@ RUN_CONFIG = "run.json"
 CLASS_NAMES = "class_names.json"
 FINAL_MODEL = "model.keras"
 BEST_MODEL = "best.keras"
+# The other files of a run directory, named here (this module imports no TensorFlow) for the light readers
+# (``hub card``, ``hub serve``) as well as the training code that writes them.
+PREPROCESSING = "preprocessing.json"
+BEST_INFO = "best.json"
+METRICS = "metrics.json"
+SKIPPED = "skipped_files.json"
+CURVES = "curves.png"
+EVALUATION = "evaluation.json"  # ``hub card --data DIR`` (or ``hub evaluate RUN --data DIR --json``) saved in the run
+CARD = "README.md"  # the run's model card (``hub card``)
 
 
 def read_json(path: str | os.PathLike, default: Any = None) -> Any:

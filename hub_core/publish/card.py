@@ -21,13 +21,10 @@ from typing import Any
 
 from hub_core.errors import DataError, HubError
 from hub_core.files import atomic_path
-from hub_core.saving import BEST_MODEL, CLASS_NAMES, FINAL_MODEL, RUN_CONFIG, read_json
+from hub_core.saving import (BEST_MODEL, CARD, CLASS_NAMES, CURVES, EVALUATION, FINAL_MODEL, METRICS, PREPROCESSING,
+                             RUN_CONFIG, SKIPPED, read_json)
 
-CARD = "README.md"
-EVALUATION = "evaluation.json"
 CONFUSION_IMAGE = "confusion_matrix.png"
-# Also named in hub_core.training.runs; that module imports the training stack, so the names are repeated here.
-METRICS, PREPROCESSING, SKIPPED, CURVES = "metrics.json", "preprocessing.json", "skipped_files.json", "curves.png"
 FENCE = "---"
 LIBRARY = "keras"
 

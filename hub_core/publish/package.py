@@ -33,7 +33,7 @@ from hub_core import __version__
 from hub_core.errors import HubError, InvalidArgumentError
 from hub_core.files import sha256_file
 from hub_core.hub.spec import CARD_BUDGET
-from hub_core.publish.plugin import CLASS_NAMES
+from hub_core.saving import CLASS_NAMES
 
 WEIGHT_SET = "trained"
 DEFAULT_VERSION = "0.1.0"

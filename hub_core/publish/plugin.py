@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 from hub_core.errors import InvalidArgumentError, PluginError
 from hub_core.hub import catalog
 from hub_core.hub.plugin import ModelPlugin, Paper, Variant, WeightsRef
+from hub_core.saving import CLASS_NAMES
 
-CLASS_NAMES = "class_names.json"
 
 
 def package_folder(package: str) -> pathlib.Path:

@@ -14,12 +14,9 @@ import pathlib
 import re
 from typing import Any, Sequence
 
-from hub_core.saving import CLASS_NAMES, FINAL_MODEL, RUN_CONFIG
-from hub_core.training.runs import BEST_INFO, CURVES, METRICS, PREPROCESSING
+from hub_core.saving import BEST_INFO, CARD, CLASS_NAMES, CURVES, EVALUATION, FINAL_MODEL, METRICS, PREPROCESSING, RUN_CONFIG
+from hub_core.training.sweep_results import SUMMARY as SWEEP  # {"trials": [{"number", "state", "params", ...}], "best"}
 
-SWEEP = "sweep.json"  # a sweep's trials: {"trials": [{"number", "state", "params", "value", "run_dir"}], "best"}
-CARD = "README.md"  # the run's own card
-EVALUATION = "evaluation.json"  # ``hub evaluate RUN --data DIR --json`` saved in the run
 MARKERS = (RUN_CONFIG, METRICS, FINAL_MODEL, SWEEP)
 JSON_BUDGET = 4 << 20  # bytes: run metadata is small; a larger file is refused, not read
 CARD_BUDGET = 256 << 10

@@ -45,14 +45,10 @@ from typing import Any
 
 from hub_core.errors import DataError, WeightsError
 from hub_core.files import atomic_path, sha256_file
-from hub_core.saving import BEST_MODEL, CLASS_NAMES, FINAL_MODEL, RUN_CONFIG, read_json, save_model
+from hub_core.saving import (BEST_INFO, BEST_MODEL, CLASS_NAMES, CURVES, FINAL_MODEL, METRICS, PREPROCESSING, RUN_CONFIG,
+                             SKIPPED, read_json, save_model)
 from hub_core.store.readers.numpy import load_npz
 
-PREPROCESSING = "preprocessing.json"
-BEST_INFO = "best.json"
-METRICS = "metrics.json"
-SKIPPED = "skipped_files.json"
-CURVES = "curves.png"
 LOGS = "logs"
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
