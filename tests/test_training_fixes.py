@@ -67,11 +67,18 @@ def test_a_train_validation_pair_goes_where_the_training_set_goes(digit_arrays, 
         hub.fine_tune(dense_classifier(), pair, pair[1], epochs=1, strategy="head", verbose=0)
 
 
-def test_an_image_folder_split_fine_tunes_a_named_model(digit_folders):
+def test_an_image_folder_split_fine_tunes_a_named_model_tracing_each_phase_once(digit_folders, monkeypatch):
+    import keras
+
+    traces = []
+    train_step = keras.Model.train_step
+    monkeypatch.setattr(keras.Model, "train_step", lambda self, batch: traces.append(self.name) or train_step(self, batch))
     train_dir, _ = digit_folders
     pair = data.image_folder(train_dir, model="tiny_convnet", validation_split=0.25, batch_size=16)
-    result = hub.fine_tune("tiny_convnet", pair, epochs=2, head_epochs=1, unfreeze=1, weights=None, verbose=0)
+    result = hub.fine_tune("tiny_convnet", pair, epochs=3, head_epochs=1, unfreeze=1, weights=None, verbose=0,
+                           cache_features=False)
     assert "val_accuracy" in result.history and result.model.output_shape == (None, 10)
+    assert len(traces) == 2, f"the train step was traced {len(traces)} times in two phases of 1 and 2 epochs"
 
 
 def _multi_label(n=120):

@@ -31,9 +31,12 @@ def resolve_distribution(distribution: Any):
 def build_before_fit(trainer, pipeline, dataset, elements) -> None:
     """Build the model, loss, metrics and optimizer from one local batch, in the strategy's scope.
 
-    Keras' own build step in ``fit`` reduces a distributed batch across
-    workers, which fails under ``MultiWorkerMirroredStrategy``; building here
-    first makes it unnecessary, so it is skipped for this model.
+    Without a strategy, Keras on TensorFlow defers building to the first
+    trace of the train step, whose variables then make ``tf.function`` trace
+    it a second time; built here, each phase traces it once. Under
+    ``MultiWorkerMirroredStrategy`` Keras' own build in ``fit`` would reduce a
+    distributed batch across workers, which fails. Either way Keras' build is
+    skipped for this model.
     """
     if pipeline is not None:
         source = pipeline.epoch(0, elements=elements and elements.get("train"), augment=False)

@@ -293,8 +293,7 @@ class _Run:
             jit_compile = self._jit_compile()
             if jit_compile is not None:
                 trainer.jit_compile = jit_compile  # Keras keeps False for a model with a layer XLA cannot compile
-            if self.strategy is not None:
-                build_before_fit(trainer, self.train_pipe, self.train_ds, elements)
+            build_before_fit(trainer, self.train_pipe, self.train_ds, elements)
         if o.verbose:
             trainable = sum(int(keras.ops.size(v)) for v in trainer.trainable_variables)
             where = "cached features" if elements is not None else "the full model"
