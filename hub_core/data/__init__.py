@@ -26,14 +26,14 @@ from hub_core.data.arrays import from_arrays
 from hub_core.data.captcha import captcha
 from hub_core.data.characters import characters
 from hub_core.data.fonts import cjk_fonts
-from hub_core.data.images import image_folder, input_geometry, read_image
+from hub_core.data.images import folder_description, image_folder, input_geometry, read_image
 from hub_core.data.pipeline import Augment, Pipeline, pipeline_of
 
 # Tables are built on from_arrays (hub_core.tabular sits above this package), so they are looked up on first use.
 _TABULAR = {"table": "hub_core.tabular.tables", "encode_labels": "hub_core.tabular.tables",
             "read_frame": "hub_core.tabular.frames", "uci_adult": "hub_core.tabular.frames"}
 
-__all__ = ["Augment", "Pipeline", "captcha", "characters", "cjk_fonts", "from_arrays", "image_folder", "input_geometry", "pipeline_of", "read_image",
+__all__ = ["Augment", "Pipeline", "captcha", "characters", "cjk_fonts", "folder_description", "from_arrays", "image_folder", "input_geometry", "pipeline_of", "read_image",
            *_TABULAR]
 
 

@@ -41,6 +41,7 @@ from typing import Any, Sequence
 
 from hub_core.data.captcha import common_characters
 from hub_core.data.fonts import Font, find_fonts
+from hub_core.data.images import DESCRIPTION_FILE
 from hub_core.errors import DataError, InvalidArgumentError
 
 SIZE = 64
@@ -49,7 +50,6 @@ TRAIN_FONTS = ("WenQuanYi Zen Hei Regular", "WenQuanYi Micro Hei Regular", "Noto
 TEST_FONT = "Noto Serif CJK SC Regular"
 DESCRIPTION = ("Printed Chinese characters rendered from fonts (not handwriting): a stand-in for CASIA-HWDB, "
                "{classes} most frequent GB2312 level-1 characters, {faces} ({split}).")
-MANIFEST = "dataset.json"
 # Augmentation ranges, as fractions of the image size where they are lengths.
 GLYPH_SCALE = (0.68, 0.92)  # font size; 0.8 without augmentation
 SHIFT = 0.06
@@ -231,8 +231,8 @@ def characters(out: str | os.PathLike, *, classes: int = 500, per_font: int = 20
                size: int = SIZE, seed: int = 0) -> CharacterSet:
     """Render the printed-character data set into ``out/train`` and ``out/test`` (see the module docstring).
 
-    Each split folder is written whole, then moved into place: an interrupted run leaves none half-written,
-    and a rerun replaces it.
+    Each split folder is written whole, then moved into place: an interrupted run leaves none half-written.
+    A rerun with the same settings keeps a complete split as it is (the same images); other settings replace it.
 
     Args:
         out: Folder (created when missing).
@@ -285,6 +285,8 @@ def _write_split(folder: pathlib.Path, chars: str, faces: Sequence[Font], count:
         "fonts": [{"name": f.name, "file": os.path.basename(f.path), "index": f.index} for f in faces],
         "images_per_font": count, "size": size, "seed": seed,
     }
+    if _complete(folder, manifest, len(chars) * len(faces) * count):
+        return  # written before with the same settings: the same images
     with atomic_directory(folder) as tmp:
         for name, char in zip(class_names(chars), chars):
             (tmp / name).mkdir()
@@ -295,7 +297,16 @@ def _write_split(folder: pathlib.Path, chars: str, faces: Sequence[Font], count:
                     buffer = io.BytesIO()
                     Image.fromarray(pixels).save(buffer, format="PNG")
                     (tmp / name / f"{prefix}_{index:04d}.png").write_bytes(buffer.getvalue())
-        (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        (tmp / DESCRIPTION_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _complete(folder: pathlib.Path, manifest: dict[str, Any], images: int) -> bool:
+    """Whether ``folder`` holds a split written with ``manifest`` (the same settings), all ``images`` of it."""
+    try:
+        return (json.loads((folder / DESCRIPTION_FILE).read_text(encoding="utf-8")) == manifest
+                and sum(1 for _ in folder.glob("*/*.png")) == images)
+    except (OSError, ValueError):
+        return False
 
 
 def image_seed(seed: int, font: Font, char: str, index: int) -> list[int]:

@@ -92,16 +92,19 @@ def summary_lines(text: str) -> list[str]:
     return lines
 
 
-def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike, *, batch_size: int = 32) -> dict[str, Any]:
+def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike, *, batch_size: int = 32,
+                 top_k: int = 5) -> dict[str, Any]:
     """Evaluate a run's model on a labelled image folder and record the result as ``RUN_DIR/evaluation.json``.
 
     Args:
         run_dir: The run directory.
         data: An image folder with one sub-folder per class (the run's class names).
         batch_size: Batch size.
+        top_k: k of the top-k accuracy.
 
     Returns:
-        What :func:`hub_core.training.evaluate` returns, plus ``data`` (the folder, as given).
+        What :func:`hub_core.training.evaluate` returns, plus ``data`` (the folder, as given) and
+        ``data_description`` when the folder describes itself (:func:`hub_core.data.folder_description`).
     """
     from hub_core import data as hub_data
     from hub_core.saving import open_saved
@@ -111,13 +114,16 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike, *, batch_s
     model = open_saved(run_dir)
     dataset = hub_data.image_folder(data, model=model, batch_size=batch_size, shuffle=False,
                                     class_names=model.class_names or None)
-    result = {"data": os.fspath(data), **evaluate(model, dataset)}
+    result = {"data": os.fspath(data), **evaluate(model, dataset, top_k=top_k)}
+    described = hub_data.folder_description(data)
+    if described:
+        result["data_description"] = described
     write_json(pathlib.Path(run_dir) / EVALUATION, result)
     return result
 
 
 def write_card(run_dir: str | os.PathLike, *, data: str | os.PathLike | None = None, name: str | None = None,
-               license: str | None = None, description: str | None = None) -> pathlib.Path:
+               license: str | None = None, description: str | None = None, top_k: int = 5) -> pathlib.Path:
     """Write ``RUN_DIR/README.md``, and the confusion matrix image beside it when the run has an evaluation.
 
     Args:
@@ -126,6 +132,7 @@ def write_card(run_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
         name: The model name (default: the run directory's name).
         license: The license (default: the base weights' license).
         description: A sentence about the model, put at the top of the body.
+        top_k: k of the top-k accuracy when ``data`` is evaluated.
 
     Returns:
         The card's path.
@@ -135,7 +142,7 @@ def write_card(run_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
     """
     run = pathlib.Path(run_dir)
     if data is not None:
-        evaluate_run(run, data)
+        evaluate_run(run, data, top_k=top_k)
     evaluation = read_json(run / EVALUATION)
     if evaluation and evaluation.get("confusion_matrix"):
         _plot_confusion(evaluation["confusion_matrix"], evaluation.get("class_names") or [], run / CONFUSION_IMAGE)
@@ -286,8 +293,10 @@ class Run:
             lines += [f"| {k} | {final[k]} |" for k in sorted(final)] + [""]
         if self.evaluation:
             k = self.evaluation.get("k")
-            lines += [f"On `{self.data_name}` ({self.evaluation.get('num_examples')} images, from `{EVALUATION}`):", "",
-                      "| metric | value |", "| --- | --- |"]
+            lines += [f"On `{self.data_name}` ({self.evaluation.get('num_examples')} images, from `{EVALUATION}`):", ""]
+            if self.evaluation.get("data_description"):
+                lines += [f"The evaluation data, as its folder describes itself: {self.evaluation['data_description']}", ""]
+            lines += ["| metric | value |", "| --- | --- |"]
             lines += [f"| {key if key != 'top_k_accuracy' else f'top-{k} accuracy'} | {self.evaluation[key]} |"
                       for key in ("accuracy", "top_k_accuracy", "loss") if key in self.evaluation] + [""]
         if (self.path / CONFUSION_IMAGE).is_file() and self.evaluation.get("confusion_matrix"):
