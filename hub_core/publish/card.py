@@ -341,7 +341,33 @@ def _plot_confusion(matrix: list[list[int]], names: list[str], path: pathlib.Pat
     counts = np.asarray(matrix)
     labels = names if len(names) == len(counts) else [str(i) for i in range(len(counts))]
     size = min(max(3.0, 0.5 * len(counts) + 1.5), 16.0)
-    figure, axis = plt.subplots(figsize=(size, size))
+    with matplotlib.rc_context(_label_fonts(labels)):
+        figure, axis = plt.subplots(figsize=(size, size))
+        _draw_confusion(figure, axis, counts, labels, path)
+    plt.close(figure)
+
+
+def _label_fonts(labels: list[str]) -> dict[str, Any]:
+    """Matplotlib settings that draw CJK class names (``00000_一``) in an installed CJK font, falling back per glyph."""
+    if all(label.isascii() for label in labels):
+        return {}
+    from matplotlib import font_manager
+
+    from hub_core.data.fonts import cjk_fonts
+
+    try:
+        # matplotlib reads a collection's first face; a regular weight matches its default font properties
+        font = min(cjk_fonts(), key=lambda f: (f.index != 0, f.style.lower() not in ("regular", "medium", "book")))
+        font_manager.fontManager.addfont(font.path)
+        family = font_manager.FontProperties(fname=font.path).get_name()
+    except (HubError, OSError, RuntimeError):  # no CJK font: matplotlib draws boxes and says so
+        return {}
+    return {"font.family": ["DejaVu Sans", family]}
+
+
+def _draw_confusion(figure, axis, counts, labels: list[str], path: pathlib.Path) -> None:
+    import numpy as np
+
     axis.imshow(counts, cmap="Blues")
     axis.set_xticks(range(len(labels)), labels, rotation=90 if max(map(len, labels), default=0) > 3 else 0)
     axis.set_yticks(range(len(labels)), labels)
@@ -354,4 +380,3 @@ def _plot_confusion(matrix: list[list[int]], names: list[str], path: pathlib.Pat
     figure.tight_layout()
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=80)
-    plt.close(figure)
