@@ -186,6 +186,8 @@ def test_short_training_beats_chance_on_the_held_out_font_and_reports_top_k(rend
     assert evaluation["num_examples"] == 18 and evaluation["k"] == 3
     assert evaluation["accuracy"] >= 0.5  # chance is 1/6 on a font training never saw
     assert evaluation["top_k_accuracy"] >= evaluation["accuracy"]
+    with pytest.raises(InvalidArgumentError, match="top_k must be at least 1"):
+        hub.evaluate(result.model, test, top_k=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # matplotlib's "Glyph missing": the class names are CJK
         card = write_card(tmp_path / "run", data=rendered.test, top_k=3).read_text(encoding="utf-8")

@@ -56,8 +56,10 @@ SHIFT = 0.06
 ROTATION = 12.0  # degrees either way
 ELASTIC_SIGMA = 0.12  # smoothness of the displacement field
 ELASTIC_AMPLITUDE = 0.035  # its RMS displacement, at most
-BLUR = (0.6, 1.6)  # Gaussian blur sigma in pixels at 64x64, before the threshold
-THRESHOLD = (0.25, 0.6)  # of the blurred ink: low thickens strokes, high thins them
+BLUR = (0.5, 1.2)  # Gaussian blur sigma in pixels at 64x64, before the threshold
+THRESHOLD = (0.2, 0.55)  # of the blurred ink: under 0.5 thickens strokes, over it thins them (thin serifs survive)
+AUGMENTATION = {"glyph_scale": list(GLYPH_SCALE), "shift": SHIFT, "rotation": ROTATION, "elastic_sigma": ELASTIC_SIGMA,
+                "elastic_amplitude": ELASTIC_AMPLITUDE, "blur": list(BLUR), "threshold": list(THRESHOLD)}
 
 
 @functools.lru_cache(maxsize=1)
@@ -283,7 +285,7 @@ def _write_split(folder: pathlib.Path, chars: str, faces: Sequence[Font], count:
         "description": DESCRIPTION.format(classes=len(chars), faces=", ".join(f.name for f in faces), split=split),
         "characters": chars, "order": "frequency in jieba's dictionary (dict.txt), GB2312 level 1",
         "fonts": [{"name": f.name, "file": os.path.basename(f.path), "index": f.index} for f in faces],
-        "images_per_font": count, "size": size, "seed": seed,
+        "images_per_font": count, "size": size, "seed": seed, "augmentation": AUGMENTATION,
     }
     if _complete(folder, manifest, len(chars) * len(faces) * count):
         return  # written before with the same settings: the same images
