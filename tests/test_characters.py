@@ -192,7 +192,9 @@ def test_short_training_beats_chance_on_the_held_out_font_and_reports_top_k(rend
         warnings.simplefilter("error", UserWarning)  # matplotlib's "Glyph missing": the class names are CJK
         card = write_card(tmp_path / "run", data=rendered.test, top_k=3).read_text(encoding="utf-8")
     assert (tmp_path / "run" / "confusion_matrix.png").is_file()
-    assert "top-3 accuracy" in card and "Printed Chinese characters" in card and "not handwriting" in card
+    assert "top-3 accuracy" in card and "32x32 grayscale images" in card
+    limitations = card.split("## Intended use and limitations")[1]
+    assert "Printed Chinese characters" in limitations and "not handwriting" in limitations
     assert main(["evaluate", str(tmp_path / "run"), "--data", str(rendered.test), "--top-k", "3", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["k"] == 3 and printed["top_k_accuracy"] == pytest.approx(evaluation["top_k_accuracy"])

@@ -306,13 +306,17 @@ class Run:
     def _limitations(self) -> list[str]:
         lines = ["## Intended use and limitations", ""]
         shape = self.preprocessing.get("input_shape")
-        what = f"{shape[0]}x{shape[1]} RGB images" if shape and len(shape) == 3 else "inputs"
+        what = "inputs"
+        if shape and len(shape) == 3:
+            what = f"{shape[0]}x{shape[1]} {({1: 'grayscale', 3: 'RGB'}).get(shape[2], f'{shape[2]}-channel')} images"
         if self.class_names:
             lines += [f"It sorts {what} into the {len(self.class_names)} classes above and nothing else: an image of "
                       "anything else still gets one of them.", ""]
         if self.evaluation.get("num_examples"):
             lines += [f"Its evaluation covered {self.evaluation['num_examples']} images of `{self.data_name}`; "
                       "images unlike those (other cameras, lighting, sizes or subjects) were not measured.", ""]
+            if self.evaluation.get("data_description"):
+                lines += [f"Those images are, as their folder says: {self.evaluation['data_description']}", ""]
         else:
             lines += ["It was not evaluated on held-out data beyond the run's own validation metrics above.", ""]
         if self.skipped.get("count"):
