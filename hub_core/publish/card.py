@@ -25,6 +25,7 @@ from hub_core.saving import (BEST_MODEL, CARD, CLASS_NAMES, CURVES, EVALUATION, 
                              RUN_CONFIG, SKIPPED, read_json)
 
 CONFUSION_IMAGE = "confusion_matrix.png"
+LABELLED_TICKS = 50  # class names written along each axis of the confusion matrix, at most
 FENCE = "---"
 LIBRARY = "keras"
 
@@ -373,8 +374,10 @@ def _draw_confusion(figure, axis, counts, labels: list[str], path: pathlib.Path)
     import numpy as np
 
     axis.imshow(counts, cmap="Blues")
-    axis.set_xticks(range(len(labels)), labels, rotation=90 if max(map(len, labels), default=0) > 3 else 0)
-    axis.set_yticks(range(len(labels)), labels)
+    ticks = range(0, len(labels), -(-len(labels) // LABELLED_TICKS))  # every class up to 50, else every n-th
+    shown = [labels[i] for i in ticks]
+    axis.set_xticks(ticks, shown, rotation=90 if max(map(len, shown), default=0) > 3 else 0)
+    axis.set_yticks(ticks, shown)
     axis.set_xlabel("predicted class")
     axis.set_ylabel("true class")
     if len(counts) <= 30:
