@@ -10,7 +10,7 @@ with ``hub card --data ... --top-k 3`` (``RUN_DIR/evaluation.json``, the card
 ``RUN_DIR/README.md``). Printed characters, not handwriting: a stand-in for
 CASIA-HWDB, which cannot be downloaded here.
 
-Usage (about 40 min of the shared 2-core CPU; run it under ``nice -n 19``)::
+Usage (35 min of the shared 2-core CPU under ``nice -n 19``: 6 to render, 8 and 20 to train)::
 
     python benchmarks/bench_characters_accuracy.py --data runs/hanzi_data --runs runs/hanzi
 """
