@@ -72,3 +72,34 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[pathlib.Path]:
+    """Yield a new temporary folder beside ``path``; on success it replaces ``path`` (an older one is removed).
+
+    A folder of many files is then whole or absent, without a fsync per file. On error the
+    temporary folder is removed and ``path`` is left untouched.
+    """
+    import shutil
+    import tempfile
+
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp_path
+        tmp_path.chmod(0o777 & ~_umask())
+        if path.exists():
+            old = path.with_name(f".{path.name}.{secrets.token_hex(4)}.old")
+            os.replace(path, old)
+            shutil.rmtree(old)
+        os.replace(tmp_path, path)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

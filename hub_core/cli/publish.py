@@ -16,6 +16,7 @@ def register(subparsers) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--data", default=None, metavar="DIR",
                    help="evaluate on this labelled image folder first (RUN_DIR/evaluation.json, the confusion matrix)")
+    p.add_argument("--top-k", type=int, default=5, metavar="K", help="with --data: k of the top-k accuracy (default 5)")
     _card_arguments(p)
     p.set_defaults(func=card_command)
 
@@ -40,7 +41,7 @@ def card_command(args) -> int:
     from hub_core.publish import card
 
     path = card.write_card(args.run_dir, data=args.data, name=args.name, license=args.license,
-                           description=args.description)
+                           description=args.description, top_k=args.top_k)
     print(f"wrote {path}")
     return 0
 

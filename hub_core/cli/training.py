@@ -63,6 +63,7 @@ def register(subparsers) -> None:
     p.add_argument("--label", default=None, metavar="COLUMN", help="tabular data: the target column")
     p.add_argument("--spec", default=None, metavar="JSON", help="tabular feature spec (default: inferred from --data)")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--top-k", type=int, default=5, metavar="K", help="k of the top-k accuracy (default 5)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=evaluate_command)
 
@@ -165,7 +166,7 @@ def evaluate_command(args) -> int:
         dataset = tabular.table(args.data, label=args.label, spec=args.spec, batch_size=args.batch_size, shuffle=False)
     else:
         dataset = data.image_folder(args.data, model=model, batch_size=args.batch_size, shuffle=False, class_names=names)
-    result = hub.evaluate(model, dataset)
+    result = hub.evaluate(model, dataset, top_k=args.top_k)
     if args.json:
         print_json(result)
         return 0

@@ -8,7 +8,8 @@ feature cache exact.
 
 Image folders are :mod:`hub_core.data.images`, arrays :mod:`hub_core.data.arrays`, the replayable
 pipeline behind both :mod:`hub_core.data.pipeline`; tables come from :mod:`hub_core.tabular`; the generated
-inverted-character captchas :mod:`hub_core.data.captcha`, drawn in the CJK fonts of :mod:`hub_core.data.fonts`.
+inverted-character captchas :mod:`hub_core.data.captcha` and the printed-character folders of
+:mod:`hub_core.data.characters`, drawn in the CJK fonts of :mod:`hub_core.data.fonts`.
 
 Example:
     >>> import hub_core as hub
@@ -23,15 +24,16 @@ from typing import Any
 
 from hub_core.data.arrays import from_arrays
 from hub_core.data.captcha import captcha
+from hub_core.data.characters import characters
 from hub_core.data.fonts import cjk_fonts
-from hub_core.data.images import image_folder, input_geometry, read_image
+from hub_core.data.images import folder_description, image_folder, input_geometry, read_image
 from hub_core.data.pipeline import Augment, Pipeline, pipeline_of
 
 # Tables are built on from_arrays (hub_core.tabular sits above this package), so they are looked up on first use.
 _TABULAR = {"table": "hub_core.tabular.tables", "encode_labels": "hub_core.tabular.tables",
             "read_frame": "hub_core.tabular.frames", "uci_adult": "hub_core.tabular.frames"}
 
-__all__ = ["Augment", "Pipeline", "captcha", "cjk_fonts", "from_arrays", "image_folder", "input_geometry", "pipeline_of", "read_image",
+__all__ = ["Augment", "Pipeline", "captcha", "characters", "cjk_fonts", "folder_description", "from_arrays", "image_folder", "input_geometry", "pipeline_of", "read_image",
            *_TABULAR]
 
 

@@ -199,6 +199,29 @@ def _unreadable(path: pathlib.Path) -> str | None:
     return None
 
 
+DESCRIPTION_FILE = "dataset.json"  # an image folder's own description: {"description": "...", ...}
+DESCRIPTION_BUDGET = 1 << 20  # bytes read of it, at most
+
+
+def folder_description(path: str | os.PathLike) -> str | None:
+    """The ``description`` of an image folder's ``dataset.json`` (as :func:`hub_core.data.characters` writes), or None.
+
+    The file is data from whoever made the folder: it is read only up to :data:`DESCRIPTION_BUDGET` bytes, and a
+    file that is larger, not JSON or without a text ``description`` counts as none.
+    """
+    import json
+
+    file = pathlib.Path(path) / DESCRIPTION_FILE
+    try:
+        if not file.is_file() or file.stat().st_size > DESCRIPTION_BUDGET:
+            return None
+        described = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    text = described.get("description") if isinstance(described, dict) else None
+    return text if isinstance(text, str) and text.strip() else None
+
+
 def read_image(path: str | bytes, size: Sequence[int], channels: int = 3, crop: str | None = "center"):
     """Decode one image file to uint8 ``(h, w, channels)`` as ``hub predict`` does (:func:`hub_core.vision.imaging.load_image`)."""
     return load_image(path.decode() if isinstance(path, bytes) else path, tuple(size), crop=crop, channels=channels)

@@ -25,6 +25,7 @@ from hub_core.saving import (BEST_MODEL, CARD, CLASS_NAMES, CURVES, EVALUATION, 
                              RUN_CONFIG, SKIPPED, read_json)
 
 CONFUSION_IMAGE = "confusion_matrix.png"
+LABELLED_TICKS = 50  # class names written along each axis of the confusion matrix, at most
 FENCE = "---"
 LIBRARY = "keras"
 
@@ -92,16 +93,19 @@ def summary_lines(text: str) -> list[str]:
     return lines
 
 
-def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike, *, batch_size: int = 32) -> dict[str, Any]:
+def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike, *, batch_size: int = 32,
+                 top_k: int = 5) -> dict[str, Any]:
     """Evaluate a run's model on a labelled image folder and record the result as ``RUN_DIR/evaluation.json``.
 
     Args:
         run_dir: The run directory.
         data: An image folder with one sub-folder per class (the run's class names).
         batch_size: Batch size.
+        top_k: k of the top-k accuracy.
 
     Returns:
-        What :func:`hub_core.training.evaluate` returns, plus ``data`` (the folder, as given).
+        What :func:`hub_core.training.evaluate` returns, plus ``data`` (the folder, as given) and
+        ``data_description`` when the folder describes itself (:func:`hub_core.data.folder_description`).
     """
     from hub_core import data as hub_data
     from hub_core.saving import open_saved
@@ -111,13 +115,16 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike, *, batch_s
     model = open_saved(run_dir)
     dataset = hub_data.image_folder(data, model=model, batch_size=batch_size, shuffle=False,
                                     class_names=model.class_names or None)
-    result = {"data": os.fspath(data), **evaluate(model, dataset)}
+    result = {"data": os.fspath(data), **evaluate(model, dataset, top_k=top_k)}
+    described = hub_data.folder_description(data)
+    if described:
+        result["data_description"] = described
     write_json(pathlib.Path(run_dir) / EVALUATION, result)
     return result
 
 
 def write_card(run_dir: str | os.PathLike, *, data: str | os.PathLike | None = None, name: str | None = None,
-               license: str | None = None, description: str | None = None) -> pathlib.Path:
+               license: str | None = None, description: str | None = None, top_k: int = 5) -> pathlib.Path:
     """Write ``RUN_DIR/README.md``, and the confusion matrix image beside it when the run has an evaluation.
 
     Args:
@@ -126,6 +133,7 @@ def write_card(run_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
         name: The model name (default: the run directory's name).
         license: The license (default: the base weights' license).
         description: A sentence about the model, put at the top of the body.
+        top_k: k of the top-k accuracy when ``data`` is evaluated.
 
     Returns:
         The card's path.
@@ -135,7 +143,7 @@ def write_card(run_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
     """
     run = pathlib.Path(run_dir)
     if data is not None:
-        evaluate_run(run, data)
+        evaluate_run(run, data, top_k=top_k)
     evaluation = read_json(run / EVALUATION)
     if evaluation and evaluation.get("confusion_matrix"):
         _plot_confusion(evaluation["confusion_matrix"], evaluation.get("class_names") or [], run / CONFUSION_IMAGE)
@@ -286,8 +294,10 @@ class Run:
             lines += [f"| {k} | {final[k]} |" for k in sorted(final)] + [""]
         if self.evaluation:
             k = self.evaluation.get("k")
-            lines += [f"On `{self.data_name}` ({self.evaluation.get('num_examples')} images, from `{EVALUATION}`):", "",
-                      "| metric | value |", "| --- | --- |"]
+            lines += [f"On `{self.data_name}` ({self.evaluation.get('num_examples')} images, from `{EVALUATION}`):", ""]
+            if self.evaluation.get("data_description"):
+                lines += [f"The evaluation data, as its folder describes itself: {self.evaluation['data_description']}", ""]
+            lines += ["| metric | value |", "| --- | --- |"]
             lines += [f"| {key if key != 'top_k_accuracy' else f'top-{k} accuracy'} | {self.evaluation[key]} |"
                       for key in ("accuracy", "top_k_accuracy", "loss") if key in self.evaluation] + [""]
         if (self.path / CONFUSION_IMAGE).is_file() and self.evaluation.get("confusion_matrix"):
@@ -297,13 +307,17 @@ class Run:
     def _limitations(self) -> list[str]:
         lines = ["## Intended use and limitations", ""]
         shape = self.preprocessing.get("input_shape")
-        what = f"{shape[0]}x{shape[1]} RGB images" if shape and len(shape) == 3 else "inputs"
+        what = "inputs"
+        if shape and len(shape) == 3:
+            what = f"{shape[0]}x{shape[1]} {({1: 'grayscale', 3: 'RGB'}).get(shape[2], f'{shape[2]}-channel')} images"
         if self.class_names:
             lines += [f"It sorts {what} into the {len(self.class_names)} classes above and nothing else: an image of "
                       "anything else still gets one of them.", ""]
         if self.evaluation.get("num_examples"):
             lines += [f"Its evaluation covered {self.evaluation['num_examples']} images of `{self.data_name}`; "
                       "images unlike those (other cameras, lighting, sizes or subjects) were not measured.", ""]
+            if self.evaluation.get("data_description"):
+                lines += [f"Those images are, as their folder says: {self.evaluation['data_description']}", ""]
         else:
             lines += ["It was not evaluated on held-out data beyond the run's own validation metrics above.", ""]
         if self.skipped.get("count"):
@@ -332,10 +346,38 @@ def _plot_confusion(matrix: list[list[int]], names: list[str], path: pathlib.Pat
     counts = np.asarray(matrix)
     labels = names if len(names) == len(counts) else [str(i) for i in range(len(counts))]
     size = min(max(3.0, 0.5 * len(counts) + 1.5), 16.0)
-    figure, axis = plt.subplots(figsize=(size, size))
+    with matplotlib.rc_context(_label_fonts(labels)):
+        figure, axis = plt.subplots(figsize=(size, size))
+        _draw_confusion(figure, axis, counts, labels, path)
+    plt.close(figure)
+
+
+def _label_fonts(labels: list[str]) -> dict[str, Any]:
+    """Matplotlib settings that draw CJK class names (``00000_一``) in an installed CJK font, falling back per glyph."""
+    if all(label.isascii() for label in labels):
+        return {}
+    from matplotlib import font_manager
+
+    from hub_core.data.fonts import cjk_fonts
+
+    try:
+        # matplotlib reads a collection's first face; a regular weight matches its default font properties
+        font = min(cjk_fonts(), key=lambda f: (f.index != 0, f.style.lower() not in ("regular", "medium", "book")))
+        font_manager.fontManager.addfont(font.path)
+        family = font_manager.FontProperties(fname=font.path).get_name()
+    except (HubError, OSError, RuntimeError):  # no CJK font: matplotlib draws boxes and says so
+        return {}
+    return {"font.family": ["DejaVu Sans", family]}
+
+
+def _draw_confusion(figure, axis, counts, labels: list[str], path: pathlib.Path) -> None:
+    import numpy as np
+
     axis.imshow(counts, cmap="Blues")
-    axis.set_xticks(range(len(labels)), labels, rotation=90 if max(map(len, labels), default=0) > 3 else 0)
-    axis.set_yticks(range(len(labels)), labels)
+    ticks = range(0, len(labels), -(-len(labels) // LABELLED_TICKS))  # every class up to 50, else every n-th
+    shown = [labels[i] for i in ticks]
+    axis.set_xticks(ticks, shown, rotation=90 if max(map(len, shown), default=0) > 3 else 0)
+    axis.set_yticks(ticks, shown)
     axis.set_xlabel("predicted class")
     axis.set_ylabel("true class")
     if len(counts) <= 30:
@@ -345,4 +387,3 @@ def _plot_confusion(matrix: list[list[int]], names: list[str], path: pathlib.Pat
     figure.tight_layout()
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=80)
-    plt.close(figure)

@@ -30,6 +30,8 @@ def evaluate(model: Any, data: Any, *, batch_size: int = 32, top_k: int = 5, ver
     import keras
     import numpy as np
 
+    if int(top_k) < 1:
+        raise InvalidArgumentError(f"top_k must be at least 1, not {top_k}.")
     model = open_model(model)
     dataset = as_dataset(data, batch_size=batch_size, training=False)
     outputs, targets = _predict_with_targets(model, dataset, verbose)
