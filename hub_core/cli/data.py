@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 def captcha_command(args) -> int:
     """Write the captchas and print how many, and where."""
-    from hub_core.data.captcha import write_captchas
+    from hub_core.data.captcha_images import write_captchas
     from hub_core.errors import InvalidArgumentError
 
     if args.count < 1:

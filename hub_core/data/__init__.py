@@ -8,7 +8,7 @@ feature cache exact.
 
 Image folders are :mod:`hub_core.data.images`, arrays :mod:`hub_core.data.arrays`, the replayable
 pipeline behind both :mod:`hub_core.data.pipeline`; tables come from :mod:`hub_core.tabular`; the generated
-inverted-character captchas :mod:`hub_core.data.captcha`, drawn in the CJK fonts of :mod:`hub_core.data.fonts`.
+inverted-character captchas :mod:`hub_core.data.captcha_images` (``hub.data.captcha``), drawn in the CJK fonts of :mod:`hub_core.data.fonts`.
 
 Example:
     >>> import hub_core as hub
@@ -22,7 +22,7 @@ import importlib
 from typing import Any
 
 from hub_core.data.arrays import from_arrays
-from hub_core.data.captcha import captcha
+from hub_core.data.captcha_images import captcha
 from hub_core.data.fonts import cjk_fonts
 from hub_core.data.images import image_folder, input_geometry, read_image
 from hub_core.data.pipeline import Augment, Pipeline, pipeline_of

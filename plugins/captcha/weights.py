@@ -19,6 +19,7 @@ FORMAT = "keras_weights_h5"
 FILE = "captcha_inverted10.weights.h5"
 SHA256 = "6bbc0f47798f3942dbd269b459efa499504c52dd48c091b94bfeb33f2abcf4be"
 SIZE = 486_784
+REASON_CHARS = 400  # of Keras' message, in ours
 TRAINING = "the three commands in the docstring of benchmarks/bench_captcha.py"
 
 GENERATED = WeightSet(
@@ -61,5 +62,6 @@ def load_weights(model, ref) -> None:
     try:
         model.load_weights(path)
     except (ValueError, OSError) as error:
-        raise WeightsError(f"Weights '{ref.label}' ({path}) do not fit {model.name}: {error}; pass a "
+        reason = " ".join(str(error).split()).split(" Target variable:")[0][:REASON_CHARS]  # not the tensors Keras prints
+        raise WeightsError(f"Weights '{ref.label}' ({path}) do not fit {model.name} ({reason}); pass a "
                            ".weights.h5 file saved from a captcha_inverted10 model.") from None
