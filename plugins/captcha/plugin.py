@@ -32,11 +32,11 @@ class CaptchaPlugin(ModelPlugin):
         Variant(
             name="captcha_inverted10",
             input_shape=INPUT_SHAPE,
-            num_params=107_522,
+            num_params=473_986,
             weights=(GENERATED,),
             default_weights="generated",
-            description="10 characters in 280x28 RGB; 3 conv stages, one vector per character cell, 10 sigmoid "
-            "heads (1 = inverted); weights trained here on hub.data.captcha",
+            description="10 characters in 280x28 RGB; 3 conv stages (8, 32, 64 filters), one vector per character cell "
+            "with its neighbours as context, 10 sigmoid heads (1 = inverted); weights trained here on hub.data.captcha",
             preprocessing="none",  # 0..255 pixels, rescaled inside the model
         ),
     )
