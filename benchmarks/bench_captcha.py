@@ -15,14 +15,11 @@ Usage::
 The shipped ``generated`` weights are the first release's (three runs of the
 first release's smaller net, in this docstring at commit cd06603, 50 min), widened
 to today's net (``--widen``, :func:`widen`) and trained on for 3 epochs of 36,000
-images, then 1 epoch of 32,000 new ones, in every Noto CJK face and WenQuanYi Zen
-Hei (TRAIN_FONTS)::
+images in every Noto CJK face and WenQuanYi Zen Hei (TRAIN_FONTS), 26 min::
 
     mkdir -p runs && git show cd06603:plugins/captcha/data/captcha_inverted10.weights.h5 > runs/first_release.weights.h5
-    python benchmarks/bench_captcha.py --train runs/stage1 --run-dir runs/captcha1 \
+    python benchmarks/bench_captcha.py --train plugins/captcha/data --run-dir runs/captcha \
         --widen runs/first_release.weights.h5 --count 36000 --epochs 3 --lr 1e-3 --seed 21
-    python benchmarks/bench_captcha.py --train plugins/captcha/data --run-dir runs/captcha2 \
-        --init runs/stage1/captcha_inverted10.weights.h5 --count 32000 --epochs 1 --lr 4e-4 --seed 22
 """
 
 from __future__ import annotations

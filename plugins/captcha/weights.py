@@ -21,7 +21,7 @@ FILE = "captcha_inverted10.weights.h5"
 SHA256 = "196f2bcfad03fe7eb7dd7dd341be1ebb39df27ab011b06fb05376807d02f9b60"
 SIZE = 1_959_200
 REASON_CHARS = 400  # of Keras' message, in ours
-TRAINING = "the three commands in the docstring of benchmarks/bench_captcha.py"
+TRAINING = "the two commands in the docstring of benchmarks/bench_captcha.py"
 
 GENERATED = WeightSet(
     name="generated",
