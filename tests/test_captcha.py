@@ -12,7 +12,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from hub_core.data.captcha import Captcha, common_characters, render_captcha, write_captchas
+from hub_core.data.captcha_images import Captcha, common_characters, render_captcha, write_captchas
 from hub_core.data.fonts import cjk_fonts, find_fonts
 from hub_core.errors import DataError
 
@@ -143,14 +143,26 @@ def test_write_captchas_refuses_unknown_options(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.slow
-def test_short_training_beats_chance_on_a_held_out_font():
+SHORT = dict(chars=common_characters()[:40], length=4, inverted=(1, 3), size=(112, 28), batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    """A short training run (4 heads) through hub.train, kept in a run directory under ``runs/``."""
     import hub_core as hub
 
-    common = dict(chars=common_characters()[:40], length=4, inverted=(1, 3), size=(112, 28), batch_size=32)
-    train = hub.data.captcha(1536, seed=1, fonts=["WenQuanYi Zen Hei Regular", "Noto Sans CJK SC Bold"], **common)
-    held_out = hub.data.captcha(256, seed=2, fonts=[HELD_OUT], **common)
-    result = hub.train("captcha_inverted10", train, held_out, epochs=2, learning_rate=3e-3, verbose=0)
+    train = hub.data.captcha(768, seed=1, fonts=["WenQuanYi Zen Hei Regular", "Noto Sans CJK SC Bold"], **SHORT)
+    held_out = hub.data.captcha(256, seed=2, fonts=[HELD_OUT], **SHORT)
+    run_dir = tmp_path_factory.mktemp("runs") / "short"
+    return hub.train("captcha_inverted10", train, held_out, epochs=2, learning_rate=3e-3, run_dir=run_dir, verbose=0)
+
+
+@pytest.mark.slow
+def test_short_training_beats_chance_on_a_held_out_font(short_run):
+    import hub_core as hub
+
+    result = short_run
+    held_out = hub.data.captcha(256, seed=2, fonts=[HELD_OUT], **SHORT)
     assert result.model.output_shape == (None, 4)  # one head per position of the data
     predicted, truth = [], []
     for images, labels in held_out.as_numpy_iterator():
@@ -161,6 +173,36 @@ def test_short_training_beats_chance_on_a_held_out_font():
     assert right.mean() > 0.75 and right.all(axis=1).mean() > 0.3, (right.mean(), right.all(axis=1).mean())
     assert result.final["val_exact_match"] == pytest.approx(right.all(axis=1).mean(), abs=1e-6)
     assert {f"val_head_{i}_accuracy" for i in range(4)} <= set(result.final)
+
+
+@pytest.mark.slow
+def test_hub_predict_run_dir_decodes_through_the_plugin_run_json_names(short_run, tmp_path, capsys):
+    import json
+    import shutil
+
+    import hub_core as hub
+    from hub_core.cli.main import main
+
+    files = write_captchas(tmp_path / "images", 3, seed=5, fonts=[HELD_OUT], **{k: v for k, v in SHORT.items()
+                                                                               if k != "batch_size"})
+    from PIL import Image
+
+    best = hub.load(short_run.run_dir)  # what hub predict RUN_DIR runs: the best model, on the decoded files
+    outputs = best.predict(np.stack([np.asarray(Image.open(f).convert("RGB"), "float32") for f in files]), verbose=0)
+    assert main(["predict", str(short_run.run_dir), *map(str, files), "--engine", "keras"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0::2] == [str(f) for f in files]
+    for line, row in zip(lines[1::2], outputs):
+        positions = [str(i) for i in np.flatnonzero(row > 0.5)]
+        assert line == "inverted: " + (", ".join(positions) or "none")
+
+    # a run of a plugin that is no longer installed: its model still predicts, as top-k classes
+    orphan = tmp_path / "orphan"
+    shutil.copytree(short_run.run_dir, orphan)
+    config = json.loads((orphan / "run.json").read_text())
+    (orphan / "run.json").write_text(json.dumps({**config, "model": "gone_model", "plugin": "gone_plugin"}))
+    results = hub.predict(orphan, [str(files[0])], top_k=2, engine="keras")
+    assert [entry["index"] for entry in results[0]["top"]] == list(np.argsort(-outputs[0], kind="stable")[:2])
 
 
 def test_hub_predict_prints_the_inverted_positions_of_the_shipped_weights(tmp_path, capsys):
@@ -188,3 +230,58 @@ def test_shipped_weights_are_checked_against_their_sha256(monkeypatch):
     monkeypatch.setattr(weights, "SHA256", "0" * 64)
     with pytest.raises(ChecksumError, match="not 0000"):
         hub.load("captcha_inverted10")
+
+
+@pytest.mark.slow
+def test_serve_try_it_renders_what_the_decode_hook_gives(short_run, tmp_path):
+    pytest.importorskip("httpx", reason="the serve tests need the test extra: pip install -e '.[test]'")
+    import re
+
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    import hub_core as hub
+    from hub_core.serve.app import create_app
+
+    (image,) = write_captchas(tmp_path, 1, seed=12, fonts=[HELD_OUT], **{k: v for k, v in SHORT.items() if k != "batch_size"})
+    pixels = np.asarray(Image.open(image).convert("RGB"), "float32")[None]
+    scores = hub.load(short_run.run_dir).predict_on_batch(pixels)[0]  # the reference: the run's model on the file
+    inverted = ", ".join(str(i) for i in np.flatnonzero(scores > 0.5)) or "none"
+    client = TestClient(create_app(runs=[short_run.run_dir.parent], engine="keras"))
+    upload = {"image": (image.name, image.read_bytes(), "image/jpeg")}
+    page = client.post("/try", data={"model": "runs/short"}, files=upload)  # a run directory, through its run.json
+    assert page.status_code == 200, page.text
+    assert re.search(r'<strong id="decoded">([^<]*)</strong>', page.text).group(1) == "inverted: " + inverted
+    assert f"<dt>inverted</dt><dd>{inverted}</dd>" in page.text
+    widths = [float(w) for w in re.findall(r'<span style="width: ([\d.]+)%">', page.text)]
+    assert widths == pytest.approx(100 * scores, abs=0.15)  # one bar per head (in %, to 0.1), not top-5 classes
+    assert 'id="top5"' not in page.text
+
+    answer = client.post("/api/predict", data={"model": "runs/short"}, files=upload).json()
+    assert answer["kind"] == "decoded" and answer["label"] == "inverted: " + inverted
+    assert answer["fields"]["scores"] == pytest.approx(scores.tolist(), abs=1e-3) == answer["bars"]["scores"]
+
+
+def test_the_generator_module_is_not_hidden_by_the_function():
+    import importlib
+    import importlib.util
+
+    import hub_core as hub
+
+    module = importlib.import_module("hub_core.data.captcha_images")
+    assert hub.data.captcha is module.captcha and callable(hub.data.captcha)
+    assert importlib.util.find_spec("hub_core.data.captcha") is None  # no submodule under the function's name
+    assert hub.data.captcha_images is module
+
+
+def test_weights_of_another_shape_are_refused_in_one_short_sentence(short_run, tmp_path):
+    import hub_core as hub
+    from hub_core.errors import WeightsError
+
+    path = tmp_path / "four_heads.weights.h5"
+    hub.load(short_run.run_dir).save_weights(path)
+    with pytest.raises(WeightsError) as caught:
+        hub.load("captcha_inverted10", weights=str(path))
+    message = str(caught.value)
+    assert "do not fit captcha_inverted10" in message and "shape" in message
+    assert len(message) < 800 and "\n" not in message

@@ -14,9 +14,10 @@ import warnings
 import numpy as np
 import pytest
 
-from hub_core.data.characters import (TEST_FONT, character_counts, characters, class_names, frequent_characters,
-                                      render_character, split_fonts)
-from hub_core.data.captcha import common_characters
+from hub_core.data import character_images
+from hub_core.data.character_images import (TEST_FONT, character_counts, characters, class_names, frequent_characters,
+                                            render_character, split_fonts)
+from hub_core.data.captcha_images import common_characters
 from hub_core.data.fonts import find_fonts
 from hub_core.errors import InvalidArgumentError
 
@@ -134,16 +135,13 @@ def test_a_test_face_from_a_training_font_file_is_refused():
 
 
 def test_a_failed_write_leaves_the_earlier_folder(tmp_path, monkeypatch):
-    import sys
-
     first = characters(tmp_path, classes=2, per_font=1, test_per_font=1)
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
 
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    # hub_core.data.characters is the function there; the module is in sys.modules
-    monkeypatch.setattr(sys.modules["hub_core.data.characters"], "render_character", broken)
+    monkeypatch.setattr(character_images, "render_character", broken)
     assert characters(tmp_path, classes=2, per_font=1, test_per_font=1) == first  # the same settings: kept, not redrawn
     with pytest.raises(OSError, match="disk full"):
         characters(tmp_path, classes=3, per_font=1, test_per_font=1)

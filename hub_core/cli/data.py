@@ -44,7 +44,7 @@ def register(subparsers) -> None:
 
 def captcha_command(args) -> int:
     """Write the captchas and print how many, and where."""
-    from hub_core.data.captcha import write_captchas
+    from hub_core.data.captcha_images import write_captchas
     from hub_core.errors import InvalidArgumentError
 
     if args.count < 1:
@@ -58,7 +58,7 @@ def captcha_command(args) -> int:
 
 def characters_command(args) -> int:
     """Write the character folders and print what went where."""
-    from hub_core.data.characters import TEST_FONT, characters
+    from hub_core.data.character_images import TEST_FONT, characters
 
     written = characters(args.out, classes=args.classes, per_font=args.per_font, test_per_font=args.test_per_font,
                          test_font=args.test_font or TEST_FONT, train_fonts=args.train_font, seed=args.seed)

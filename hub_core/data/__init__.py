@@ -8,8 +8,9 @@ feature cache exact.
 
 Image folders are :mod:`hub_core.data.images`, arrays :mod:`hub_core.data.arrays`, the replayable
 pipeline behind both :mod:`hub_core.data.pipeline`; tables come from :mod:`hub_core.tabular`; the generated
-inverted-character captchas :mod:`hub_core.data.captcha` and the printed-character folders of
-:mod:`hub_core.data.characters`, drawn in the CJK fonts of :mod:`hub_core.data.fonts`.
+inverted-character captchas :mod:`hub_core.data.captcha_images` (``hub.data.captcha``) and the printed-character
+folders of :mod:`hub_core.data.character_images` (``hub.data.characters``), drawn in the CJK fonts of
+:mod:`hub_core.data.fonts`.
 
 Example:
     >>> import hub_core as hub
@@ -23,8 +24,8 @@ import importlib
 from typing import Any
 
 from hub_core.data.arrays import from_arrays
-from hub_core.data.captcha import captcha
-from hub_core.data.characters import characters
+from hub_core.data.captcha_images import captcha
+from hub_core.data.character_images import characters
 from hub_core.data.fonts import cjk_fonts
 from hub_core.data.images import folder_description, image_folder, input_geometry, read_image
 from hub_core.data.pipeline import Augment, Pipeline, pipeline_of

@@ -11,6 +11,7 @@ no TensorFlow, and Pillow only when a font is opened.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shutil
 import subprocess
 from typing import Sequence
@@ -44,8 +45,9 @@ class Font:
         """``"family style"``, the name :func:`find_fonts` matches."""
         return f"{self.family} {self.style}".strip()
 
+    @functools.lru_cache(maxsize=512)
     def open(self, size: int):
-        """This face at ``size`` pixels as a Pillow ``FreeTypeFont``.
+        """This face at ``size`` pixels as a Pillow ``FreeTypeFont`` (kept for the next call with the same size).
 
         Raises:
             DataError: When the file cannot be read as a font.

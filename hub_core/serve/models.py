@@ -95,8 +95,11 @@ def predict_image(predictor, data: bytes, filename: str = "upload") -> dict[str,
         filename: The upload's name (its suffix, for the temporary file; messages name it).
 
     Returns:
-        For a classifier, ``{"kind": "classes", "top": [...], "label", "score", "engine"}``; for an image-to-image
-        model, ``{"kind": "image", "png": bytes}``; other outputs as ``{"kind": "raw", "shape": [...]}``.
+        For a classifier, ``{"kind": "classes", "top": [...], "label", "score", "engine"}``; for a model whose
+        plugin decodes its outputs (``ModelPlugin.decode_predictions``), ``{"kind": "decoded", "label", "engine",
+        "fields": {...}, "bars": {...}}``: the plugin's other fields, and among them those that are lists of
+        probabilities (one bar each); for an image-to-image model, ``{"kind": "image",
+        "png": bytes}``; other outputs as ``{"kind": "raw", "shape": [...]}``.
 
     Raises:
         DataError: When the bytes are not an image (``ImageTooLargeError`` over the pixel limit).
@@ -113,12 +116,21 @@ def predict_image(predictor, data: bytes, filename: str = "upload") -> dict[str,
             raise type(error)(str(error).replace(str(path), f"'{filename}'")) from None
     if isinstance(outputs, list) and outputs and isinstance(outputs[0], dict):
         best = outputs[0]
+        if "top" not in best:  # the plugin's own decoding: its label and whatever else it gives
+            fields = {key: value for key, value in best.items() if key not in ("label", "image", "engine")}
+            bars = {key: value for key, value in fields.items() if _probabilities(value)}
+            return {"kind": "decoded", "label": best["label"], "engine": best["engine"], "fields": fields, "bars": bars}
         return {"kind": "classes", "label": best["label"], "score": best["score"], "index": best["index"],
                 "top": best["top"], "engine": best["engine"]}
     array = np.asarray(outputs) if not isinstance(outputs, (dict, list, tuple)) else None
     if array is not None and array.ndim == 4 and array.shape[-1] == 3:
         return {"kind": "image", "png": png_bytes(array[0])}
     return {"kind": "raw", "shape": list(np.shape(array)) if array is not None else None}
+
+
+def _probabilities(value: Any) -> bool:
+    """Whether ``value`` is a non-empty list of floats in [0, 1] (drawn as bars)."""
+    return (isinstance(value, list) and bool(value) and all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in value))
 
 
 def predict_features(predictor, values: dict[str, str]) -> dict[str, Any]:

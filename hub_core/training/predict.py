@@ -37,8 +37,9 @@ def predict(model: Any, inputs: Any, *, top_k: int = 5, batch_size: int = 32, im
         outputs without class names), ``top`` (``[{"rank", "index", "label", "score", "wnid"?}]``) and, for
         image files, ``image`` (the path). Labels are the run's class names, else the ImageNet labels of a
         1000-class output, else the class index; ``engine`` names the engine that ran. A catalog model whose
-        plugin decodes its outputs (``ModelPlugin.decode_predictions``) gives the plugin's dicts, with ``label``,
-        ``image`` and ``engine``. Other models give their raw outputs (numpy).
+        plugin decodes its outputs (``ModelPlugin.decode_predictions``), or a run directory of such a model (its
+        ``run.json`` names the model and plugin), gives the plugin's dicts, with ``label``, ``image`` and
+        ``engine``. Other models give their raw outputs (numpy).
 
     Raises:
         DataError: When an image file does not exist or cannot be read.
@@ -168,7 +169,9 @@ def _open(model: Any, weights: Any):
             raise InvalidArgumentError("weights= applies to catalog models, not to a saved model, run directory or keras.Model.")
         from hub_core.training.evaluate import open_model
 
-        return open_model(model), None, None
+        if isinstance(model, keras.Model):
+            return model, None, None
+        return (open_model(model), *_recorded_plugin(model))
     from hub_core.hub import catalog, registry
     from hub_core.vision.builder import raw_pixel_model
 
@@ -176,6 +179,34 @@ def _open(model: Any, weights: Any):
     plugin = registry.get_plugin(plugin_name)
     variant = plugin.variant(variant_name)
     return raw_pixel_model(plugin, variant, functools.partial(api.load, str(model), weights=weights)), plugin, variant
+
+
+def _recorded_plugin(path: str | os.PathLike):
+    """``(plugin, variant)`` of the model a run directory's ``run.json`` records; ``(None, None)`` for a ``.keras``
+    file, a run of a ``keras.Model``, or a plugin that is no longer installed (logged)."""
+    import logging
+    import pathlib
+
+    from hub_core import saving
+    from hub_core.errors import HubError
+    from hub_core.hub import catalog, registry
+
+    folder = pathlib.Path(path)
+    config = saving.read_json(folder / saving.RUN_CONFIG) if folder.is_dir() else None
+    if not isinstance(config, dict) or not isinstance(config.get("model"), str) or not config.get("plugin"):
+        return None, None
+    log = logging.getLogger("hub_core")
+    try:
+        plugin_name, variant_name = catalog.resolve(config["model"])
+        plugin = registry.get_plugin(plugin_name)
+    except HubError as error:
+        log.warning("%s: its outputs are not decoded by its plugin (%s)", folder, error)
+        return None, None
+    if plugin_name != config["plugin"]:
+        log.warning("%s: its model %s is now plugin %s's, not %s's; its outputs are not decoded", folder,
+                    config["model"], plugin_name, config["plugin"])
+        return None, None
+    return plugin, plugin.variant(variant_name)
 
 
 def _classes(row, top_k: int, names: list[str]) -> dict[str, Any]:

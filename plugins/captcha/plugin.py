@@ -32,17 +32,17 @@ class CaptchaPlugin(ModelPlugin):
         Variant(
             name="captcha_inverted10",
             input_shape=INPUT_SHAPE,
-            num_params=107_522,
+            num_params=473_986,
             weights=(GENERATED,),
             default_weights="generated",
-            description="10 characters in 280x28 RGB; 3 conv stages, one vector per character cell, 10 sigmoid "
-            "heads (1 = inverted); weights trained here on hub.data.captcha",
+            description="10 characters in 280x28 RGB; 3 conv stages (8, 32, 64 filters), one vector per character cell "
+            "with its neighbours as context, 10 sigmoid heads (1 = inverted); weights trained here on hub.data.captcha",
             preprocessing="none",  # 0..255 pixels, rescaled inside the model
         ),
     )
 
     def build(self, variant: Variant, *, weights: WeightsRef | None = None, input_shape: Sequence[int] | None = None,
-              classes: int | None = None, dropout: float = 0.2, **kwargs: Any):
+              classes: int | None = None, dropout: float = 0.2, dtype: str | None = None, **kwargs: Any):
         """Build the net; ``classes`` is the number of heads (characters per image, the training data's labels).
 
         Args:
@@ -51,6 +51,7 @@ class CaptchaPlugin(ModelPlugin):
             input_shape: ``(height, width, 3)``; default 28x280.
             classes: Heads (default 10); what ``hub.train`` passes from the data's ``class_names``.
             dropout: Dropout before the heads.
+            dtype: The layers' dtype policy (``"mixed_bfloat16"`` to train faster on a CPU with bfloat16 units).
             **kwargs: ``num_classes`` (a synonym of ``classes``) and ``include_top=True``; others are refused.
 
         Raises:
@@ -64,12 +65,12 @@ class CaptchaPlugin(ModelPlugin):
         if not kwargs.pop("include_top", True):
             raise InvalidArgumentError("captcha_inverted10 has no headless form; it always ends in its binary heads.")
         if kwargs:
-            raise InvalidArgumentError(f"Unknown captcha options {sorted(kwargs)}; use input_shape, classes and dropout.")
+            raise InvalidArgumentError(f"Unknown captcha options {sorted(kwargs)}; use input_shape, classes, dropout and dtype.")
         shape = tuple(input_shape or variant.input_shape)
         if weights is not None and (heads != HEADS or shape != INPUT_SHAPE) and weights.weight_set is not None:
             raise InvalidArgumentError(f"The '{weights.label}' weights fit {HEADS} heads at {INPUT_SHAPE}; pass "
                                        "weights=None to train another shape or head count.")
-        model = build_captcha_net(shape, heads, dropout=dropout, name=variant.name)
+        model = build_captcha_net(shape, heads, dropout=dropout, name=variant.name, dtype=dtype)
         if weights is not None:
             load_weights(model, weights)
         return model

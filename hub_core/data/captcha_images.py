@@ -127,17 +127,12 @@ def render_captcha(index: int, *, seed: int, chars: str | None = None, length: i
     return _render(int(index), int(seed), _settings(chars, length, inverted, size, fonts, augment))
 
 
-@functools.lru_cache(maxsize=None)
-def _open_font(font: Font, size: int):
-    return font.open(size)
-
-
 @functools.lru_cache(maxsize=GLYPH_CACHE)
 def _glyph(font: Font, size: int, char: str, tile_size: int):
     """``char`` in white on a black square of ``tile_size`` pixels (a Pillow "L" image), its ink centred."""
     from PIL import Image, ImageDraw
 
-    face = _open_font(font, size)
+    face = font.open(size)
     tile = Image.new("L", (tile_size, tile_size), 0)
     left, top, right, bottom = face.getbbox(char)
     ImageDraw.Draw(tile).text((tile_size / 2 - (left + right) / 2, tile_size / 2 - (top + bottom) / 2), char,

@@ -39,7 +39,7 @@ import pathlib
 import zlib
 from typing import Any, Sequence
 
-from hub_core.data.captcha import common_characters
+from hub_core.data.captcha_images import common_characters
 from hub_core.data.fonts import Font, find_fonts
 from hub_core.data.images import DESCRIPTION_FILE
 from hub_core.errors import DataError, InvalidArgumentError
@@ -124,7 +124,7 @@ def render_character(char: str, font: Font, *, size: int = SIZE, augment: bool =
 
     rng = np.random.default_rng(seed)
     scale = rng.uniform(*GLYPH_SCALE) if augment else 0.8
-    face = _open_font(font, max(4, round(scale * size)))
+    face = font.open(max(4, round(scale * size)))
     left, top, right, bottom = face.getbbox(char)
     if right <= left or bottom <= top:
         raise DataError(f"{font.name} draws no ink for {char!r}; pick another font (hub_core.data.fonts.find_fonts).")
@@ -163,11 +163,6 @@ def _stroke_width(ink, rng, size: int):
     peak = float(blurred.max()) or 1.0
     binary = (blurred > rng.uniform(*THRESHOLD) * peak).astype(np.float32)
     return np.clip(ndimage.gaussian_filter(binary, 0.5 * size / SIZE), 0.0, 1.0)
-
-
-@functools.lru_cache(maxsize=256)
-def _open_font(font: Font, size: int):
-    return font.open(size)
 
 
 @dataclasses.dataclass(frozen=True)
