@@ -190,7 +190,8 @@ def _optuna():
         import optuna
     except ImportError:
         raise InvalidArgumentError('Sweeps need Optuna, which is not installed; pip install "hub-core[sweep]".') from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # errors reach the user as one sentence from the sweep itself; Optuna's own would add a traceback per failed trial
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     return optuna
 
 
