@@ -251,8 +251,8 @@ def _make_pruner(config: _Config):
         return optuna.pruners.NopPruner()
     if pruner == "median":
         # below the median of the finished trials at the same epoch, once a quarter of the study (2 at least) has
-        # finished; from the second epoch on when there are three or more (a new head's first epoch says little),
-        # which with two_phase is before the second phase, the expensive one
+        # finished; from the second epoch on when there are three or more (a new head's first epoch says little;
+        # with 4 epochs of two_phase that is the end of the cheap first phase, before the expensive second)
         return optuna.pruners.MedianPruner(n_startup_trials=max(2, config.trials // 4),
                                            n_warmup_steps=1 if config.epochs >= 3 else 0)
     if pruner == "hyperband":
