@@ -98,17 +98,22 @@ def test_runs_share_a_feature_cache_folder(digit_arrays, tmp_path, monkeypatch):
     monkeypatch.setattr(feature_cache, "_compute", lambda *args: computed.append(1) or compute(*args))
     shared = tmp_path / "features"
     histories = []
-    for name, init_seed in (("first", 0), ("second", 0), ("other_weights", 1)):
-        keras.utils.set_random_seed(init_seed)
+    for run_dir in (tmp_path / "first", None):  # the folder serves runs without a run directory too
+        keras.utils.set_random_seed(0)
         model = small_convnet()
         train = data.from_arrays(x[:128], y[:128], batch_size=64, seed=5)
         val = data.from_arrays(xv[:64], yv[:64], batch_size=64, shuffle=False)
         result = hub.fine_tune(model, train, val, epochs=1, strategy="head", seed=0, learning_rate=1e-2, verbose=0,
-                               run_dir=tmp_path / name, feature_cache_dir=shared)
+                               run_dir=run_dir, feature_cache_dir=shared)
         histories.append(result.history)
-        assert len(computed) == {"first": 2, "second": 2, "other_weights": 4}[name]  # train and validation parts
-    assert len(list(shared.glob("*.npz"))) == 4 and not (tmp_path / "first" / feature_cache.CACHE_DIR).exists()
+        assert len(computed) == 2  # the training and validation parts, by the first run only
+    assert len(list(shared.glob("*.npz"))) == 2 and not (tmp_path / "first" / feature_cache.CACHE_DIR).exists()
     np.testing.assert_allclose(histories[0]["val_loss"], histories[1]["val_loss"], rtol=1e-5)
+    keras.utils.set_random_seed(1)  # the same layers with other weights: other features
+    other = small_convnet()
+    pipes = {"train": data.pipeline_of(train)}
+    feature_cache.backbone_features(other, other.get_layer("predictions").input, pipes, shared, 0)
+    assert len(computed) == 3 and len(list(shared.glob("*.npz"))) == 3
 
 
 def test_feature_cache_refused_when_not_exact(digit_arrays):
