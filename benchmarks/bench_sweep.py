@@ -30,6 +30,13 @@ from hub_core.demo import IMAGE_SIZE, MODEL, WEIGHTS, write_digits
 from hub_core.training.search_space import default_space
 
 
+def epochs_trained(result) -> int:
+    """Epochs the sweep's trials trained (the work the pruner saves, whatever the machine's load)."""
+    from hub_core.training import runs
+
+    return sum(len((runs.read_json(pathlib.Path(t["run_dir"]) / runs.METRICS, {}) or {}).get("history", {}).get(
+        result.metric, [])) for t in result.trials if t["run_dir"] and t["state"] in ("complete", "pruned"))
+
 
 def held_out_accuracy(run_dir: pathlib.Path, test_dir: pathlib.Path) -> float:
     model = hub.load(run_dir)
@@ -61,7 +68,7 @@ def main() -> None:
             states = [t["state"] for t in result.trials]
             seconds = {state: [t["seconds"] for t in result.trials if t["state"] == state] for state in ("complete", "pruned")}
             rows.append({"run": name, "wall_s": round(wall, 1), "complete": states.count("complete"),
-                         "pruned": states.count("pruned"),
+                         "pruned": states.count("pruned"), "epochs_trained": epochs_trained(result),
                          "complete_trial_s": round(sum(seconds["complete"]) / max(1, len(seconds["complete"])), 1),
                          "pruned_trial_s": round(sum(seconds["pruned"]) / len(seconds["pruned"]), 1) if seconds["pruned"] else None,
                          "best_val_accuracy": round(result.best_value, 4),
@@ -80,11 +87,12 @@ def main() -> None:
     reference, pruned, two = rows[0], rows[1], rows[2]
     figures = {
         "pruner_speedup": round(reference["wall_s"] / pruned["wall_s"], 2),
+        "pruner_epochs_ratio": round(reference["epochs_trained"] / pruned["epochs_trained"], 2),
         "pruner_best_held_out_delta": round(pruned["held_out_accuracy"] - reference["held_out_accuracy"], 4),
         "two_workers_speedup": round(reference["wall_s"] / two["wall_s"], 2),
         "best_minus_defaults_held_out": round(reference["held_out_accuracy"] - rows[3]["held_out_accuracy"], 4),
     }
-    print_table(rows, ["run", "wall_s", "complete", "pruned", "complete_trial_s", "pruned_trial_s", "best_val_accuracy",
+    print_table(rows, ["run", "wall_s", "complete", "pruned", "epochs_trained", "complete_trial_s", "pruned_trial_s", "best_val_accuracy",
                        "held_out_accuracy"])
     print()
     print_table([figures])
