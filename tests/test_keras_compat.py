@@ -78,3 +78,20 @@ def test_every_compat_function_has_a_pinning_test_here():
     tested = {name for name in globals() if name.startswith("test_")}
     untested = [f for f in functions if not any(t.startswith(f"test_{f}_") for t in tested)]
     assert not untested, f"private Keras uses without a pinning test: {untested}"
+
+
+def test_forget_step_traces_keeps_new_models_from_looking_like_retracing(caplog):
+    import logging
+
+    def predict_with_new_models(forget: bool) -> list[str]:
+        compat.forget_step_traces()
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tensorflow"):
+            for _ in range(5):  # five models (the warning's threshold), each tracing its own predict function once
+                if forget:
+                    compat.forget_step_traces()
+                _functional().predict(np.ones((2, 4), "float32"), verbose=0)
+        return [r.getMessage() for r in caplog.records if "retracing" in r.getMessage()]
+
+    assert predict_with_new_models(forget=False)  # TensorFlow counts every model's traces as one function's
+    assert not predict_with_new_models(forget=True)

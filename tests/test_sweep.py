@@ -179,6 +179,9 @@ def test_pruner_prunes_a_diverging_learning_rate(pruned_sweep):
     run_dir = pathlib.Path(diverged["run_dir"])
     assert runs.read_json(run_dir / runs.RUN_CONFIG)["sweep"]["state"] == "pruned"
     assert (run_dir / runs.FINAL_MODEL).exists()  # the pruned run keeps its directory
+    # the trials shared one feature cache: the backbone's outputs of the training and validation folders, once
+    assert len(list((pruned_sweep.sweep_dir / "feature_cache").glob("*.npz"))) == 2
+    assert not list(pruned_sweep.sweep_dir.glob("trial-*/feature_cache"))
     assert len(runs.read_json(run_dir / runs.METRICS)["history"]["val_loss"]) == 1  # pruned after its first epoch
     assert pruned_sweep.direction == "minimize"
 
@@ -219,6 +222,18 @@ def test_parameters_map_to_training_options_and_builder_arguments():
     assert "model" not in options
 
 
+def test_param_replaces_or_adds_to_the_default_space():
+    from hub_core.cli.sweep import _space
+
+    space = _space(["strategy=head", "learning_rate=loguniform:1e-3:1e-1", "dropout=uniform:0:0.3"], "nin", "fine_tune", 3)
+    assert space["strategy"] == sweep.Param("strategy", "choice", choices=("head",))  # one value fixes it
+    assert space["learning_rate"] == sweep.Param("learning_rate", "loguniform", 1e-3, 1e-1)
+    assert space["dropout"].high == pytest.approx(0.3)  # the plugin's own parameter, narrowed
+    assert space["unfreeze"] == sweep.default_space("nin")["unfreeze"]  # the other defaults stay
+    assert set(space) == set(sweep.default_space("nin"))
+    assert set(_space(["momentum=0.9"], MODEL, "train", 3)) == {"learning_rate", "batch_size", "weight_decay", "momentum"}
+
+
 def test_default_spaces_and_a_plugins_own_parameters():
     fine_tune = sweep.default_space(MODEL)
     assert set(fine_tune) == {"learning_rate", "strategy", "unfreeze", "label_smoothing"}
@@ -249,3 +264,111 @@ def test_sweep_without_optuna_says_how_to_install_it(monkeypatch, digits, tmp_pa
                  "--out", str(tmp_path / "s")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and 'pip install "hub-core[sweep]"' in err
+
+
+def _postgres_programs() -> pathlib.Path | None:
+    """The folder of PostgreSQL's initdb and pg_ctl (Debian keeps them in /usr/lib/postgresql/VERSION/bin)."""
+    import shutil
+
+    found = shutil.which("pg_ctl")
+    folders = [pathlib.Path(found).resolve().parent] if found else []
+    folders += sorted(pathlib.Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    return next((f for f in folders if (f / "initdb").exists() and (f / "pg_ctl").exists()), None)
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A PostgreSQL server of its own, started on 127.0.0.1 in a temporary folder, as an Optuna RDB URL."""
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    programs = _postgres_programs()
+    if programs is None:
+        pytest.skip("PostgreSQL's initdb and pg_ctl are not installed (scripts/install-test-data.sh installs Debian's "
+                    "postgresql)")
+    pytest.importorskip("psycopg", reason='the PostgreSQL driver is not installed (pip install "hub-core[sweep]")')
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="hub-postgres-"))
+    run_as = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: as Debian's postgres user
+        import pwd
+
+        user = pwd.getpwnam("postgres")
+        os.chown(folder, user.pw_uid, user.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = folder / "data"
+    try:
+        subprocess.run([*run_as, programs / "initdb", "-D", data, "-U", "hub", "--auth=trust", "--no-sync"],
+                       check=True, capture_output=True, timeout=120)
+        subprocess.run([*run_as, programs / "pg_ctl", "-D", data, "-l", folder / "server.log", "-w", "-o",
+                        f"-h 127.0.0.1 -p {port} -k {folder} -F", "start"], check=True, capture_output=True, timeout=120)
+        yield f"postgresql://hub@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*run_as, programs / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True,
+                       timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_the_same_command_completes_the_study(digits, postgres_url, tmp_path):
+    """Two worker processes share a PostgreSQL study; Ctrl-C mid-trial, then the same command again."""
+    import subprocess
+
+    import optuna
+    from optuna.trial import TrialState
+
+    out = tmp_path / "ctrl_c"
+    arguments = ["sweep", MODEL, "--data", str(digits[0]), "--val", str(digits[1]), "--trials", "2", "--epochs", "2",
+                 "--out", str(out), "--storage", postgres_url, "--pruner", "none", "--param", "strategy=two_phase",
+                 "--param", "unfreeze=1"]
+    # its own process group, as a terminal's foreground job: Ctrl-C reaches the command and its workers
+    first = subprocess.Popen([sys.executable, "-m", "hub_core.cli", *arguments, "--workers", "2"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while not (out / sweep.HPARAMS).is_dir() and first.poll() is None and time.time() < deadline:
+        time.sleep(0.2)  # the study exists once the HParams config is written
+    storage = optuna.storages.RDBStorage(postgres_url)
+    study_id = storage.get_study_id_from_name("ctrl_c")
+    interrupted = []
+    while first.poll() is None and time.time() < deadline and not interrupted:
+        time.sleep(0.1)
+        trials = storage.get_all_trials(study_id)
+        running = [t for t in trials if t.state == TrialState.RUNNING
+                   and (out / t.user_attrs.get("run", "-") / runs.CHECKPOINTS / runs.MANIFEST).exists()]
+        if running:  # a trial past its first epoch (checkpointed), in its second phase
+            os.killpg(first.pid, signal.SIGINT)
+            interrupted = [t.number for t in running]
+    _, err = first.communicate(timeout=120)
+    assert interrupted, f"no trial was caught mid-run: {err[-2000:]}"
+    assert first.returncode == 130 and "hub: interrupted" in err and "Traceback" not in err, err[-2000:]
+    after_ctrl_c = {t.number: t for t in storage.get_all_trials(study_id)}
+    assert not [t for t in after_ctrl_c.values() if t.state == TrialState.RUNNING]  # each interrupted trial failed
+    done_first = {n: (out / t.user_attrs["run"] / runs.FINAL_MODEL).stat().st_mtime_ns
+                  for n, t in after_ctrl_c.items() if t.state == TrialState.COMPLETE}
+
+    # the same command again (here, in this process, with one worker: a second pair of processes would only cost time)
+    assert main(arguments) == 0
+    trials = storage.get_all_trials(study_id)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 2 and len({t.user_attrs["run"] for t in complete}) == 2
+    for number, mtime in done_first.items():  # a finished trial is not run again
+        assert (out / after_ctrl_c[number].user_attrs["run"] / runs.FINAL_MODEL).stat().st_mtime_ns == mtime
+    retries = {t.user_attrs["retry_of"]: t for t in complete if "retry_of" in t.user_attrs}
+    for number in interrupted:  # each interrupted trial once more, with its parameters and run directory
+        assert after_ctrl_c[number].state == TrialState.FAIL
+        assert retries[number].params == after_ctrl_c[number].params
+        assert retries[number].user_attrs["run"] == after_ctrl_c[number].user_attrs["run"]
+    summary = sweep.read_summary(out)
+    assert summary["space"]["strategy"] == "two_phase" and {"learning_rate", "label_smoothing"} <= set(summary["space"])
+    by_number = {t.number: t for t in trials}
+    for trial in complete:
+        history = runs.read_json(out / trial.user_attrs["run"] / runs.METRICS)["history"]["val_accuracy"]
+        assert len(history) == 2
+        # both phases' epochs reached the pruner (a retry reports the epochs after its checkpoint)
+        reported = dict(by_number[trial.user_attrs["retry_of"]].intermediate_values) if "retry_of" in trial.user_attrs else {}
+        reported.update(trial.intermediate_values)
+        assert reported == pytest.approx({0: history[0], 1: history[1]})

@@ -86,6 +86,36 @@ def test_feature_cache_gives_same_metrics_as_frozen_backbone(digit_arrays, tmp_p
         np.testing.assert_allclose(histories[True][key], histories[False][key], rtol=1e-4, atol=1e-5)
 
 
+def test_runs_share_a_feature_cache_folder(digit_arrays, tmp_path, monkeypatch):
+    """Runs of one backbone (built anew: Keras numbers its unnamed layers again) on the same data read one cache."""
+    import keras
+
+    from hub_core.training import feature_cache
+
+    x, y, xv, yv = digit_arrays
+    computed = []
+    compute = feature_cache._compute
+    monkeypatch.setattr(feature_cache, "_compute", lambda *args: computed.append(1) or compute(*args))
+    shared = tmp_path / "features"
+    histories = []
+    for run_dir in (tmp_path / "first", None):  # the folder serves runs without a run directory too
+        keras.utils.set_random_seed(0)
+        model = small_convnet()
+        train = data.from_arrays(x[:128], y[:128], batch_size=64, seed=5)
+        val = data.from_arrays(xv[:64], yv[:64], batch_size=64, shuffle=False)
+        result = hub.fine_tune(model, train, val, epochs=1, strategy="head", seed=0, learning_rate=1e-2, verbose=0,
+                               run_dir=run_dir, feature_cache_dir=shared)
+        histories.append(result.history)
+        assert len(computed) == 2  # the training and validation parts, by the first run only
+    assert len(list(shared.glob("*.npz"))) == 2 and not (tmp_path / "first" / feature_cache.CACHE_DIR).exists()
+    np.testing.assert_allclose(histories[0]["val_loss"], histories[1]["val_loss"], rtol=1e-5)
+    keras.utils.set_random_seed(1)  # the same layers with other weights: other features
+    other = small_convnet()
+    pipes = {"train": data.pipeline_of(train)}
+    feature_cache.backbone_features(other, other.get_layer("predictions").input, pipes, shared, 0)
+    assert len(computed) == 3 and len(list(shared.glob("*.npz"))) == 3
+
+
 def test_feature_cache_refused_when_not_exact(digit_arrays):
     x, y, _, _ = digit_arrays
     with pytest.raises(InvalidArgumentError, match="augmented"):

@@ -26,8 +26,9 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=int, default=3, help="epochs per trial")
     p.add_argument("--out", required=True, metavar="SWEEP_DIR")
     p.add_argument("--param", action="append", default=[], metavar="NAME=SPEC",
-                   help="a searched parameter (repeatable): loguniform:LOW:HIGH, uniform:LOW:HIGH, int:LOW:HIGH or "
-                        "choices a,b,c; default: the task's space plus the model's plugin's")
+                   help="replace or add a parameter of the default space (the task's plus the model's plugin's; "
+                        "repeatable): loguniform:LOW:HIGH, uniform:LOW:HIGH, int:LOW:HIGH or choices a,b,c; one "
+                        "value fixes it, e.g. --param strategy=head")
     p.add_argument("--workers", type=int, default=1, help="local worker processes")
     p.add_argument("--storage", default=None, metavar="URL",
                    help="Optuna RDB URL (postgresql://, mysql://) shared by workers on several machines "
@@ -55,16 +56,18 @@ def register(subparsers) -> None:
     p.set_defaults(func=embed_command)
 
 
-def _space(params: list[str]) -> dict[str, str] | None:
+def _space(params: list[str], model: str, task: str, epochs: int):
+    """The default space of ``model`` and ``task``, each ``--param NAME=SPEC`` replacing or adding a parameter."""
     from hub_core.errors import InvalidArgumentError
+    from hub_core.training.search_space import default_space, parse_param
 
-    space = {}
+    space = default_space(model, task, epochs)
     for item in params:
         name, sep, spec = item.partition("=")
         if not sep or not name.strip():
             raise InvalidArgumentError(f"--param {item!r} is not NAME=SPEC; write e.g. --param learning_rate=loguniform:1e-4:1e-2.")
-        space[name.strip()] = spec
-    return space or None
+        space[name.strip()] = parse_param(name.strip(), spec)
+    return space
 
 
 def print_summary(summary) -> None:
@@ -81,12 +84,9 @@ def print_summary(summary) -> None:
 
 def sweep_command(args) -> int:
     """Run ``hub sweep`` (or ``--show``) and print the table."""
-    import tensorflow as tf
-
     from hub_core.errors import InvalidArgumentError
     from hub_core.training import sweep
 
-    tf.get_logger().setLevel("ERROR")  # each trial builds new models: TensorFlow's retracing notes are not for users
     if args.show:
         print_summary(sweep.read_summary(args.out))
         return 0
@@ -99,9 +99,10 @@ def sweep_command(args) -> int:
     if args.weights is not None:
         options["weights"] = args.weights
     size = (args.image_size, args.image_size) if args.image_size else None
-    sweep.sweep(args.model, args.data, args.val or args.val_split, space=_space(args.param), trials=args.trials,
-                epochs=args.epochs, sweep_dir=args.out, workers=args.workers, storage=args.storage, pruner=args.pruner,
-                metric=args.metric, task=args.mode.replace("-", "_"), image_size=size, **options)
+    task = args.mode.replace("-", "_")
+    sweep.sweep(args.model, args.data, args.val or args.val_split, space=_space(args.param, args.model, task, args.epochs),
+                trials=args.trials, epochs=args.epochs, sweep_dir=args.out, workers=args.workers, storage=args.storage,
+                pruner=args.pruner, metric=args.metric, task=task, image_size=size, **options)
     print_summary(sweep.read_summary(args.out))
     print(f"sweep directory: {args.out} (sweep.json, sweep.png; tensorboard --logdir {args.out})")
     return 0

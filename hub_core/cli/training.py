@@ -54,6 +54,9 @@ def register(subparsers) -> None:
             p.add_argument("--unfreeze", type=int, default=2, help="blocks unfrozen in the second phase")
             p.add_argument("--layer-decay", type=float, default=None)
             p.add_argument("--cache-features", choices=("auto", "on", "off"), default="auto")
+            p.add_argument("--feature-cache", default=None, metavar="DIR",
+                           help="keep cached backbone features in DIR, shared by the runs that use it "
+                                "(default: RUN_DIR/feature_cache)")
         p.set_defaults(func=fit_command, mode=name)
 
     p = subparsers.add_parser("evaluate", help="evaluate a run directory on labelled images",
@@ -142,7 +145,8 @@ def fit_command(args) -> int:
     )
     if args.mode == "fine-tune":
         options.update(strategy=args.strategy, unfreeze=args.unfreeze, layer_decay=args.layer_decay,
-                       cache_features={"auto": "auto", "on": True, "off": False}[args.cache_features])
+                       cache_features={"auto": "auto", "on": True, "off": False}[args.cache_features],
+                       feature_cache_dir=args.feature_cache)
         result = hub.fine_tune(args.model, train, validation, **options)
     else:
         result = hub.train(args.model, train, validation, **options)

@@ -29,8 +29,9 @@ Feature cache: while the backbone is frozen, inputs are not augmented and
 the backbone has no stochastic layer, the backbone's outputs are computed
 once and the head trains on them (``cache_features="auto"``). The cache is
 kept in memory and, with a run directory, on disk under
-``RUN_DIR/feature_cache/`` keyed by the backbone weights' hash, the data
-fingerprint and the preprocessing.
+``RUN_DIR/feature_cache/``, or in ``feature_cache_dir=``, a folder runs can
+share (a sweep's trials do), keyed by the backbone weights' hash and layer
+graph, the data fingerprint and the preprocessing.
 
 Plugging in other models (the hooks):
     * Any ``keras.Model``, a hub name, or a zero-argument function returning a

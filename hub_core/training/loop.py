@@ -11,13 +11,14 @@ import time
 import warnings
 from typing import Any, Sequence
 
+from hub_core._keras_compat import forget_step_traces
 from hub_core.errors import DataError, InvalidArgumentError
 from hub_core.hub.spec import preprocessing_name
 from hub_core.training import runs
 from hub_core.training.callbacks import epoch_state_class, run_scoped_class
 from hub_core.training.checkpoints import restore_state, save_state
 from hub_core.training.distribute import build_before_fit, is_chief, resolve_distribution, scope
-from hub_core.training.feature_cache import backbone_features, cache_allowed
+from hub_core.training.feature_cache import backbone_features, cache_allowed, cache_folder
 from hub_core.training.inputs import (cardinality, count_classes, input_shape_of, pipeline_or_dataset, sample_targets,
                                       split_pair)
 from hub_core.training.optim import apply_layer_decay, make_optimizer
@@ -63,8 +64,8 @@ def fine_tune(model: Any, train: Any, validation: Any = None, **options: Any) ->
         **options: The fields of :class:`~hub_core.training.options.FitOptions` (epochs, strategy, unfreeze,
             head_epochs, learning_rate, fine_tune_learning_rate, layer_decay, optimizer, schedule,
             label_smoothing, batchnorm, precision, mixed_precision, callbacks, run_dir, resume, overwrite,
-            cache_features, seed, distribution, checkpoint_every, batch_size, weights, num_classes,
-            model_kwargs, blocks, task, verbose, jit_compile), each documented there.
+            cache_features, feature_cache_dir, seed, distribution, checkpoint_every, batch_size, weights,
+            num_classes, model_kwargs, blocks, task, verbose, jit_compile), each documented there.
 
     Returns:
         A :class:`FitResult`.
@@ -125,6 +126,7 @@ class _Run:
         o = self.options
         self.strategy = resolve_distribution(o.distribution)
         keras.utils.set_random_seed(int(o.seed))
+        forget_step_traces()  # this run's new models trace their steps once: not a retracing of earlier runs'
         self.chief = is_chief(self.strategy)
         self.train_pipe, self.train_ds = pipeline_or_dataset(self.train, o.batch_size, o.seed, True)
         self.val_pipe, self.val_ds = (None, None)
@@ -283,7 +285,8 @@ class _Run:
             if split is not None:
                 features_at, trainer = split
                 pipes = {"train": self.train_pipe, "validation": self.val_pipe}
-                elements = backbone_features(self.model, features_at, pipes, self.run_dir, o.verbose)
+                folder = cache_folder(o.feature_cache_dir, self.run_dir)
+                elements = backbone_features(self.model, features_at, pipes, folder, o.verbose)
         with scope(self.strategy):
             steps = max(1, self.steps_per_epoch * (phase.epochs[1] - phase.epochs[0]))
             optimizer = make_optimizer(o.optimizer, trainer, phase.lr, o.schedule, steps, plugin=self.plugin)

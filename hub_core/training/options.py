@@ -13,9 +13,9 @@ STRATEGIES = ("two_phase", "head", "full")
 # accelerators, and for models without a plugin (a keras.Model, a model function), Keras' own "auto" decides.
 JIT_COMPILE_AUTO = {"image-classification": False, "tabular": False}
 BATCHNORM_MODES = ("frozen", "train")
-# Options run.json does not record: user objects, and how this call opened the run directory; neither
-# describes the run's result (so resuming after an overwrite does not count as changed arguments).
-NOT_RECORDED = ("callbacks", "resume", "overwrite")
+# Options run.json does not record: user objects, how this call opened the run directory, and where cached
+# features are kept; none describes the run's result (so resuming after an overwrite does not count as changed arguments).
+NOT_RECORDED = ("callbacks", "resume", "overwrite", "feature_cache_dir")
 
 
 @dataclasses.dataclass
@@ -44,6 +44,8 @@ class FitOptions:
             directory holding an earlier run's results refuses unless ``overwrite`` is set.
         overwrite: Move an earlier run in ``run_dir`` aside (renamed ``RUN_DIR.YYYYmmdd-HHMMSS``) and start afresh.
         cache_features: ``"auto"``, True or False (see :mod:`hub_core.training`).
+        feature_cache_dir: Folder of the on-disk feature cache, which runs can share (a sweep's trials do); default
+            ``RUN_DIR/feature_cache``.
         seed: Seed of initialisation, shuffling and augmentation.
         distribution: ``"auto"``, None or a ``tf.distribute.Strategy``.
         checkpoint_every: Also checkpoint every N training steps (epoch ends always checkpoint).
@@ -81,6 +83,7 @@ class FitOptions:
     resume: bool = True
     overwrite: bool = False
     cache_features: Any = "auto"
+    feature_cache_dir: str | os.PathLike | None = None
     seed: int = 0
     distribution: Any = "auto"
     checkpoint_every: int | None = None

@@ -7,6 +7,7 @@ Layout of a sweep directory::
       sweep.json          best parameters, value and run directory; every trial's state
       sweep.png           optimisation history and parameter importances (Optuna's matplotlib plots)
       hparams/            TensorBoard's HParams experiment config (written once)
+      feature_cache/      frozen backbones' outputs, shared by the trials (see :mod:`hub_core.training.feature_cache`)
       trial-0000/         a run directory (see :mod:`hub_core.training.runs`), its logs/ with the trial's
       ...                 HParams summary, its run.json with a ``"sweep"`` record (state, params, seed)
 
@@ -36,6 +37,7 @@ from typing import Any, Mapping
 
 from hub_core.errors import DataError, InvalidArgumentError
 from hub_core.training import runs
+from hub_core.training.feature_cache import CACHE_DIR
 from hub_core.training.options import FitOptions
 from hub_core.training.search_space import Param, default_space, parse_param, parse_space, trial_options
 from hub_core.training.sweep_results import (HPARAMS, JOURNAL, PLOT, SUMMARY, best_options, plot_study, read_summary,
@@ -59,7 +61,7 @@ class SweepResult:
         best_run_dir: Its run directory.
         best_options: Keyword arguments of ``hub.fine_tune``/``hub.train`` (with the data) that repeat the best
             trial: its parameters, the recorded seed, the epochs and the sweep's other options.
-        trials: Every trial: ``{"number", "state", "params", "value", "run_dir", "seed", "retry_of"}``.
+        trials: Every trial: ``{"number", "state", "params", "value", "run_dir", "seconds", "seed", "retry_of"}``.
         metric: The metric compared, and ``direction`` ("maximize" or "minimize").
         direction: See ``metric``.
         sweep_dir: The sweep directory.
@@ -188,7 +190,8 @@ def _optuna():
         import optuna
     except ImportError:
         raise InvalidArgumentError('Sweeps need Optuna, which is not installed; pip install "hub-core[sweep]".') from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # errors reach the user as one sentence from the sweep itself; Optuna's own would add a traceback per failed trial
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     return optuna
 
 
@@ -247,8 +250,11 @@ def _make_pruner(config: _Config):
     if pruner in (None, "none"):
         return optuna.pruners.NopPruner()
     if pruner == "median":
-        # prune after the first epoch already: below the median of the finished trials at that epoch
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+        # below the median of the finished trials at the same epoch, once a quarter of the study (2 at least) has
+        # finished; from the second epoch on when there are three or more (a new head's first epoch says little;
+        # with 4 epochs of two_phase that is the end of the cheap first phase, before the expensive second)
+        return optuna.pruners.MedianPruner(n_startup_trials=max(2, config.trials // 4),
+                                           n_warmup_steps=1 if config.epochs >= 3 else 0)
     if pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=config.epochs, reduction_factor=3)
     raise InvalidArgumentError(f"pruner must be one of {', '.join(PRUNERS)} or an optuna pruner, not {pruner!r}.")
@@ -288,10 +294,7 @@ def _spawn(config: _Config, workers: int) -> None:
 
 def _worker_main(config: _Config, index: int) -> None:
     """A spawned worker: its own study handle and sampler seed."""
-    import tensorflow as tf
-
     _optuna()
-    tf.get_logger().setLevel("ERROR")  # each trial builds new models: TensorFlow's retracing notes are noise here
     try:
         _work(config, *_open_study(config, sampler_seed=config.seed + 1 + index))
     except KeyboardInterrupt:
@@ -380,8 +383,9 @@ def _objective(config: _Config, study, trial, lock) -> float:
     run_dir = config.sweep_dir / name
     reporter = pruning_callback(trial, config.metric)
     options = trial_options(params, config.options)
-    options = {"verbose": 0, **options, "epochs": config.epochs, "run_dir": run_dir,
-               "callbacks": [reporter, *options.get("callbacks", ())]}
+    # the trials share one feature cache: a frozen backbone's outputs are computed once for the whole sweep
+    options = {"verbose": 0, "feature_cache_dir": config.sweep_dir / CACHE_DIR, **options, "epochs": config.epochs,
+               "run_dir": run_dir, "callbacks": [reporter, *options.get("callbacks", ())]}
     try:
         result = _fit(config, params.get("model", config.model), options)
         values = result.history.get(config.metric)

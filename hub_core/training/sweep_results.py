@@ -90,6 +90,7 @@ def _trial_record(config, trial) -> dict[str, Any]:
     return {"number": trial.number, "state": trial.state.name.lower(), "params": dict(trial.params),
             "value": trial.value if trial.values else None,
             "run_dir": str(config.sweep_dir / run_name(trial)) if "run" in trial.user_attrs else None,
+            "seconds": trial.duration.total_seconds() if trial.duration else None,
             "seed": trial.user_attrs.get("seed", config.seed), "retry_of": trial.user_attrs.get("retry_of"),
             "error": trial.user_attrs.get("error"), "surplus": bool(trial.user_attrs.get("surplus"))}
 
