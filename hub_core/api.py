@@ -226,7 +226,7 @@ def cached_files(name: str | None) -> list[str] | None:
     """The cache file names ``hub cache ls|verify|clear NAME`` acts on.
 
     Args:
-        name: A cached file name (a download or a conversion), a model or
+        name: A cached file name (a download or a conversion), an engine export's key, a model or
             plugin name (meaning the files of every weight set of the model), or
             None for every file.
 
@@ -239,7 +239,7 @@ def cached_files(name: str | None) -> list[str] | None:
     """
     if name is None:
         return None
-    cached = cache.cached_names() + [path.name for path in cache.converted_files()]
+    cached = cache.cached_names() + [path.name for path in cache.converted_files() + cache.engine_exports()]
     if name in cached:
         return [name]
     try:
