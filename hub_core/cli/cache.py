@@ -37,9 +37,15 @@ def register(subparsers) -> None:
 
 def download_command(args) -> int:
     """Download and print the main file's path."""
+    import sys
+
     from hub_core import api
 
-    print(api.download(args.name, sha256=args.sha256, weights=args.weights, progress=not args.no_progress))
+    path = api.download(args.name, sha256=args.sha256, weights=args.weights, progress=not args.no_progress)
+    print(path)
+    if not path.is_relative_to(config.home()):  # a set shipped inside an installed package
+        print(f"hub: nothing to download: the weights ship inside an installed package, at {path} (its sha256 "
+              "verified against the published one); hub.load reads them from there.", file=sys.stderr)
     return 0
 
 
