@@ -5,8 +5,8 @@ CPU; every path of a model is timed in turn (interleaved) and the best of
 ``--repeats`` is kept. Rows per model:
 
 - ``keras.applications fp32`` (where it has the model; :data:`FEATURES_ONLY` models without their classifier), ``hub fp32``, ``hub precision="auto"``;
-- OpenVINO f32 / bf16 / int8 (NNCF, calibrated on 8 real photos from skimage and scikit-learn, not the timed
-  ones), each with both performance hints; the table shows each at its faster hint and the JSON keeps both;
+- OpenVINO f32 / bf16 / int8 (NNCF, calibrated on 8 real photos from skimage and scikit-learn and 7 random crops
+  of each, not the timed ones), each with both performance hints; the table shows each at its faster hint and the JSON keeps both;
 - onnxruntime (float32);
 - ``hub default`` -- what ``hub.predict`` runs under ``engine="auto"`` (the engine it picked is named).
 
@@ -59,7 +59,8 @@ def foolbox_photos() -> list[pathlib.Path]:
 
 # EfficientNet-Lite0's int8 top-1 on the 20 photos with per-channel activation ranges: 15/20 from the 8 photos, 18/20 from
 # 64 crops; with per-tensor ones 19/20 and mean cosine 0.990 from 64 and from 256 crops alike (0.994 with the hub's
-# other change, no overflow fix on VNNI CPUs).
+# other change, no overflow fix on VNNI CPUs); 20/20 and 0.996 with full bias correction, from 32, 64 or 128 images
+# (benchmarks/bench_int8_options.py).
 CROPS_PER_PHOTO = 8
 
 
@@ -118,7 +119,8 @@ def openvino_paths(model, work: pathlib.Path, calibration: pathlib.Path) -> dict
     if not int8.exists():
         # Random weights: the int8 cosine is recorded (in the JSON), not required (see --int8-accuracy).
         report = hub.export(model, int8, format="openvino", quantize="int8", calibration=calibration, min_cosine=-1.0)
-        print(f"{model.name} int8 on random weights: cosine {report['cosine']:.4f} on the calibration images")
+        print(f"{model.name} int8 on random weights: mean cosine of {report['compared']} {report['cosine']:.4f} "
+              "on the calibration images")
     paths = {}
     for hint in HINTS:
         paths[f"openvino f32 {hint}"] = engines.openvino_engine(ir, precision="f32", hint=hint)

@@ -77,15 +77,15 @@ def export(model: Any, path: str | os.PathLike, format: str = "keras", *, atol: 
             of the model's input shape; with ``quantize``, the calibration images).
         quantize: ``"int8"`` for NNCF post-training quantization (``format="openvino"`` only).
         calibration: With ``quantize``: a folder of real images, read and resized like ``hub.predict`` does.
-        min_cosine: With ``quantize``: the smallest cosine between int8 and original outputs accepted on the
-            calibration images (default :data:`hub_core.exporting.quantize.INT8_MIN_COSINE`); for a model ending
-            in a softmax, between the logits before it.
+        min_cosine: With ``quantize``: the smallest mean cosine between int8 and original outputs accepted on
+            the calibration images (default :data:`hub_core.exporting.quantize.INT8_MIN_COSINE`); for a model
+            ending in a softmax, between the logits before it.
 
     Returns:
-        ``{"path", "format", "max_abs_diff"}``; with ``quantize`` also ``"quantize"``, ``"cosine"`` (the
-        smallest cosine between the int8 and the original outputs over the calibration images) and
-        ``"calibration_images"``; ``"compared"`` says which outputs: ``"logits"`` for a model ending in a
-        softmax (its probabilities are compared as the logits before it), else ``"outputs"``.
+        ``{"path", "format", "max_abs_diff"}``; with ``quantize`` also ``"quantize"``, ``"cosine"`` and
+        ``"smallest_cosine"`` (the mean and the smallest cosine between the int8 and the original outputs over
+        the calibration images), ``"calibration_images"`` and ``"compared"``, which says what those outputs
+        are: ``"logits"`` for a model ending in a softmax (the logits before it), else ``"outputs"``.
 
     Raises:
         InvalidArgumentError: For an unknown format, a bad path suffix, or ``quantize`` without a calibration folder.
