@@ -96,7 +96,8 @@ def verify_command(args) -> int:
         print_table([(r["name"], r["status"], r["sha256"]) for r in results], ("FILE", "STATUS", "SHA256"))
     corrupt = [r["name"] for r in results if r["status"] == "corrupt"]
     if corrupt and not args.json:
-        print(f"{len(corrupt)} corrupt file(s); delete with: hub cache clear NAME, then download again.")
+        print(f"{len(corrupt)} corrupt file(s); delete with: hub cache clear NAME, then download again "
+              "(an engine export is made again on its next use).")
     return 1 if corrupt else 0
 
 
