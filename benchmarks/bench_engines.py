@@ -5,8 +5,8 @@ CPU; every path of a model is timed in turn (interleaved) and the best of
 ``--repeats`` is kept. Rows per model:
 
 - ``keras.applications fp32`` (where it has the model; :data:`FEATURES_ONLY` models without their classifier), ``hub fp32``, ``hub precision="auto"``;
-- OpenVINO f32 / bf16 / int8 (NNCF, calibrated on 8 real photos from skimage and scikit-learn, not the timed
-  ones), each with both performance hints; the table shows each at its faster hint and the JSON keeps both;
+- OpenVINO f32 / bf16 / int8 (NNCF, calibrated on 8 real photos from skimage and scikit-learn and 7 random crops
+  of each, not the timed ones), each with both performance hints; the table shows each at its faster hint and the JSON keeps both;
 - onnxruntime (float32);
 - ``hub default`` -- what ``hub.predict`` runs under ``engine="auto"`` (the engine it picked is named).
 
@@ -59,7 +59,8 @@ def foolbox_photos() -> list[pathlib.Path]:
 
 # EfficientNet-Lite0's int8 top-1 on the 20 photos with per-channel activation ranges: 15/20 from the 8 photos, 18/20 from
 # 64 crops; with per-tensor ones 19/20 and mean cosine 0.990 from 64 and from 256 crops alike (0.994 with the hub's
-# other change, no overflow fix on VNNI CPUs).
+# other change, no overflow fix on VNNI CPUs); 20/20 and 0.996 with full bias correction, from 32, 64 or 128 images
+# (benchmarks/bench_int8_options.py).
 CROPS_PER_PHOTO = 8
 
 
@@ -80,10 +81,25 @@ def calibration_folder(folder: pathlib.Path) -> pathlib.Path:
         photo = np.asarray(photo, "float32")
         imaging.save_image(photo, folder / f"photo{index}.jpg")
         for crop in range(1, CROPS_PER_PHOTO):
-            side = int(rng.integers(min(photo.shape[:2]) // 2, min(photo.shape[:2]) + 1))
-            top, left = rng.integers(photo.shape[0] - side + 1), rng.integers(photo.shape[1] - side + 1)
-            imaging.save_image(photo[top:top + side, left:left + side], folder / f"photo{index}_crop{crop}.jpg")
+            imaging.save_image(random_crop(photo, rng), folder / f"photo{index}_crop{crop}.jpg")
     return folder
+
+
+def random_crop(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random square crop of ``image``, its side between half and all of the shorter side."""
+    side = int(rng.integers(min(image.shape[:2]) // 2, min(image.shape[:2]) + 1))
+    top, left = rng.integers(image.shape[0] - side + 1), rng.integers(image.shape[1] - side + 1)
+    return image[top:top + side, left:left + side]
+
+
+def foolbox_crops(size: int, count: int = 200) -> np.ndarray:
+    """``count`` random crops of the 20 foolbox photos (seeded), resized to ``size``: the int8 cosine's images."""
+    from hub_core.vision import imaging
+
+    rng = np.random.default_rng(0)
+    decoded = [imaging.load_image(str(p)) for p in foolbox_photos()]
+    return np.asarray([imaging.load_images([random_crop(decoded[rng.integers(len(decoded))], rng)], (size, size),
+                                           crop="center")[0] for _ in range(count)], "float32")
 
 
 def photo_batch(size: int, count: int) -> np.ndarray:
@@ -103,7 +119,8 @@ def openvino_paths(model, work: pathlib.Path, calibration: pathlib.Path) -> dict
     if not int8.exists():
         # Random weights: the int8 cosine is recorded (in the JSON), not required (see --int8-accuracy).
         report = hub.export(model, int8, format="openvino", quantize="int8", calibration=calibration, min_cosine=-1.0)
-        print(f"{model.name} int8 on random weights: cosine {report['cosine']:.4f} on the calibration images")
+        print(f"{model.name} int8 on random weights: mean cosine of {report['compared']} {report['cosine']:.4f} "
+              "on the calibration images")
     paths = {}
     for hint in HINTS:
         paths[f"openvino f32 {hint}"] = engines.openvino_engine(ir, precision="f32", hint=hint)
@@ -168,7 +185,6 @@ def int8_accuracy(name: str, work: pathlib.Path, calibration: pathlib.Path, crop
     import hub_core as hub
     from hub_core.exporting import engines, quantize
     from hub_core.vision.imaging import read_image_files
-    from hub_core.vision import imaging
 
     model_name, _, weights = name.partition(":")
     if weights:  # a weight set without a classifier (e.g. vgg16:hed_bsds500): pooled features
@@ -188,16 +204,7 @@ def int8_accuracy(name: str, work: pathlib.Path, calibration: pathlib.Path, crop
         # Each disagreement with the fp32 logit margin between its top two classes: how close a call it was.
         misses = [f"{file.name} (fp32 top-2 margin {ranked[i, -1] - ranked[i, -2]:.3f})"
                   for i, file in enumerate(foolbox_photos()) if np.argmax(fp32_photos[i]) != np.argmax(int8_photos[i])]
-    rng = np.random.default_rng(0)
-    size = int(model.inputs[0].shape[1])
-    decoded = [imaging.load_image(str(p)) for p in foolbox_photos()]
-    cut = []
-    for _ in range(crops):
-        image = decoded[rng.integers(len(decoded))]
-        side = int(rng.integers(min(image.shape[:2]) // 2, min(image.shape[:2]) + 1))
-        top, left = rng.integers(image.shape[0] - side + 1), rng.integers(image.shape[1] - side + 1)
-        cut.append(imaging.load_images([image[top:top + side, left:left + side]], (size, size), crop="center")[0])
-    cut = np.asarray(cut, "float32")
+    cut = foolbox_crops(int(model.inputs[0].shape[1]), crops)
     fp32_logits = np.concatenate([model.predict(cut[i:i + 20], verbose=0) for i in range(0, crops, 20)])
     int8_logits = np.concatenate([int8(cut[i:i + 20]) for i in range(0, crops, 20)])
     cosines = [float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) for a, b in zip(int8_logits, fp32_logits)]

@@ -155,12 +155,14 @@ def download(url_or_name: str | os.PathLike, *, sha256: str | None = None, weigh
 
     Returns:
         The path of the main file (the set's first file); every file of the
-        set is fetched.
+        set is fetched. A set that ships inside an installed package (its plugin's
+        ``packaged_weights``) is not downloaded: its file there is verified and returned.
 
     Raises:
         UnknownNameError: For unknown models or weight sets, with close matches.
         InvalidArgumentError: For ``weights`` combined with a URL or path.
-        ChecksumError, OfflineError, WeightsError: As :func:`fetch_file`.
+        ChecksumError, OfflineError, WeightsError: As :func:`fetch_file`; WeightsError also for a set that has no
+            downloadable file and ships in no installed package.
 
     Example:
         >>> import hub_core as hub
@@ -175,6 +177,8 @@ def download(url_or_name: str | os.PathLike, *, sha256: str | None = None, weigh
             )
         return store.fetch_location(text, sha256=sha256, progress=progress)
     weight_set = _weight_set_of(text, weights)
+    if not weight_set.files:
+        return _packaged_file(text, weight_set)
     files = list(weight_set.files)
     if sha256:
         files[0] = dataclasses.replace(files[0], sha256=sha256, md5=None)
@@ -195,11 +199,23 @@ def _weight_set_of(model: str, weights: str | None) -> WeightSet:
     if set_name not in variant["weights"]:
         raise unknown(f"weight set for '{variant_name}'", set_name, variant["weights"],
                       f"Available: {', '.join(variant['weights']) or 'none'}.")
-    weight_set = catalog.weight_set_from_entry(set_name, variant["weights"][set_name])
-    if not weight_set.files:
+    return catalog.weight_set_from_entry(set_name, variant["weights"][set_name])
+
+
+def _packaged_file(model: str, weight_set: WeightSet) -> pathlib.Path:
+    """The verified file of a weight set without downloadable files, from the installed package it ships in.
+
+    Raises:
+        WeightsError: When the plugin names no such file (the error says where the set comes from).
+    """
+    plugin_name, variant_name = catalog.resolve(model)
+    plugin = registry.get_plugin(plugin_name)
+    path = plugin.packaged_weights(plugin.variant(variant_name), weight_set) if weight_set.source.startswith("pip:") else None
+    if path is None:
         reason = _installed_package_file(weight_set) or weight_set.unavailable_reason()
-        raise WeightsError(f"Weight set '{set_name}' of '{variant_name}' has no downloadable file: {reason.rstrip('.')}.")
-    return weight_set
+        raise WeightsError(f"Weight set '{weight_set.name}' of '{variant_name}' has no downloadable file: "
+                           f"{reason.rstrip('.')}.")
+    return path
 
 
 def _installed_package_file(weight_set: WeightSet) -> str | None:
@@ -226,7 +242,7 @@ def cached_files(name: str | None) -> list[str] | None:
     """The cache file names ``hub cache ls|verify|clear NAME`` acts on.
 
     Args:
-        name: A cached file name (a download or a conversion), a model or
+        name: A cached file name (a download or a conversion), an engine export's key, a model or
             plugin name (meaning the files of every weight set of the model), or
             None for every file.
 
@@ -239,7 +255,7 @@ def cached_files(name: str | None) -> list[str] | None:
     """
     if name is None:
         return None
-    cached = cache.cached_names() + [path.name for path in cache.converted_files()]
+    cached = cache.cached_names() + [path.name for path in cache.converted_files() + cache.engine_exports()]
     if name in cached:
         return [name]
     try:

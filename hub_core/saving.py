@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import pathlib
+import zipfile
 from typing import Any
 
 from hub_core._keras_compat import is_functional
@@ -141,10 +142,14 @@ def load_keras(file: str | os.PathLike, *, compile: bool = False):
     import hub_core.vision.layers  # noqa: F401  (registers the preprocessing layer of hub image models)
     from hub_core.store.readers.hdf5 import check_keras_file
 
+    if not zipfile.is_zipfile(file):  # Keras would say "File not found"
+        raise _damaged(file, "it is not a zip archive")
     check_keras_file(file)  # before Keras opens the weights: no links out of the file, no forged sizes
     _import_layer_modules(file)
     try:
         return keras.saving.load_model(file, compile=compile, safe_mode=True)
+    except zipfile.BadZipFile as error:
+        raise _damaged(file, str(error).rstrip(".")) from error
     except ValueError as error:
         if "safe_mode" in str(error) or "Lambda" in str(error):
             raise DataError(
@@ -156,6 +161,12 @@ def load_keras(file: str | os.PathLike, *, compile: bool = False):
         raise DataError(f"Could not load the model in {file}: {type(error).__name__}: {error}") from error
 
 
+def _damaged(file: str | os.PathLike, why: str) -> DataError:
+    """The error for a ``.keras`` file that is no intact zip archive."""
+    return DataError(f"The model file {file} is damaged ({why}; a .keras file is a zip archive, so it was probably cut "
+                     "short by an interrupted copy or a full disk); copy or save it again, or train the run again.")
+
+
 def _import_layer_modules(file: str | os.PathLike) -> None:
     """Import the hub modules that define a ``.keras`` file's registered custom objects.
 
@@ -165,7 +176,6 @@ def _import_layer_modules(file: str | os.PathLike) -> None:
     plugin packages are imported.
     """
     import importlib
-    import zipfile
 
     from hub_core.hub import registry
 

@@ -114,3 +114,21 @@ def test_weights_are_converted_once(hub_home, monkeypatch):
     monkeypatch.setattr(torch_reader, "load_state_dict", refuse)
     second = read_imagenet()
     np.testing.assert_array_equal(first["predictions"][0], second["predictions"][0])
+
+
+def test_hub_download_names_the_packaged_verified_file(hub_home, capsys, monkeypatch):
+    import hashlib
+    import importlib.metadata
+
+    from hub_core.cli.main import main
+    from hub_core.errors import ChecksumError
+    from hub_plugins.efficientnet_lite import weights
+
+    assert main(["download", "efficientnet_lite0"]) == 0
+    out, err = capsys.readouterr()
+    packaged = importlib.metadata.distribution(weights.PROJECT).locate_file(weights.FILE)
+    assert out.strip() == str(packaged) and hashlib.sha256(packaged.read_bytes()).hexdigest() == weights.SHA256
+    assert "nothing to download" in err and "verified" in err and not (hub_home / "weights").exists()
+    monkeypatch.setattr(weights, "SHA256", "0" * 64)  # another file than the published one
+    with pytest.raises(ChecksumError, match="reinstall"):
+        hub.download("efficientnet_lite0")

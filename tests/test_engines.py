@@ -50,7 +50,8 @@ def test_engine_outputs_agree_with_keras(hub_home, images, engine):
     assert [r["index"] for r in results] == list(np.argmax(expected, axis=1))
 
 
-def test_the_second_call_does_not_export_again(hub_home, images, monkeypatch):
+def test_the_second_call_does_not_export_again_and_hub_cache_manages_the_exports(hub_home, images, monkeypatch,
+                                                                                 capsys):
     calls = []
     export = exporting.export
     monkeypatch.setattr(exporting, "export", lambda *args, **kwargs: calls.append(kwargs["format"]) or export(*args, **kwargs))
@@ -58,7 +59,7 @@ def test_the_second_call_does_not_export_again(hub_home, images, monkeypatch):
     first = hub.predict(model, images, engine="openvino")
     assert calls == ["openvino"]
     entries = [p for p in (hub_home / "engines").iterdir() if p.is_dir()]
-    assert [sorted(f.name for f in entries[0].iterdir())] == [["model.bin", "model.xml"]]
+    assert [sorted(f.name for f in entries[0].iterdir())] == [["export.json", "model.bin", "model.xml"]]
     again = hub.predict(tiny_classifier(), images, engine="openvino")  # same architecture and weights: same key
     assert calls == ["openvino"]
     assert scores(again).tolist() == scores(first).tolist()
@@ -66,6 +67,35 @@ def test_the_second_call_does_not_export_again(hub_home, images, monkeypatch):
     changed.layers[-1].kernel.assign(changed.layers[-1].kernel * 2.0)
     hub.predict(changed, images, engine="openvino")
     assert calls == ["openvino", "openvino"], "new weights must export again"
+    check_hub_cache_manages_the_exports(hub_home, entries[0], capsys)
+
+
+def check_hub_cache_manages_the_exports(hub_home, entry, capsys):
+    """hub cache ls / verify / clear on the engine cache holding ``entry`` and one more export."""
+    import hashlib
+
+    capsys.readouterr()
+    assert main(["cache", "ls", "--json"]) == 0
+    listed = {f["name"]: f for f in json.loads(capsys.readouterr().out)["files"]}
+    size = sum(f.stat().st_size for f in entry.iterdir() if f.name != "export.json")
+    assert len(listed) == 2 and listed[entry.name] == {
+        "name": entry.name, "kind": "engine", "path": str(entry), "size": size, "sha256": None, "url": None,
+        "recorded": True, "model": "tiny_classifier", "format": "openvino"}
+    assert main(["cache", "ls"]) == 0
+    assert "openvino export of tiny_classifier" in capsys.readouterr().out
+    assert main(["cache", "verify", entry.name, "--json"]) == 0
+    (checked,) = json.loads(capsys.readouterr().out)
+    assert checked["status"] == "ok" and checked["sha256"] == hashlib.sha256((entry / "model.xml").read_bytes()).hexdigest()
+    weights = bytearray((entry / "model.bin").read_bytes())
+    weights[len(weights) // 2] ^= 0xFF
+    (entry / "model.bin").write_bytes(bytes(weights))
+    assert main(["cache", "verify"]) == 1
+    assert "1 corrupt file(s)" in capsys.readouterr().out
+    assert main(["cache", "clear", entry.name, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"name": entry.name, "size": size}] and not entry.exists()
+    (hub_home / "engines" / f".{entry.name}.killed").mkdir()  # an export killed while being written
+    assert main(["cache", "clear"]) == 0
+    assert [p.name for p in (hub_home / "engines").iterdir() if p.is_dir()] == []
 
 
 def test_auto_takes_the_first_engine_that_agrees(hub_home, images, monkeypatch):

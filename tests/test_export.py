@@ -59,26 +59,77 @@ def calibration_folder(tmp_path, count=6):
     return folder
 
 
-def test_int8_openvino_export_is_quantized_and_close_to_the_model(tmp_path):
+def peaked_classifier(seed=5):
+    """An untrained classifier whose softmax is nearly one-hot (large logits): int8 flips the top class of a photo
+    now and then, which takes the cosine of the two probability vectors to about 0 while the logits stay close."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
+    x = keras.layers.Conv2D(16, 3, strides=2, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    head = keras.layers.Dense(10, activation="softmax", name="predictions",
+                              kernel_initializer=keras.initializers.RandomNormal(stddev=30.0))
+    return keras.Model(inputs, head(x))
+
+
+def test_int8_export_of_a_softmax_classifier_is_checked_on_its_logits(tmp_path):
     import openvino
 
     from hub_core.exporting import quantize
     from hub_core.vision.imaging import read_image_files
 
-    model = small_model()
-    folder = calibration_folder(tmp_path)
+    model = peaked_classifier()
+    folder = calibration_folder(tmp_path, count=12)
     report = hub.export(model, tmp_path / "int8.xml", format="openvino", quantize="int8", calibration=folder)
-    assert report["quantize"] == "int8" and report["calibration_images"] == 6
-    ir = openvino.Core().read_model(str(tmp_path / "int8.xml"))
-    assert "FakeQuantize" in {op.get_type_name() for op in ir.get_ops()}
-    images = read_image_files(sorted(folder.glob("*.jpg")), model)  # what hub.predict feeds the model
-    assert images.shape == (6, 16, 16, 3)
-    expected = model.predict(images, verbose=0)
-    actual = export_module._run_openvino(tmp_path / "int8.xml", images)
-    cosines = [float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) for a, b in zip(actual, expected)]
-    assert report["cosine"] == pytest.approx(min(cosines), abs=1e-6)
-    assert report["cosine"] >= quantize.INT8_MIN_COSINE
+    assert report["quantize"] == "int8" and report["calibration_images"] == 12 and report["compared"] == "logits"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["calibration", "int8.bin", "int8.xml"]
+    core = openvino.Core()
+    ir = core.read_model(str(tmp_path / "int8.xml"))
+    assert "FakeQuantize" in {op.get_type_name() for op in ir.get_ops()}
+    softmax = ir.get_results()[0].input_value(0).get_node()
+    assert softmax.get_type_name() == "Softmax"
+    images = read_image_files(sorted(folder.glob("*.jpg")), model)  # what hub.predict feeds the model
+    assert images.shape == (12, 32, 32, 3)
+    # The int8 logits: the saved IR cut before its softmax; the float32 ones: the classifier's matmul in numpy.
+    logits_ir = core.compile_model(openvino.Model([softmax.input_value(0)], ir.get_parameters()), "CPU",
+                                   {"INFERENCE_PRECISION_HINT": "f32"})
+    int8_logits = logits_ir(images)[0]
+    import keras
+
+    pooled = keras.Model(model.input, model.get_layer("pool").output).predict(images, verbose=0)
+    kernel, bias = model.get_layer("predictions").get_weights()
+    logits = pooled @ kernel + bias
+    cosines = np.sum(int8_logits * logits, 1) / np.linalg.norm(int8_logits, axis=1) / np.linalg.norm(logits, axis=1)
+    assert report["cosine"] == pytest.approx(np.mean(cosines), abs=1e-5)
+    assert report["cosine"] >= quantize.INT8_MIN_COSINE  # the default bound
+    assert report["smallest_cosine"] == pytest.approx(np.min(cosines), abs=1e-5)
+    probabilities = export_module._run_openvino(tmp_path / "int8.xml", images)  # the export computes the model's
+    shifted = np.exp(int8_logits - int8_logits.max(1, keepdims=True))
+    np.testing.assert_allclose(probabilities, shifted / shifted.sum(1, keepdims=True), atol=1e-6)
+
+
+def test_the_logits_twin_drops_a_final_softmax_wherever_the_model_keeps_it():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    dense = small_model()  # Dense(activation="softmax")
+    sequential = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5), keras.layers.Activation("softmax")])
+    inputs = keras.Input((6,))
+    nested = keras.Model(inputs, sequential(inputs))  # the softmax inside a nested model
+    images = np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3)).astype("float32")
+    vectors = np.random.default_rng(1).normal(size=(4, 6)).astype("float32")
+    for model, x in ((dense, images), (sequential, vectors), (nested, vectors)):
+        probabilities = keras.ops.convert_to_numpy(model(x))
+        logits = keras.ops.convert_to_numpy(export_module.logits_twin(model)(x))
+        shift = logits - np.log(probabilities)  # logits and log-probabilities differ by one constant per row
+        np.testing.assert_allclose(shift, shift[:, :1].repeat(shift.shape[1], 1), atol=1e-4)
+        assert not np.allclose(logits, probabilities, atol=1e-2)
+    features = keras.Model(dense.input, dense.get_layer("predictions").input)
+    sigmoid = keras.Sequential([keras.Input((6,)), keras.layers.Dense(1, activation="sigmoid")])
+    assert export_module.logits_twin(features) is None and export_module.logits_twin(sigmoid) is None
 
 
 def test_int8_needs_openvino_and_real_images(tmp_path):

@@ -165,6 +165,22 @@ def test_a_truncated_record_is_a_data_error_naming_it_before_any_training(run_co
     assert snapshot(run_copy) == before
 
 
+@pytest.mark.parametrize("damage", ["truncated", "flipped"])
+def test_a_damaged_model_file_is_called_damaged_not_missing(run_copy, damage):
+    from hub_core import saving
+
+    for name in (saving.FINAL_MODEL, saving.BEST_MODEL):
+        model = run_copy / name
+        data = bytearray(model.read_bytes())
+        if damage == "truncated":  # its zip directory, at the end, is lost
+            model.write_bytes(bytes(data[: len(data) // 2]))
+        else:  # a byte of config.json, the first member (stored uncompressed): its CRC fails
+            data[data.index(b'"class_name"') + 2] ^= 0xFF
+            model.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=f"^The model file {run_copy / saving.BEST_MODEL} is damaged .*copy or save it again"):
+        hub.load(run_copy)
+
+
 def test_a_truncated_manifest_falls_back_to_the_checkpoint_files(run_copy, caplog):
     manifest = run_copy / "checkpoints" / "manifest.json"
     manifest.write_text(manifest.read_text()[:40])

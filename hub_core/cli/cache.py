@@ -20,7 +20,8 @@ def register(subparsers) -> None:
 
     cache = subparsers.add_parser("cache", help="inspect and clean the weights cache",
                                   description=f"Inspect, verify and clean the weights cache (${config.HOME.name}/weights, "
-                                              f"and the converted files in ${config.HOME.name}/converted).")
+                                              f"the converted files in ${config.HOME.name}/converted and the inference "
+                                              f"engines' exports in ${config.HOME.name}/engines).")
     actions = cache.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, help_text, func in (
         ("ls", "list cached files", ls_command),
@@ -28,16 +29,23 @@ def register(subparsers) -> None:
         ("clear", "delete cached files", clear_command),
     ):
         q = actions.add_parser(action, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
-        q.add_argument("name", nargs="?", help="a cached file name or a model name (default: every file)")
+        q.add_argument("name", nargs="?",
+                       help="a cached file name, an engine export's key or a model name (default: every file)")
         q.add_argument("--json", action="store_true", help="print JSON")
         q.set_defaults(func=func)
 
 
 def download_command(args) -> int:
     """Download and print the main file's path."""
+    import sys
+
     from hub_core import api
 
-    print(api.download(args.name, sha256=args.sha256, weights=args.weights, progress=not args.no_progress))
+    path = api.download(args.name, sha256=args.sha256, weights=args.weights, progress=not args.no_progress)
+    print(path)
+    if not path.is_relative_to(config.home()):  # a set shipped inside an installed package
+        print(f"hub: nothing to download: the weights ship inside an installed package, at {path} (its sha256 "
+              "verified against the published one); hub.load reads them from there.", file=sys.stderr)
     return 0
 
 
@@ -52,7 +60,11 @@ def _size(size: int) -> str:
     return f"{value:.1f} GiB"
 
 
-_SOURCES = {"download": "-", "converted": "converted from a pickle"}
+def _source(entry: dict) -> str:
+    """The SOURCE column of ``hub cache ls``."""
+    if entry["kind"] == "engine":
+        return f"{entry['format'] or 'engine'} export of {entry['model'] or 'a model'}"
+    return entry["url"] or {"download": "-", "converted": "converted from a pickle"}[entry["kind"]]
 
 
 def ls_command(args) -> int:
@@ -66,7 +78,7 @@ def ls_command(args) -> int:
         return 0
     print(f"cache: {cache.weights_dir()}")
     print_table(
-        [(e["name"], _size(e["size"]), (e["sha256"] or "-")[:16], e["url"] or _SOURCES[e["kind"]]) for e in entries],
+        [(e["name"], _size(e["size"]), (e["sha256"] or "-")[:16], _source(e)) for e in entries],
         ("FILE", "SIZE", "SHA256", "SOURCE"),
     )
     return 0
@@ -84,7 +96,8 @@ def verify_command(args) -> int:
         print_table([(r["name"], r["status"], r["sha256"]) for r in results], ("FILE", "STATUS", "SHA256"))
     corrupt = [r["name"] for r in results if r["status"] == "corrupt"]
     if corrupt and not args.json:
-        print(f"{len(corrupt)} corrupt file(s); delete with: hub cache clear NAME, then download again.")
+        print(f"{len(corrupt)} corrupt file(s); delete with: hub cache clear NAME, then download again "
+              "(an engine export is made again on its next use).")
     return 1 if corrupt else 0
 
 

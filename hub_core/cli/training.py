@@ -194,8 +194,9 @@ def export_command(args) -> int:
         out = base / "export" / f"model{SUFFIXES[args.format]}"
     report = export(args.model, out, format=args.format, quantize=args.quantize, calibration=args.calibration)
     if args.quantize:
-        print(f"exported {args.format} {args.quantize} to {report['path']} (reloaded; cosine to the model "
-              f"{report['cosine']:.4f} on {report['calibration_images']} calibration images)")
+        print(f"exported {args.format} {args.quantize} to {report['path']} (reloaded; mean cosine of its "
+              f"{report['compared']} to the model's {report['cosine']:.4f}, smallest {report['smallest_cosine']:.4f}, "
+              f"on {report['calibration_images']} calibration images)")
     else:
         print(f"exported {args.format} to {report['path']} (reloaded; max abs difference {report['max_abs_diff']:.2e})")
     return 0

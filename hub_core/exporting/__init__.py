@@ -21,7 +21,10 @@ the float32 graph in bfloat16: see :mod:`hub_core.exporting.engines`.)
 
 ``quantize="int8"`` (OpenVINO only) quantizes the float32 IR with NNCF's
 post-training quantization, calibrated on real images read the way
-``hub.predict`` reads them (see :mod:`hub_core.exporting.quantize`).
+``hub.predict`` reads them (see :mod:`hub_core.exporting.quantize`). A model
+ending in a softmax is quantized and checked as its logits (:func:`logits_twin`),
+the softmax put back on the int8 IR: the cosine of two peaked probability
+vectors falls to 0 when their top class differs, whatever the logits.
 
 Example:
     >>> import hub_core as hub
@@ -74,13 +77,15 @@ def export(model: Any, path: str | os.PathLike, format: str = "keras", *, atol: 
             of the model's input shape; with ``quantize``, the calibration images).
         quantize: ``"int8"`` for NNCF post-training quantization (``format="openvino"`` only).
         calibration: With ``quantize``: a folder of real images, read and resized like ``hub.predict`` does.
-        min_cosine: With ``quantize``: the smallest cosine between int8 and original outputs accepted on the
-            calibration images (default :data:`hub_core.exporting.quantize.INT8_MIN_COSINE`).
+        min_cosine: With ``quantize``: the smallest mean cosine between int8 and original outputs accepted on
+            the calibration images (default :data:`hub_core.exporting.quantize.INT8_MIN_COSINE`); for a model
+            ending in a softmax, between the logits before it.
 
     Returns:
-        ``{"path", "format", "max_abs_diff"}``; with ``quantize`` also ``"quantize"``, ``"cosine"`` (the
-        smallest cosine between the int8 and the original outputs over the calibration images) and
-        ``"calibration_images"``.
+        ``{"path", "format", "max_abs_diff"}``; with ``quantize`` also ``"quantize"``, ``"cosine"`` and
+        ``"smallest_cosine"`` (the mean and the smallest cosine between the int8 and the original outputs over
+        the calibration images), ``"calibration_images"`` and ``"compared"``, which says what those outputs
+        are: ``"logits"`` for a model ending in a softmax (the logits before it), else ``"outputs"``.
 
     Raises:
         InvalidArgumentError: For an unknown format, a bad path suffix, or ``quantize`` without a calibration folder.
@@ -113,13 +118,13 @@ def export(model: Any, path: str | os.PathLike, format: str = "keras", *, atol: 
         atol = max(atol, BFLOAT16_RTOL * scale)
     try:
         if quantize is not None:
-            _write_int8_openvino(model, path, inputs)
+            compared = _write_int8_openvino(model, path, inputs)
         else:
             writer(model, path)
         actual = np.asarray(reader(path, inputs), dtype=np.float32)
         diff = float(np.max(np.abs(actual - expected))) if actual.shape == expected.shape else float("inf")
         if quantize is not None:
-            report = quantizing.check_int8(model.name, actual, expected, min_cosine)
+            report = quantizing.check_int8(model.name, *compared, min_cosine=min_cosine)
         elif not diff <= atol:
             raise ExportError(
                 f"The {format} export of {model.name} differs from the model (max abs difference {diff:.3g} > {atol:g}); "
@@ -160,9 +165,49 @@ def _float32_twin(model, inputs=None):
     """
     import keras
 
+    return _rebuilt(model, _float32_policies(keras.saving.serialize_keras_object(model)), inputs)
+
+
+def logits_twin(model, inputs=None):
+    """``model`` without the softmax of its output, or None when its output is no softmax.
+
+    A softmax output is a last ``Activation("softmax")`` or a last layer with ``activation="softmax"`` (a ``Dense``
+    classifier), also inside a nested model; the twin has that activation replaced by ``"linear"``, the same
+    weights and BatchNorm folding off, so it computes the model's logits.
+    With ``inputs``, the twin is called once on them.
+    """
+    import keras
+
+    config = keras.saving.serialize_keras_object(model)
+    layer = _output_layer(config)
+    if layer is None or layer.get("config", {}).get("activation") != "softmax":
+        return None
+    layer["config"]["activation"] = "linear"
+    return _rebuilt(model, config, inputs)
+
+
+def _output_layer(config):
+    """The config of the layer that computes a model config's one output (inside nested models), or None."""
+    while isinstance(config, dict) and isinstance(config.get("config"), dict) and "layers" in config["config"]:
+        layers = config["config"]["layers"]
+        outputs = config["config"].get("output_layers")
+        if outputs is None:  # a Sequential: its last layer
+            config = layers[-1] if layers else None
+            continue
+        if outputs and isinstance(outputs[0], list):
+            if len(outputs) != 1:
+                return None
+            outputs = outputs[0]
+        config = next((layer for layer in layers if layer.get("config", {}).get("name") == outputs[0]), None)
+    return config
+
+
+def _rebuilt(model, config, inputs=None):
+    """The model of ``config`` (``model``'s, edited) with ``model``'s weights and BatchNorm folding off."""
+    import keras
+
     from hub_core.vision.layers import set_batchnorm_folding
 
-    config = _float32_policies(keras.saving.serialize_keras_object(model))
     twin = keras.saving.deserialize_keras_object(config)
     twin.set_weights(model.get_weights())  # mixed_bfloat16 keeps float32 variables: nothing is rounded
     set_batchnorm_folding(twin, False)
@@ -287,15 +332,25 @@ def _write_openvino(model, path: pathlib.Path) -> None:
         os.replace(target, path)
 
 
-def _write_int8_openvino(model, path: pathlib.Path, images) -> None:
-    """The float32 IR written to a temporary folder beside ``path``, quantized by NNCF on ``images`` into ``path``."""
+def _write_int8_openvino(model, path: pathlib.Path, images):
+    """The float32 IR written to a temporary folder beside ``path``, quantized by NNCF on ``images`` into ``path``.
+
+    A model whose output is a softmax is quantized as its :func:`logits_twin`, the softmax put back on the int8 IR.
+
+    Returns:
+        ``(int8, original, compared)``: the outputs the int8 check compares on ``images`` and what they are,
+        ``"logits"`` for a softmax output, else ``"outputs"``.
+    """
     from hub_core.exporting import quantize
 
+    twin = logits_twin(model, images)
+    compared = model if twin is None else twin
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as tmp:
         float_ir = pathlib.Path(tmp) / "float.xml"
-        _write_openvino(model, float_ir)
-        quantize.write_int8_openvino(float_ir, path, images)
+        _write_openvino(compared, float_ir)
+        actual = quantize.write_int8_openvino(float_ir, path, images, softmax=twin is not None)
+    return actual, compared.predict(images, verbose=0), "outputs" if twin is None else "logits"
 
 
 def _run_openvino(path: pathlib.Path, inputs):

@@ -4,7 +4,8 @@ An engine other than Keras runs an export of the model made by
 :func:`hub_core.exporting.export` (so checked against the model in float32)
 and cached under ``$HUB_CORE_HOME/engines/KEY/``, where ``KEY`` hashes the
 model's architecture and weights: a second call with the same model does not
-export again.
+export again. ``hub cache ls|verify|clear`` list, check and delete these exports
+(:mod:`hub_core.store.cache`).
 
 - ``openvino`` runs the OpenVINO IR on the CPU with the ``LATENCY`` performance
   hint (on this project's 2-core CPU it beat ``THROUGHPUT``: see
@@ -35,8 +36,8 @@ import sys
 import tempfile
 from typing import Any, Callable
 
-from hub_core import config
 from hub_core.errors import HubError, InvalidArgumentError
+from hub_core.store import cache
 
 ENGINES = ("auto", "keras", "openvino", "onnxruntime")
 # Fastest first (benchmarks/bench_engines.py, resnet50 at batch 8, 2 cores): OpenVINO bf16 59 img/s, Keras under
@@ -195,18 +196,19 @@ def cached_export(model, format: str, *, sample: Any = None) -> pathlib.Path:
 
     from hub_core import exporting
 
-    folder = config.home() / "engines"
+    folder = cache.engines_dir()
     entry = folder / cache_key(model, format)
     path = entry / f"model{exporting.SUFFIXES[format]}"
     if path.exists():
         return path
     folder.mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(str(entry) + ".lock"):
+    with filelock.FileLock(str(cache.engine_lock_path(entry.name))):
         if path.exists():  # exported by another process meanwhile
             return path
         tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=folder))
         try:
             exporting.export(model, tmp / path.name, format=format, sample=sample)
+            cache.write_export_record(tmp, model.name, format)
             os.replace(tmp, entry)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -4,10 +4,14 @@ The calibration images are read from a folder exactly as ``hub.predict`` reads
 image files for the same model (decoded upright, center-cropped and resized to
 its input size); a model whose preprocessing is a layer gets it inside the
 graph, so NNCF sees the activations the model sees in use. The quantized IR is
-checked against the original model on the same images: the smallest cosine
-between their outputs must reach :data:`INT8_MIN_COSINE`.
+checked against the original model on the same images: the mean cosine
+between their outputs must reach :data:`INT8_MIN_COSINE` (the smallest is
+reported too). For a model ending in a
+softmax the outputs compared are its logits: :mod:`hub_core.exporting` quantizes
+the model's logits twin and puts the softmax back on the int8 IR
+(:func:`write_int8_openvino` ``softmax=True``).
 
-NNCF's defaults are kept but two:
+NNCF's defaults are kept but three:
 
 - Activations are quantized per tensor. NNCF otherwise gives the inputs of
   depthwise convolutions one range per channel, each the largest value that
@@ -18,12 +22,21 @@ NNCF's defaults are kept but two:
   keeps the first layer's weights in 7 bits, against int16 saturation on CPUs
   without them (an IR quantized on such a CPU and run on an older one can
   saturate there; one quantized on the older CPU keeps the fix).
+- Full bias correction (``fast_bias_correction=False``): NNCF corrects each
+  quantized layer's bias by the mean shift of its output, measured on the
+  calibration images with the layers before it already quantized (the fast
+  correction measures each layer alone). It changes biases only (the same
+  speed) and takes a few times longer to quantize.
 
 On EfficientNet-Lite0 (16 depthwise convolutions, ReLU6 before each; the
-stem convolution sees raw 0..255 pixels, its preprocessing folded in) they
-took the mean logit cosine to float32 on 200 crops of unseen photos from
+stem convolution sees raw 0..255 pixels, its preprocessing folded in) the first
+two took the mean logit cosine to float32 on 200 crops of unseen photos from
 0.961 to 0.990 (per-tensor activations) and 0.994 (both), the minimum from
-0.883 to 0.960, at the same speed (``benchmarks/bench_engines.py --int8-accuracy``).
+0.883 to 0.960, at the same speed; full bias correction took them to 0.996 and
+0.980, and the top-1 agreement on foolbox's 20 labelled photos from 19 to 20
+(``benchmarks/bench_int8_options.py``: it also measures more calibration images,
+float layers, range estimators, SmoothQuant and accuracy control, none of which
+reached 20).
 """
 
 from __future__ import annotations
@@ -73,8 +86,18 @@ def calibration_images(model, folder: str | os.PathLike):
     return imaging.read_image_files(imaging.list_images(folder)[:MAX_CALIBRATION_IMAGES], model)
 
 
-def write_int8_openvino(float_ir: pathlib.Path, path: pathlib.Path, images) -> None:
-    """Write the float32 OpenVINO IR ``float_ir`` quantized to int8 by NNCF on ``images`` (one per step) to ``path``."""
+def write_int8_openvino(float_ir: pathlib.Path, path: pathlib.Path, images, *, softmax: bool = False):
+    """Write the float32 OpenVINO IR ``float_ir`` quantized to int8 by NNCF on ``images`` (one per step) to ``path``.
+
+    Args:
+        float_ir: The float32 IR.
+        path: The int8 IR (``.xml``, its ``.bin`` beside it).
+        images: The calibration batch.
+        softmax: Put a softmax over the last axis on the int8 IR's output (``float_ir`` computes logits).
+
+    Returns:
+        The int8 IR's outputs on ``images`` (before that softmax), run at float32 inference precision.
+    """
     import numpy as np
 
     from hub_core.console import native_stderr_silenced
@@ -82,17 +105,33 @@ def write_int8_openvino(float_ir: pathlib.Path, path: pathlib.Path, images) -> N
 
     openvino = runtime("openvino", "openvino")
     nncf = runtime("nncf", "openvino int8")
-    float_model = openvino.Core().read_model(str(float_ir))
+    core = openvino.Core()
+    float_model = core.read_model(str(float_ir))
     batches = [np.asarray(image[None], dtype="float32") for image in images]
     nncf.set_log_level(logging.ERROR)
     with native_stderr_silenced(), contextlib.redirect_stdout(io.StringIO()):  # NNCF's progress bars
         quantized = nncf.quantize(float_model, nncf.Dataset(batches), subset_size=len(batches),
-                                  advanced_parameters=advanced_parameters(nncf))
+                                  fast_bias_correction=False, advanced_parameters=advanced_parameters(nncf))
+    compiled = core.compile_model(quantized, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    outputs = compiled(np.asarray(images, dtype="float32"))[compiled.output(0)]
+    if softmax:
+        quantized = _with_softmax(openvino, quantized)
     with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as tmp:
         int8_ir = pathlib.Path(tmp) / "int8.xml"
         openvino.save_model(quantized, str(int8_ir))
         os.replace(int8_ir.with_suffix(".bin"), path.with_suffix(".bin"))
         os.replace(int8_ir, path)
+    return outputs
+
+
+def _with_softmax(openvino, model):
+    """The OpenVINO ``model`` (one output) with a softmax over the last axis on its output, which keeps its name."""
+    logits = model.get_results()[0].input_value(0)
+    names = logits.get_names()
+    probabilities = openvino.opset8.softmax(logits, -1)
+    logits.set_names(set())
+    probabilities.output(0).set_names(names)
+    return openvino.Model([probabilities.output(0)], model.get_parameters(), model.get_friendly_name())
 
 
 def advanced_parameters(nncf):
@@ -107,29 +146,45 @@ def advanced_parameters(nncf):
         overflow_fix=OverflowFix.DISABLE if _cpu_flags() & VNNI_FLAGS else None)  # None: NNCF's choice
 
 
-def check_int8(name: str, actual, expected, min_cosine: float | None = None) -> dict[str, Any]:
-    """``{"quantize", "cosine", "calibration_images"}`` of an int8 export's outputs against the original's.
+def check_int8(name: str, actual, expected, compared: str = "outputs", *,
+               min_cosine: float | None = None) -> dict[str, Any]:
+    """``{"quantize", "cosine", "smallest_cosine", "compared", "calibration_images"}`` of an int8 export's outputs
+    against the original's: the mean and the smallest per-image cosine.
+
+    The mean is checked, as the issue's target states it: the smallest falls as images are added (a random
+    network's logits reach 0.976 to 0.995 on 12 photos, their mean 0.99x).
+
+    Args:
+        name: The model's name, for the message.
+        actual: The int8 export's outputs on the calibration images.
+        expected: The original model's.
+        compared: What they are: ``"logits"`` (of a model ending in a softmax) or ``"outputs"``.
+        min_cosine: The smallest mean cosine accepted (default :data:`INT8_MIN_COSINE`).
 
     Raises:
-        ExportError: When the smallest per-image cosine is under ``min_cosine`` (default :data:`INT8_MIN_COSINE`).
+        ExportError: When the mean cosine is under ``min_cosine``.
     """
+    import numpy as np
+
     from hub_core.exporting.runtimes import ExportError
 
     bound = INT8_MIN_COSINE if min_cosine is None else float(min_cosine)
-    cosine = smallest_cosine(actual, expected)
+    cosines = row_cosines(actual, expected)
+    cosine = float(np.mean(cosines))
     if not cosine >= bound:
         raise ExportError(f"The int8 export of {name} is too far from the model on the calibration images "
-                          f"(cosine {cosine:.4f} < {bound}); it was removed. Try more or more typical images.")
-    return {"quantize": "int8", "cosine": cosine, "calibration_images": len(expected)}
+                          f"(mean cosine of {compared} {cosine:.4f} < {bound}); it was removed. "
+                          "Try more or more typical images.")
+    return {"quantize": "int8", "cosine": cosine, "smallest_cosine": float(np.min(cosines)), "compared": compared,
+            "calibration_images": len(expected)}
 
 
-def smallest_cosine(actual, expected) -> float:
-    """The smallest cosine similarity between matching rows of two output batches."""
+def row_cosines(actual, expected):
+    """The cosine similarity of each pair of matching rows of two output batches (-inf for unlike shapes)."""
     import numpy as np
 
     a = np.asarray(actual, dtype="float64").reshape(len(actual), -1)
     b = np.asarray(expected, dtype="float64").reshape(len(expected), -1)
     if a.shape != b.shape:
-        return float("-inf")
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return float(np.min(np.sum(a * b, axis=1) / np.maximum(norms, 1e-30)))
+        return np.full(len(expected), -np.inf)
+    return np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)

@@ -171,6 +171,25 @@ class ModelPlugin(abc.ABC):
         """
         return None
 
+    def packaged_weights(self, variant: Variant, weight_set: WeightSet) -> pathlib.Path | None:
+        """The verified file of a weight set that ships inside an installed package, or None (the default).
+
+        A set without downloadable files whose ``source`` is a package (``"pip:REQUIREMENT"``) is read from
+        the package; ``hub.download`` / ``hub download`` return this path for it instead of refusing.
+
+        Args:
+            variant: The variant.
+            weight_set: One of its weight sets, with no downloadable files.
+
+        Returns:
+            The file, checked against its published hash, or None when the plugin names none.
+
+        Raises:
+            WeightsError: When the package is not installed or lacks the file.
+            ChecksumError: When the file is not the published one.
+        """
+        return None
+
     def search_space(self, variant: Variant) -> dict[str, str]:
         """Hyperparameters of ``variant`` that ``hub.sweep`` / ``hub sweep`` search, or none (the default).
 

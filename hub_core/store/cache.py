@@ -8,7 +8,11 @@ and the file name, so two URLs never share a cached file::
     $HUB_CORE_HOME/weights/<slot>/.part[.json]    an interrupted download and what it was (for resuming)
     $HUB_CORE_HOME/weights/.locks/<slot>.lock     the inter-process lock of the slot
 
-``.npz`` conversions of pickled weights live in ``$HUB_CORE_HOME/converted/``.
+``.npz`` conversions of pickled weights live in ``$HUB_CORE_HOME/converted/``,
+and the exports that inference engines run (:mod:`hub_core.exporting.engines`)
+in ``$HUB_CORE_HOME/engines/<key>/``, each with an ``export.json`` record
+(model, format and the sha256 of every file); ls / verify / clear take them too,
+named by their key.
 Files that earlier versions cached directly as ``weights/NAME`` are moved
 into their slot when they verify (:mod:`hub_core.store.download`). The cache
 knows file names; ``hub_core.api.cached_files`` turns a model name into the
@@ -35,6 +39,7 @@ _PART = ".part"
 _LOCKS = ".locks"
 _LEGACY_RECORDS = ".records"
 _LOCK_POLL_SECONDS = 0.2
+EXPORT_RECORD = "export.json"
 
 
 # -- folders -------------------------------------------------------------------
@@ -46,6 +51,16 @@ def weights_dir() -> pathlib.Path:
 def converted_dir() -> pathlib.Path:
     """The folder of ``.npz`` files converted from pickled weights (:mod:`hub_core.store.converters`)."""
     return config.home() / "converted"
+
+
+def engines_dir() -> pathlib.Path:
+    """The folder of the engines' exports: one folder per cache key, each holding one export and its record."""
+    return config.home() / "engines"
+
+
+def engine_lock_path(key: str) -> pathlib.Path:
+    """The inter-process lock under which the engine export ``key`` is written or deleted."""
+    return engines_dir() / f"{key}.lock"
 
 
 def slot_path(url: str, name: str) -> pathlib.Path:
@@ -190,37 +205,57 @@ def converted_files() -> list[pathlib.Path]:
     return sorted(folder.glob("*.npz")) if folder.is_dir() else []
 
 
-def _selection(names: Collection[str] | None) -> tuple[list[pathlib.Path], list[pathlib.Path]]:
-    """The cached downloads named in ``names`` (all when None) and the converted files they select.
+def engine_exports() -> list[pathlib.Path]:
+    """The folders of the engines' exports (see :func:`engines_dir`), sorted by key."""
+    folder = engines_dir()
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.is_dir() else []
+
+
+def write_export_record(folder: pathlib.Path, model: str, format: str) -> None:
+    """Record in ``folder`` (an engine export being written) its model, format and the sha256 of each file."""
+    files = {path.name: hash_file(path).sha256 for path in sorted(folder.iterdir()) if path.is_file()}
+    atomic_write(folder / EXPORT_RECORD, json.dumps({"model": model, "format": format, "files": files}, indent=1).encode())
+
+
+def _selection(names: Collection[str] | None) -> tuple[list[pathlib.Path], list[pathlib.Path], list[pathlib.Path]]:
+    """The cached downloads named in ``names`` (all when None), the converted files and the engine exports they select.
 
     A converted file is selected by its own name or by the download it was
-    converted from (conversions are named ``"<source stem>-<converter>-<key>.npz"``).
+    converted from (conversions are named ``"<source stem>-<converter>-<key>.npz"``); an engine export by its key.
     """
-    downloads, converted = cached_downloads(), converted_files()
+    downloads, converted, exports = cached_downloads(), converted_files(), engine_exports()
     if names is None:
-        return downloads, converted
+        return downloads, converted, exports
     wanted = set(names)
     downloads = [path for path in downloads if path.name in wanted]
     stems = tuple(f"{path.stem}-" for path in downloads)
-    return downloads, [path for path in converted if path.name in wanted or path.name.startswith(stems)]
+    return (downloads, [path for path in converted if path.name in wanted or path.name.startswith(stems)],
+            [path for path in exports if path.name in wanted])
+
+
+def _export_files(folder: pathlib.Path) -> list[pathlib.Path]:
+    """The files of an engine export, its record excepted."""
+    return sorted(path for path in folder.iterdir() if path.is_file() and path.name != EXPORT_RECORD)
 
 
 def cache_entries(names: Collection[str] | None = None) -> list[dict[str, Any]]:
     """Describe the cached files (all, or those named, with their conversions).
 
     Downloads come first, then the ``.npz`` files converted from pickled
-    weights (``kind`` ``"converted"``; made again from their source on demand).
+    weights (``kind`` ``"converted"``; made again from their source on demand),
+    then the engines' exports (``kind`` ``"engine"``, named by their key; exported again on demand).
 
     Args:
-        names: File names (downloads or conversions) to describe; None means every file.
+        names: File names (downloads or conversions) or export keys to describe; None means every file.
             Names that are not cached are skipped.
 
     Returns:
-        One dict per file: ``name``, ``kind`` (``"download"`` or
-        ``"converted"``), ``path``, ``size``, ``sha256``, ``url`` and
-        ``recorded`` (whether the sidecar record still matches size and mtime).
+        One dict per file: ``name``, ``kind`` (``"download"``, ``"converted"`` or ``"engine"``), ``path``,
+        ``size``, ``sha256``, ``url`` and ``recorded`` (whether the sidecar record still matches size and
+        mtime); an engine export's ``path`` is its folder, its ``size`` that of its files, and it also has
+        ``model`` and ``format`` from its record.
     """
-    downloads, converted = _selection(names)
+    downloads, converted, exports = _selection(names)
     entries = []
     for path in downloads:
         record = read_record(path) or {}
@@ -236,24 +271,29 @@ def cache_entries(names: Collection[str] | None = None) -> list[dict[str, Any]]:
     for path in converted:
         entries.append({"name": path.name, "kind": "converted", "path": str(path), "size": path.stat().st_size,
                         "sha256": None, "url": None, "recorded": None})
+    for folder in exports:
+        record = read_json(folder / EXPORT_RECORD) or {}
+        entries.append({"name": folder.name, "kind": "engine", "path": str(folder),
+                        "size": sum(path.stat().st_size for path in _export_files(folder)), "sha256": None, "url": None,
+                        "recorded": bool(record), "model": record.get("model"), "format": record.get("format")})
     return entries
 
 
 def verify_cache(names: Collection[str] | None = None) -> list[dict[str, Any]]:
     """Hash cached files again and compare with the hashes recorded at download.
 
-    Converted files have no recorded hash; their zip checksums are tested.
+    Converted files have no recorded hash; their zip checksums are tested. An engine export is hashed file by
+    file against its record.
 
     Args:
         names: File names to verify, as :func:`cache_entries`; None means every file.
 
     Returns:
-        One dict per file: ``name``, ``path``, ``sha256`` (as now hashed) and
-        ``status``: ``"ok"``, ``"corrupt"`` (differs from the verified
-        download, or a converted file fails its checksums) or ``"unknown"``
-        (no record).
+        One dict per file: ``name``, ``path``, ``sha256`` (as now hashed; for an engine export, of its
+        main file) and ``status``: ``"ok"``, ``"corrupt"`` (differs from the verified download, a converted
+        file fails its checksums, or an export's files differ from its record) or ``"unknown"`` (no record).
     """
-    downloads, converted = _selection(names)
+    downloads, converted, exports = _selection(names)
     results = []
     for path in downloads:
         with lock(path):
@@ -272,6 +312,12 @@ def verify_cache(names: Collection[str] | None = None) -> list[dict[str, Any]]:
     for path in converted:
         status = "ok" if _zip_intact(path) else "corrupt"
         results.append({"name": path.name, "path": str(path), "sha256": hash_file(path).sha256, "status": status})
+    for folder in exports:
+        recorded = (read_json(folder / EXPORT_RECORD) or {}).get("files")
+        hashes = {path.name: hash_file(path).sha256 for path in _export_files(folder)}
+        status = "unknown" if not isinstance(recorded, dict) else "ok" if hashes == recorded else "corrupt"
+        main = next((name for name in hashes if name.endswith((".xml", ".onnx"))), None)
+        results.append({"name": folder.name, "path": str(folder), "sha256": hashes.get(main), "status": status})
     return results
 
 
@@ -290,16 +336,19 @@ def clear_cache(names: Collection[str] | None = None) -> list[dict[str, Any]]:
     """Delete cached files (all, or those named): their slots, with records and partial downloads.
 
     Converted files of the selected downloads are deleted with them; clearing
-    everything also removes the slots of killed downloads and the files that
-    earlier versions cached directly in the weights folder.
+    everything also removes the slots of killed downloads, the files that
+    earlier versions cached directly in the weights folder, every engine export
+    and the folders of killed exports.
 
     Args:
-        names: File names to delete, as :func:`cache_entries`; None means every file.
+        names: File names or export keys to delete, as :func:`cache_entries`; None means every file.
 
     Returns:
-        One dict per deleted file: ``name`` and ``size``.
+        One dict per deleted file (or engine export): ``name`` and ``size``.
     """
-    downloads, converted = _selection(names)
+    import filelock
+
+    downloads, converted, exports = _selection(names)
     removed = []
     for path in converted:
         size = path.stat().st_size
@@ -320,4 +369,12 @@ def clear_cache(names: Collection[str] | None = None) -> list[dict[str, Any]]:
                     removed.append({"name": leftover.name, "size": leftover.stat().st_size})
                 leftover.unlink()
         shutil.rmtree(folder / _LEGACY_RECORDS, ignore_errors=True)
+    if names is None and engines_dir().is_dir():  # exports killed while being written: .<key>.<random>
+        exports += sorted(p for p in engines_dir().iterdir() if p.is_dir() and p.name.startswith("."))
+    for export in exports:
+        key = export.name.lstrip(".").split(".", 1)[0]
+        with filelock.FileLock(str(engine_lock_path(key))):
+            if not export.name.startswith("."):
+                removed.append({"name": export.name, "size": sum(p.stat().st_size for p in _export_files(export))})
+            shutil.rmtree(export, ignore_errors=True)
     return removed

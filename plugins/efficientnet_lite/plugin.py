@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from hub_core.hub.plugin import Paper, Variant
+import pathlib
+
+from hub_core.hub.plugin import Paper, Variant, WeightSet
 from hub_core.vision import ImageClassifierPlugin
 from hub_plugins.efficientnet_lite.model import SCALING
-from hub_plugins.efficientnet_lite.weights import IMAGENET
+from hub_plugins.efficientnet_lite.weights import IMAGENET, imagenet_path
 
 # name -> parameter count with the 1000-class top.
 _PARAMS = {
@@ -49,3 +51,7 @@ class EfficientNetLitePlugin(ImageClassifierPlugin):
         )
         for name, (_, _, size) in SCALING.items()
     )
+
+    def packaged_weights(self, variant: Variant, weight_set: WeightSet) -> pathlib.Path | None:
+        """The ``imagenet`` set's ``.pth`` file inside the installed package, sha256 checked."""
+        return imagenet_path() if weight_set.name == IMAGENET.name else None
