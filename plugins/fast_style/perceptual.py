@@ -71,6 +71,7 @@ def vgg_features(
     *,
     variant: str = "vgg16",
     weights: Any = "hed_bsds500",
+    precision: str = "float32",
 ) -> keras.Model:
     """The loss network: the hub's VGG, frozen, returning the named activations.
 
@@ -79,6 +80,8 @@ def vgg_features(
         variant: ``"vgg16"`` or ``"vgg19"`` (a variant of the vgg16 plugin).
         weights: A weight set of that variant (the offline default is the HED
             VGG16 conv weights), a local file, or ``"imagenet"`` when you have it.
+        precision: ``"float32"`` or ``"bfloat16"`` (mixed: bfloat16 convolutions, float32
+            activations out: the vgg16 plugin's ``precision``), for faster training on CPUs with AMX.
 
     Returns:
         A frozen model from RGB pixels in [0, 255] to a dict of activations.
@@ -86,7 +89,8 @@ def vgg_features(
     import hub_core as hub
 
     vgg = hub.load(
-        variant, weights=weights, include_top=False, features=True, include_preprocessing=True, input_shape=(None, None, 3)
+        variant, weights=weights, include_top=False, features=True, include_preprocessing=True, input_shape=(None, None, 3),
+        precision=precision,
     )
     return feature_model(vgg, layers)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub_core.hub.plugin import ModelPlugin, Paper, SampleBatch, Variant, WeightsRef
+from hub_plugins.fast_style.weights import DEFAULT_STYLE, STYLES
 
 
 class FastStylePlugin(ModelPlugin):
@@ -43,6 +44,8 @@ class FastStylePlugin(ModelPlugin):
             name="fast_style_lite",
             input_shape=(256, 256, 3),
             num_params=121_539,
+            weights=tuple(STYLES.values()),
+            default_weights=DEFAULT_STYLE,
             description="conv 9x9/16, strided convs to 32 and 32, 5 residual blocks of 32, resize-conv upsamplings "
                         "to 16 and 16, conv 9x9/3; instance norm (8x fewer multiply-adds than fast_style)",
             options={"norm": "instance", "upsampling": "resize", "width": 16, "residual_blocks": 5,
@@ -51,16 +54,16 @@ class FastStylePlugin(ModelPlugin):
     )
 
     def build(self, variant: Variant, *, weights: WeightsRef | None = None, **kwargs: Any):
-        """Build the transform network; ``weights`` is a run directory or weights file from ``hub.train_style``.
+        """Build the transform network with a shipped style, or a run directory or weights file from ``hub.train_style``.
 
         Args:
             variant: The variant.
-            weights: None (random initialisation) or a location; its architecture is read from the file.
+            weights: None (random initialisation), a shipped style of ``fast_style_lite`` (checked
+                against its sha256), or a location; the architecture is read from the file.
             **kwargs: ``input_shape`` and ``transform_net`` options (``norm``, ``upsampling``,
                 ``width``, ``residual_blocks``, ``filters``).
         """
         from hub_core import vision
-        from hub_core.errors import WeightsError
         from hub_plugins.fast_style import model
         from hub_plugins.fast_style import weights as store
 
@@ -69,9 +72,10 @@ class FastStylePlugin(ModelPlugin):
             kwargs["filters"] = tuple(kwargs["filters"])
         if weights is None:
             return model.transform_net(**{**options, **kwargs})
-        if weights.location is None:
-            raise WeightsError("fast_style publishes no weight sets; pass weights=RUN_DIR or a weights file from hub.train_style.")
-        arrays = store.read_arrays(weights.location)
+        if weights.weight_set is not None:
+            arrays = vision.read_weights(store.shipped_path(weights.weight_set.name))
+        else:
+            arrays = store.read_arrays(weights.location)
         built = model.transform_net(**{**options, **store.merge_options(store.architecture(arrays), kwargs, weights.label)})
         vision.assign_weights(built, arrays, source=weights.label)
         return built

@@ -1,6 +1,7 @@
 """Neural style transfer: fast stylisation (Johnson et al.), Gatys optimisation, training.
 
-``stylize(model, image)`` runs a trained transform network (large images in
+``stylize(image, style="the_scream")`` runs a shipped style's network, and
+``stylize(model, image)`` any trained transform network (large images in
 overlapping tiles); ``stylize(content, style, method="optimize")`` optimises the
 pixels of one image against a style (Gatys et al.); ``train_style`` trains a
 transform network for one style on the shared training loop.
@@ -13,7 +14,8 @@ to the hub's facade through the ``hub_core.functions`` entry points.
 
 Example:
     >>> import hub_core as hub
-    >>> out = hub.stylize(hub.load("fast_style", weights="runs/starry"), "photo.jpg")
+    >>> out = hub.stylize("photo.jpg", style="the_scream")
+    >>> mine = hub.stylize(hub.load("fast_style", weights="runs/starry"), "photo.jpg")
     >>> art = hub.stylize("photo.jpg", "starry_night.jpg", method="optimize", steps=200)
 """
 
@@ -34,8 +36,9 @@ TILE_ALIGN = 4  # the transform network downsamples by 4
 
 def stylize(
     model_or_content: Any,
-    image_or_style: Any,
+    image_or_style: Any = None,
     *,
+    style: str | None = None,
     size: int | tuple[int, int] | None = None,
     method: str = "fast",
     max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -45,10 +48,12 @@ def stylize(
 ):
     """Stylise an image with a trained network, or by Gatys optimisation.
 
-    ``method="fast"``: ``stylize(model, image)`` where ``model`` is a fast_style
-    ``keras.Model`` (or a run directory / weights file it was saved to) and
-    ``image`` a path, PIL image, ``(H, W, 3)`` array, or a list of those. Images
-    over ``max_pixels`` are processed in overlapping tiles (see :func:`transform`).
+    ``method="fast"``: ``stylize(image, style="the_scream")`` with one of the
+    shipped styles (``stylize(image)``: ``"starry_night"``), or ``stylize(model, image)``
+    where ``model`` is a fast_style ``keras.Model`` (or a run directory / weights
+    file it was saved to); ``image`` is a path, PIL image, ``(H, W, 3)`` array, or
+    a list of those. Images over ``max_pixels`` are processed in overlapping tiles
+    (see :func:`transform`).
 
     ``method="optimize"``: ``stylize(content, style, method="optimize", steps=200,
     content_layer="relu4_2", style_layers=None, optimizer="lbfgs")``
@@ -57,8 +62,11 @@ def stylize(
     :func:`optimize` is accepted.
 
     Args:
-        model_or_content: The network (fast) or the content image (optimize).
-        image_or_style: The image(s) to stylise (fast) or the style image (optimize).
+        model_or_content: The image(s) to stylise or the network (fast), or the content image (optimize).
+        image_or_style: The image(s) to stylise when the first argument is the network (fast),
+            or the style image (optimize).
+        style: A shipped style of ``fast_style_lite`` (``hub.info("fast_style_lite")`` lists them),
+            or a run directory / weights file (fast, when ``image_or_style`` is not given).
         size: Resize the image first: longer side in pixels, or ``(h, w)``.
         method: ``"fast"`` or ``"optimize"``.
         max_pixels: Memory budget of one forward pass, in pixels (fast).
@@ -76,15 +84,44 @@ def stylize(
     if method not in METHODS:
         raise InvalidArgumentError(f"method must be one of {', '.join(METHODS)}, got {method!r}.")
     if method == "optimize":
+        if style is not None:
+            raise InvalidArgumentError("style= names a trained network (method='fast'); for method='optimize' pass the "
+                                       "style image second: stylize(content, style_image, method='optimize').")
         return optimize(model_or_content, image_or_style, size=size, **optimize_options)[0]
     if optimize_options:
         raise InvalidArgumentError(
             f"{', '.join(sorted(optimize_options))} apply to method='optimize' only; drop them for a fast_style model."
         )
-    model = _transform_model(model_or_content)
-    if isinstance(image_or_style, (list, tuple)):
-        return [_stylize_one(model, image, size, max_pixels, tile_size, overlap) for image in image_or_style]
-    return _stylize_one(model, image_or_style, size, max_pixels, tile_size, overlap)
+    if image_or_style is None:
+        model, images = style_model(style), model_or_content
+    elif style is not None:
+        raise InvalidArgumentError(
+            "Pass either a model and images, stylize(model, image), or images and a style, stylize(image, style=NAME); not both."
+        )
+    else:
+        model, images = _transform_model(model_or_content), image_or_style
+    if isinstance(images, (list, tuple)):
+        return [_stylize_one(model, image, size, max_pixels, tile_size, overlap) for image in images]
+    return _stylize_one(model, images, size, max_pixels, tile_size, overlap)
+
+
+def style_model(style: str | os.PathLike | None = None):
+    """The transform network of a shipped style, or the one saved at a path.
+
+    Args:
+        style: A shipped style of ``fast_style_lite`` (None: ``"starry_night"``), or a run
+            directory / weights file from ``hub.train_style``.
+
+    Returns:
+        The ``keras.Model``; its shipped weights are checked against their sha256.
+
+    Raises:
+        WeightsError: For an unknown style or unreadable weights.
+        ChecksumError: When a shipped file is not the one this version ships.
+    """
+    import hub_core as hub
+
+    return hub.load("fast_style_lite", weights="default" if style is None else os.fspath(style))
 
 
 def _transform_model(model: Any):
@@ -343,6 +380,8 @@ def train_style(
     preview_every: int = 100,
     checkpoint_every: int | None = None,
     style_size: int | None = None,
+    content_size: int | None = None,
+    precision: str = "float32",
     content_layers: Sequence[str] = ("relu3_3",),
     style_layers: Sequence[str] | None = None,
     loss_network: str = "vgg16",
@@ -391,6 +430,11 @@ def train_style(
         preview_every: Steps between preview grids (0 disables them).
         checkpoint_every: Also checkpoint every N steps (epoch ends always do).
         style_size: Longer side of the style image for its Gram matrices (None: as given).
+        content_size: Side of the square centre crops of the content images that the training crops
+            are taken from (None: ``1.25 * image_size``). Set it to the size you will stylise at
+            (e.g. 512 with ``image_size=256``), so the network learns the painting's strokes at that scale.
+        precision: Precision of the loss network, ``"float32"`` or ``"bfloat16"`` (mixed; the
+            transform network and the losses stay float32).
         content_layers: VGG activations of the content loss.
         style_layers: VGG activations of the style loss (None: ``perceptual.JOHNSON_STYLE_LAYERS``).
         loss_network: ``"vgg16"`` or ``"vgg19"``.
@@ -430,7 +474,10 @@ def train_style(
         raise InvalidArgumentError("Pass exactly one of steps= and epochs= to train_style.")
     if int(image_size) < 16 or int(batch_size) < 1:
         raise InvalidArgumentError(f"image_size must be >= 16 and batch_size >= 1, got {image_size} and {batch_size}.")
-    content = _content_array(content_images, int(image_size))
+    side = round(int(image_size) * CROP_MARGIN) if content_size is None else int(content_size)
+    if side < int(image_size):
+        raise InvalidArgumentError(f"content_size must be at least image_size ({image_size}), got {content_size}.")
+    content = _content_array(content_images, side)
     steps = int(steps) if steps is not None else int(epochs) * math.ceil(len(content) / int(batch_size))
     if steps < 1:
         raise InvalidArgumentError(f"train_style needs at least one step, got steps={steps}.")
@@ -439,7 +486,8 @@ def train_style(
                                   "residual_blocks": residual_blocks}.items() if v is not None}
     transform = hub.load(f"fast_style:{variant}", weights=None if initial_weights is None else os.fspath(initial_weights), **options)
     style_layers = perceptual.JOHNSON_STYLE_LAYERS if style_layers is None else tuple(style_layers)
-    features = features or perceptual.vgg_features((*content_layers, *style_layers), variant=loss_network, weights=loss_weights)
+    features = features or perceptual.vgg_features((*content_layers, *style_layers), variant=loss_network,
+                                                   weights=loss_weights, precision=precision)
     loss = perceptual.PerceptualLoss(
         features, imaging.load_pixels(style_image, style_size), content_layers=content_layers,
         style_layers=style_layers, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
@@ -460,8 +508,8 @@ def train_style(
     return dataclasses.replace(result, model=transform)
 
 
-def _content_array(content_images: Any, image_size: int):
-    """Content images as a uint8 ``(N, S, S, 3)`` array, ``S = CROP_MARGIN * image_size`` (centre crops)."""
+def _content_array(content_images: Any, side: int):
+    """Content images as a uint8 ``(N, side, side, 3)`` array of centre crops."""
     import numpy as np
 
     from hub_core.errors import DataError
@@ -475,7 +523,6 @@ def _content_array(content_images: Any, image_size: int):
         sources = list(content_images)
     if not sources:
         raise DataError("train_style got no content images; pass a folder of photos, a list of images or a dataset.")
-    side = round(image_size * CROP_MARGIN)
     return np.stack([imaging.load_image(source, side, crop="center") for source in sources])
 
 

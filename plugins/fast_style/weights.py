@@ -1,4 +1,9 @@
-"""Weights of the fast_style transform network: no published set, yours from training.
+"""Weights of the fast_style transform network: the shipped styles, and yours from training.
+
+The shipped styles are weight sets of ``fast_style_lite``, trained here with
+``hub.train_style`` by ``benchmarks/train_styles.py`` and stored as float16
+``.npz`` files in ``data/`` inside the plugin package; each file is checked
+against its sha256 before it is read, like every weight set.
 
 ``hub.train_style`` writes ``RUN_DIR/transform.weights.h5`` with :func:`save`.
 ``hub.load("fast_style", weights=X)`` accepts that run directory, the
@@ -17,10 +22,59 @@ import tempfile
 import zipfile
 from typing import Any
 
-from hub_core.errors import InvalidArgumentError, WeightsError
+from hub_core.errors import ChecksumError, InvalidArgumentError, WeightsError
+from hub_core.files import sha256_file
+from hub_core.hub.plugin import WeightSet
 
 TRANSFORM_WEIGHTS = "transform.weights.h5"
 _RESIDUAL = re.compile(r"^res(\d+)_a_conv$")
+FORMAT = "fast_style_npz"
+DATA = pathlib.Path(__file__).with_name("data")
+TRAINING = "the commands in the docstring of benchmarks/train_styles.py (see the README)"
+
+
+def _style(name: str, painting: str, sha256: str, size: int) -> WeightSet:
+    """A shipped style: ``data/<name>.npz`` (float16), ``size`` bytes with this sha256."""
+    file = f"{name}.npz"
+    return WeightSet(
+        name=name,
+        license="Apache-2.0",
+        description=f"{painting}: trained here with hub.train_style on the photos of skimage, scikit-learn and "
+        "foolbox (5 held out), Gatys' VGG16 loss layers, HED VGG16 loss network.",
+        format=FORMAT,
+        published=False,
+        note=f"Ships inside the plugin (hub_plugins/fast_style/data/{file}, {size} bytes, sha256 {sha256}); "
+        f"retrain it with: {TRAINING}.",
+        source=f"package:hub_plugins.fast_style/data/{file}",
+    )
+
+
+# name: (painting, sha256, bytes) of data/<name>.npz
+SHIPPED = {
+    "starry_night": ("Van Gogh, The Starry Night (1889; Debian opencv-doc)",
+                    "1b4aa0af81d7ae9039955e9a8e6210892758e88ab018ab284c6d97ac25fb0a88", 255_040),
+    "the_scream": ("Munch, The Scream (1893; Debian darknet)",
+                  "a44331b7f328c4042f43fde2c97e2020296c0e82450a6f37b2dda3d7f9173cd0", 255_040),
+}
+STYLES = {name: _style(name, *entry) for name, entry in SHIPPED.items()}
+DEFAULT_STYLE = "starry_night"
+
+
+def shipped_path(name: str) -> pathlib.Path:
+    """The shipped weights file of style ``name``, checked against its sha256.
+
+    Raises:
+        WeightsError: When the file is missing (a broken install).
+        ChecksumError: When the file is not the one this version ships.
+    """
+    path = DATA / f"{name}.npz"
+    if not path.is_file():
+        raise WeightsError(f"The fast_style weights {path} are missing; reinstall hub-core, or retrain them with: {TRAINING}.")
+    expected = SHIPPED[name][1]
+    digest = sha256_file(path)
+    if digest != expected:
+        raise ChecksumError(f"{path} has sha256 {digest}, not {expected}; reinstall hub-core, or retrain with: {TRAINING}.")
+    return path
 
 
 def resolve(location: str | os.PathLike) -> pathlib.Path:
@@ -52,6 +106,24 @@ def save(model, run_dir: str | os.PathLike) -> pathlib.Path:
     file = pathlib.Path(run_dir) / TRANSFORM_WEIGHTS
     with atomic_path(file) as partial:
         model.save_weights(partial)
+    return file
+
+
+def save_float16(model, file: str | os.PathLike) -> pathlib.Path:
+    """Write ``model``'s weights atomically as a float16 ``.npz`` of ``"<layer>/<index>"`` arrays (how styles ship).
+
+    Returns:
+        The file.
+    """
+    import numpy as np
+
+    from hub_core.files import atomic_path
+
+    arrays = {f"{layer.name}/{index}": np.asarray(value, "float16")
+              for layer in model.layers for index, value in enumerate(layer.get_weights())}
+    file = pathlib.Path(file)
+    with atomic_path(file) as partial:
+        np.savez(partial, **arrays)
     return file
 
 

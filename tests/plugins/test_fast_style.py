@@ -358,7 +358,7 @@ def test_cli_stylize_writes_pngs(tmp_path, capsys, photos):
     _small_net().save_weights(weights)
     image = tmp_path / "cat.jpg"
     imaging.save_image(photos[1][:64, :80], image)
-    code, out, err = _run_cli(capsys, "stylize", str(weights), str(image), "-o", str(tmp_path / "out"), "--size", "40")
+    code, out, err = _run_cli(capsys, "stylize", str(image), "--style", str(weights), "-o", str(tmp_path / "out"), "--size", "40")
     assert code == 0, err
     written = tmp_path / "out" / "cat_stylized.png"
     assert out.strip() == str(written)
@@ -366,7 +366,7 @@ def test_cli_stylize_writes_pngs(tmp_path, capsys, photos):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["stylize", "no_such_run", "x.jpg", "-o", "out"], "Model no_such_run does not exist"),
+    (["stylize", "x.jpg", "--style", "no_such_run", "-o", "out"], "--style no_such_run is neither a shipped style"),
     (["train-style", "no_such_style.jpg", "photos", "--run-dir", "r", "--steps", "1"], "Style image no_such_style.jpg does not exist"),
 ])
 def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch, argv, message):
@@ -379,5 +379,5 @@ def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch, argv, message):
 def test_cli_stylize_missing_image(tmp_path, capsys):
     weights = tmp_path / "net.weights.h5"
     _small_net().save_weights(weights)
-    code, _, err = _run_cli(capsys, "stylize", str(weights), str(tmp_path / "nope.jpg"), "-o", str(tmp_path))
+    code, _, err = _run_cli(capsys, "stylize", str(tmp_path / "nope.jpg"), "--style", str(weights), "-o", str(tmp_path))
     assert code == 1 and err.count("\n") == 1 and "nope.jpg does not exist" in err
