@@ -289,6 +289,15 @@ def test_gatys_optimisation_lowers_its_loss(features, starry_night, photos, opti
     assert history[0]["content"] == pytest.approx(0.0, abs=1e-6)  # it starts from the content image
 
 
+def test_lbfgs_takes_its_steps_on_a_loss_with_tiny_gradients(features, starry_night, photos):
+    """scipy's default tolerances end L-BFGS when every pixel's gradient is under 1e-5, as on a loss of order 1."""
+    from hub_plugins.fast_style import style
+
+    _, history = style.optimize(photos[1], starry_night, size=32, steps=5, features=features,
+                                content_weight=1e-4, style_weight=1e-4, tv_weight=1e-6)
+    assert len(history) >= 5 and history[-1]["loss"] < history[0]["loss"], [h["loss"] for h in history]
+
+
 JAX_SCRIPT = r"""
 import json, sys
 import keras, skimage.data
