@@ -326,9 +326,11 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_completes_the_study(digits, p
     arguments = ["sweep", MODEL, "--data", str(digits[0]), "--val", str(digits[1]), "--trials", "2", "--epochs", str(epochs),
                  "--out", str(out), "--storage", postgres_url, "--pruner", "none", "--param", "strategy=two_phase",
                  "--param", "unfreeze=1"]
-    # its own process group, as a terminal's foreground job: Ctrl-C reaches the command and its workers
+    # its own process group, as a terminal's foreground job: Ctrl-C reaches the command and its workers. A shell's
+    # background job (a CI script run with &) ignores SIGINT, and children inherit that: give it the terminal's default.
     first = subprocess.Popen([sys.executable, "-m", "hub_core.cli", *arguments, "--workers", "2"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+                             stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while not (out / sweep.HPARAMS).is_dir() and first.poll() is None and time.time() < deadline:
         time.sleep(0.2)  # the study exists once the HParams config is written
