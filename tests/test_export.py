@@ -119,9 +119,10 @@ def test_the_logits_twin_drops_a_final_softmax_wherever_the_model_keeps_it():
     sequential = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5), keras.layers.Activation("softmax")])
     inputs = keras.Input((6,))
     nested = keras.Model(inputs, sequential(inputs))  # the softmax inside a nested model
+    layer = keras.Model(inputs, keras.layers.Softmax()(keras.layers.Dense(5)(inputs)))  # a Softmax layer
     images = np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3)).astype("float32")
     vectors = np.random.default_rng(1).normal(size=(4, 6)).astype("float32")
-    for model, x in ((dense, images), (sequential, vectors), (nested, vectors)):
+    for model, x in ((dense, images), (sequential, vectors), (nested, vectors), (layer, vectors)):
         probabilities = keras.ops.convert_to_numpy(model(x))
         logits = keras.ops.convert_to_numpy(export_module.logits_twin(model)(x))
         shift = logits - np.log(probabilities)  # logits and log-probabilities differ by one constant per row
@@ -129,7 +130,9 @@ def test_the_logits_twin_drops_a_final_softmax_wherever_the_model_keeps_it():
         assert not np.allclose(logits, probabilities, atol=1e-2)
     features = keras.Model(dense.input, dense.get_layer("predictions").input)
     sigmoid = keras.Sequential([keras.Input((6,)), keras.layers.Dense(1, activation="sigmoid")])
-    assert export_module.logits_twin(features) is None and export_module.logits_twin(sigmoid) is None
+    first_axis = keras.Sequential([keras.Input((6, 2)), keras.layers.Softmax(axis=1)])
+    for model in (features, sigmoid, first_axis):
+        assert export_module.logits_twin(model) is None
 
 
 def test_int8_needs_openvino_and_real_images(tmp_path):

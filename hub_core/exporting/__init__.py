@@ -171,19 +171,34 @@ def _float32_twin(model, inputs=None):
 def logits_twin(model, inputs=None):
     """``model`` without the softmax of its output, or None when its output is no softmax.
 
-    A softmax output is a last ``Activation("softmax")`` or a last layer with ``activation="softmax"`` (a ``Dense``
-    classifier), also inside a nested model; the twin has that activation replaced by ``"linear"``, the same
-    weights and BatchNorm folding off, so it computes the model's logits.
-    With ``inputs``, the twin is called once on them.
+    A softmax output is a last ``Activation("softmax")``, a last layer with ``activation="softmax"`` (a ``Dense``
+    classifier) or a last ``Softmax`` layer over the last axis, also inside a nested model; the twin has that
+    softmax replaced by a linear activation, the same weights and BatchNorm folding off, so it computes the
+    model's logits. With ``inputs``, the twin is called once on them.
     """
     import keras
 
     config = keras.saving.serialize_keras_object(model)
     layer = _output_layer(config)
-    if layer is None or layer.get("config", {}).get("activation") != "softmax":
+    if layer is None or not _make_linear(layer):
         return None
-    layer["config"]["activation"] = "linear"
     return _rebuilt(model, config, inputs)
+
+
+def _make_linear(layer: dict) -> bool:
+    """Replace the softmax of an output layer's config by a linear activation in place; False if it has none."""
+    settings = layer.get("config", {})
+    if settings.get("activation") == "softmax":
+        settings["activation"] = "linear"
+        return True
+    if layer.get("module") != "keras.layers" or layer.get("class_name") != "Softmax" or settings.get("axis") not in (-1, [-1]):
+        return False
+    layer["class_name"] = "Activation"
+    layer["config"] = {key: settings[key] for key in ("name", "trainable", "dtype") if key in settings}
+    layer["config"]["activation"] = "linear"
+    for node in layer.get("inbound_nodes", []):
+        node.get("kwargs", {}).pop("mask", None)  # Activation takes no mask
+    return True
 
 
 def _output_layer(config):
