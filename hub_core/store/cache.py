@@ -211,6 +211,11 @@ def engine_exports() -> list[pathlib.Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.is_dir() else []
 
 
+def exports_of(model: str) -> list[pathlib.Path]:
+    """The engine exports whose record names the model ``model`` (a variant name), sorted by key."""
+    return [folder for folder in engine_exports() if (read_json(folder / EXPORT_RECORD) or {}).get("model") == model]
+
+
 def write_export_record(folder: pathlib.Path, model: str, format: str) -> None:
     """Record in ``folder`` (an engine export being written) its model, format and the sha256 of each file."""
     files = {path.name: hash_file(path).sha256 for path in sorted(folder.iterdir()) if path.is_file()}
