@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import pathlib
+import weakref
 import zipfile
 from typing import Any
 
@@ -76,14 +77,26 @@ def save_model(model, path: str | os.PathLike) -> None:
     learning rates) that a plain Keras loader cannot rebuild, so functional
     models are saved as an uncompiled clone holding the same weights.
     """
-    import keras
-
-    to_save = model
-    if is_functional(model) and getattr(model, "compiled", False):
-        to_save = keras.models.clone_model(model)
-        to_save.set_weights(model.get_weights())
+    to_save = _uncompiled_clone(model) if is_functional(model) and getattr(model, "compiled", False) else model
     with atomic_path(path) as tmp:
         to_save.save(tmp)
+
+
+# model -> (its trainable variables' ids, its uncompiled clone): a run saves its best model after each improving
+# epoch, and cloning costs about a second a save for EfficientNet-Lite0; setting weights costs a tenth of that.
+_SAVE_CLONES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _uncompiled_clone(model):
+    """An uncompiled clone of ``model`` holding its current weights, cloned again when its trainable layers change."""
+    import keras
+
+    trainable = tuple(id(variable) for variable in model.trainable_weights)
+    kept = _SAVE_CLONES.get(model)
+    if kept is None or kept[0] != trainable:
+        kept = _SAVE_CLONES[model] = (trainable, keras.models.clone_model(model))
+    kept[1].set_weights(model.get_weights())
+    return kept[1]
 
 
 def open_saved(path: str | os.PathLike, *, which: str = "best", compile: bool = False, **kwargs: Any):

@@ -136,3 +136,23 @@ def test_overwrite_starts_afresh(finished_run, tmp_path):
     assert (aside / "best.keras").read_bytes() == (finished_run.run_dir / "best.keras").read_bytes()
     assert json.loads((run_dir / "best.json").read_text())["epoch"] == 1
     assert [e["epoch"] for e in json.loads((run_dir / "checkpoints" / "manifest.json").read_text())["checkpoints"]] == [1]
+
+
+def test_each_save_holds_the_weights_and_trainable_layers_of_its_moment(tmp_path):
+    import keras
+
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(3, name="hidden")
+    model = keras.Model(inputs, keras.layers.Dense(2, name="out")(hidden(inputs)))
+    model.compile(optimizer="adam", loss="mse")
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+    saving.save_model(model, tmp_path / "first.keras")
+    first = model.predict(x, verbose=0)
+    hidden.kernel.assign(hidden.kernel * 2.0)
+    hidden.trainable = False  # the next save clones again: its file records the frozen layer
+    saving.save_model(model, tmp_path / "second.keras")
+    for name, expected, trainable in (("first", first, True), ("second", model.predict(x, verbose=0), False)):
+        reloaded = saving.load_keras(tmp_path / f"{name}.keras")
+        np.testing.assert_allclose(reloaded.predict(x, verbose=0), expected, rtol=1e-6)
+        assert reloaded.get_layer("hidden").trainable is trainable and not reloaded.compiled
+    assert not np.allclose(first, model.predict(x, verbose=0))
