@@ -75,7 +75,7 @@ def image_folder(path: str | os.PathLike, *, model: Any = None, image_size: Sequ
     names = list(class_names) if class_names else sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not names:
         raise DataError(f"{root} has no class sub-folders; put the images of each class in {root}/<class name>/.")
-    files, labels, skipped = _scan(root, names, size, channels, strict)
+    files, labels, skipped = scan_class_folders(root, names, strict=strict)
     if not files:
         raise DataError(f"{root} holds no readable image in {', '.join(names)}; supported types: {', '.join(IMAGE_EXTENSIONS)}.")
     if skipped:
@@ -136,7 +136,16 @@ def _model_input_shape(model: Any) -> tuple | None:
     return tuple(shape[1:]) if shape else None
 
 
-def _scan(root: pathlib.Path, names: list[str], size, channels, strict: bool):
+def scan_class_folders(root: pathlib.Path, names: list[str], *, strict: bool) -> tuple[list[str], list[int], list[dict]]:
+    """The readable images under ``root/<name>/`` for each class name, without decoding their pixels.
+
+    Returns:
+        ``(files, labels, skipped)``: the image paths, their class indices into ``names`` and, for each
+        unreadable file, ``{"path", "reason"}``.
+
+    Raises:
+        DataError: For a missing class folder, or (``strict``) the first unreadable file.
+    """
     from PIL import Image
 
     candidates = []
@@ -171,7 +180,7 @@ def _unreadable(path: pathlib.Path) -> str | None:
     """Why ``path`` cannot be used as an image, or None when it can.
 
     Run with PIL's ``DecompressionBombWarning`` turned into an error (see
-    :func:`_scan`): an image over PIL's pixel limit would fail later, while training.
+    :func:`scan_class_folders`): an image over PIL's pixel limit would fail later, while training.
     """
     from PIL import Image, UnidentifiedImageError
 

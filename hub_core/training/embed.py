@@ -90,7 +90,7 @@ def embed(model: Any, data: str | os.PathLike, out: str | os.PathLike, *, layer:
     import numpy as np
 
     from hub_core import api
-    from hub_core.data.images import _scan, input_geometry, read_image
+    from hub_core.data.images import input_geometry, read_image, scan_class_folders
 
     per_row_max = MAX_SPRITE_PIXELS // max(1, int(sprite_size))
     if int(limit) < 1 or int(sprite_size) < 1 or int(limit) > per_row_max ** 2:
@@ -100,7 +100,7 @@ def embed(model: Any, data: str | os.PathLike, out: str | os.PathLike, *, layer:
     root = pathlib.Path(data)
     images_of = _data_classes(root, model)
     size, channels = input_geometry(model, image_size, None)
-    files, labels, _ = _scan(root, images_of, size, channels, strict=False)
+    files, labels, _ = scan_class_folders(root, images_of, strict=False)
     if len(files) > limit:  # evenly spaced, before anything is decoded
         keep = np.linspace(0, len(files) - 1, int(limit)).round().astype(int)
         files, labels = [files[i] for i in keep], [labels[i] for i in keep]
