@@ -43,6 +43,11 @@ def variable_key(optimizer, variable) -> Any:
     return optimizer._var_key(variable)
 
 
+def built_variables(optimizer) -> list:
+    """The variables ``optimizer`` was built with (what JAX's stateless step applies gradients to, unnamed)."""
+    return list(optimizer._trainable_variables)
+
+
 def build_from_batch(model, batch) -> None:
     """Build ``model``'s layers, loss, metrics and optimizer from one local ``batch``, then skip Keras' own build in ``fit``.
 

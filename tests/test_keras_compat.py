@@ -59,6 +59,13 @@ def test_variable_key_is_stable_and_distinct_per_variable():
     assert keys == [compat.variable_key(optimizer, v) for v in model.trainable_variables]
 
 
+def test_built_variables_are_those_the_optimizer_was_built_with_in_order():
+    model = _functional()
+    optimizer = keras.optimizers.SGD()
+    optimizer.build(model.trainable_variables)
+    assert [v.path for v in compat.built_variables(optimizer)] == [v.path for v in model.trainable_variables]
+
+
 def test_build_from_batch_builds_metrics_and_optimizer_before_fit():
     model = _functional()
     model.compile(optimizer="adam", loss="mse", metrics=["mae"])

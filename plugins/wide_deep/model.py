@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import keras
 from keras import ops
 
+from hub_core import _keras_compat as compat
 from hub_core.tabular.features import Categorical, FeatureSpec, Numeric, frame_from, raw_features
 
 PACKAGE = "hub_wide_deep"
@@ -153,7 +154,7 @@ class SplitOptimizer(keras.optimizers.Optimizer):
     def apply(self, grads, trainable_variables=None):
         if trainable_variables is None:
             # JAX's stateless step calls apply(grads) alone: the variables built with are kept only privately
-            trainable_variables = self._trainable_variables
+            trainable_variables = compat.built_variables(self)
         trainable_variables = list(trainable_variables)
         if not self.built:
             self.build(trainable_variables)
