@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import re
 import shutil
 
@@ -62,6 +63,24 @@ def test_front_matter_is_yaml_with_the_run_metrics(evaluated):
     names = json.loads((evaluated / "class_names.json").read_text())
     assert ", ".join(f"`{c}`" for c in names) in body
     assert f"{evaluation['num_examples']} images" in body
+
+
+def test_run_json_records_the_data_and_the_card_says_what_it_trained_on(evaluated):
+    from hub_core import data
+
+    recorded = json.loads((evaluated / "run.json").read_text())["data"]
+    train_dir = pathlib.Path(recorded["train"]["folder"])
+    train, val = data.image_folder(train_dir, model="tiny_convnet", validation_split=0.2, seed=0)  # as tiny_run
+    for part, dataset, name in (("train", train, "training"), ("validation", val, "validation")):
+        assert recorded[part] == {"examples": dataset.hub_pipeline.size, "fingerprint": dataset.hub_pipeline.fingerprint,
+                                  "folder": str(train_dir), "part": name, "validation_split": 0.2, "split_seed": 0}
+    _, body = split_front_matter((evaluated / "README.md").read_text(encoding="utf-8"))
+    section = body.split("## Training data\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert section == [
+        f"Trained on {recorded['train']['examples']} examples from the image folder `{train_dir.name}`, "
+        "the training part of a 0.2 validation split (seed 0).",
+        f"Validated on {recorded['validation']['examples']} examples from the image folder `{train_dir.name}`, "
+        "the validation part of a 0.2 validation split (seed 0)."]
 
 
 def test_linked_images_exist_and_the_matrix_counts_the_evaluation(evaluated):

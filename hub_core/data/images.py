@@ -90,10 +90,13 @@ def image_folder(path: str | os.PathLike, *, model: Any = None, image_size: Sequ
         fingerprint = _fingerprint_files(part_files, part_labels, size, channels, crop)
         elements = _decode_files(part_files, part_labels, size, channels, crop)
         training = index == 0
+        source = {"folder": os.fspath(root)}
+        if validation_split:
+            source.update(part="training" if training else "validation", validation_split=validation_split, split_seed=seed)
         pipeline = Pipeline(
             elements, len(part_files), batch_size, fingerprint, shuffle=shuffle and training, seed=seed,
             augment=Augment.coerce(augment) if training else None, preprocess=preprocess, class_names=names,
-            skipped_files=skipped,
+            skipped_files=skipped, source=source,
         )
         datasets.append(pipeline.dataset())
     return tuple(datasets) if validation_split else datasets[0]

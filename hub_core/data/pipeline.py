@@ -82,11 +82,14 @@ class Pipeline:
         preprocess: Function applied to each input batch, or None.
         class_names: Class names in label order, when known.
         skipped_files: Files left out as unreadable, ``[{"path", "reason"}]``.
+        source: Where the elements come from, as JSON-able fields (an image folder's ``folder`` and its
+            ``part`` of a validation split), recorded in a run's ``run.json``; None when unknown.
     """
 
     def __init__(self, elements, size: int, batch_size: int, fingerprint: str, *, shuffle: bool = True, seed: int = 0,
                  augment: Augment | None = None, preprocess: Callable | None = None,
-                 class_names: Sequence[str] = (), skipped_files: Sequence[dict[str, str]] = ()):
+                 class_names: Sequence[str] = (), skipped_files: Sequence[dict[str, str]] = (),
+                 source: dict[str, Any] | None = None):
         self.elements = elements
         self.size = size
         self.batch_size = batch_size
@@ -97,6 +100,11 @@ class Pipeline:
         self.preprocess = preprocess
         self.class_names = tuple(class_names)
         self.skipped_files = list(skipped_files)
+        self.source = dict(source or {})
+
+    def record(self) -> dict[str, Any]:
+        """What a run records of this data: ``examples``, ``fingerprint`` and the :attr:`source` fields."""
+        return {"examples": self.size, "fingerprint": self.fingerprint, **self.source}
 
     @property
     def steps_per_epoch(self) -> int:

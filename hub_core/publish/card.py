@@ -260,7 +260,7 @@ class Run:
                   "```", f"hub predict {name} image.png", "```", "",
                   f"Published with `hub publish`, it installs with `pip install hub-{name}`; the run directory itself "
                   "loads with `hub.load(RUN_DIR)`.", ""]
-        lines += self._training()
+        lines += self._training_data() + self._training()
         if self.class_names:
             lines += ["## Classes", "", f"{len(self.class_names)} classes, in label order: "
                       + ", ".join(f"`{c}`" for c in self.class_names) + ".", ""]
@@ -269,6 +269,27 @@ class Run:
             lines += ["## Training curves", "", f"![training curves]({CURVES})", ""]
         lines += self._limitations()
         return "\n".join(lines)
+
+    def _training_data(self) -> list[str]:
+        """What the run trained and validated on, from the ``data`` that ``run.json`` records."""
+        from hub_core.data import folder_description
+
+        recorded = self.config.get("data") or {}
+        lines = []
+        for part, verb in (("train", "Trained"), ("validation", "Validated")):
+            record = recorded.get(part)
+            if not isinstance(record, dict) or "examples" not in record:
+                continue
+            folder = record.get("folder") if isinstance(record.get("folder"), str) else None  # run.json is data
+            where = f"the image folder `{pathlib.PurePath(folder).name}`" if folder else "data passed in as arrays or a dataset"
+            if record.get("part"):
+                where += (f", the {record['part']} part of a {record.get('validation_split')} validation split "
+                          f"(seed {record.get('split_seed')})")
+            lines += [f"{verb} on {record['examples']} examples from {where}."]
+            described = folder_description(folder) if folder and part == "train" else None
+            if described:
+                lines += ["", f"The training data, as its folder describes itself: {described}"]
+        return ["## Training data", ""] + lines + [""] if lines else []
 
     def _training(self) -> list[str]:
         shown = {k: v for k, v in sorted(self.arguments.items())

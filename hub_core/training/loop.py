@@ -368,6 +368,8 @@ class _Run:
             "plugin": self.plugin_name,
             "preprocessing": self.preprocessing,
             "arguments": self.options.recorded(self.model_spec),
+            "data": {part: pipe.record() for part, pipe in (("train", self.train_pipe), ("validation", self.val_pipe))
+                     if pipe is not None},
             "hub_core": __import__("hub_core").__version__,
         })
         runs.write_json(run / runs.CLASS_NAMES, list(self.class_names))
