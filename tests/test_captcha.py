@@ -76,6 +76,36 @@ def test_label_bits_match_the_orientation_of_each_glyph(font_name):
     assert checked >= 25
 
 
+def test_face_augment_is_deterministic_and_thickens_or_thins_strokes_without_changing_labels(monkeypatch):
+    from hub_core.data import captcha_images
+
+    font = find_fonts("Noto Sans CJK SC Regular")[0]
+    plain = render_captcha(4, seed=8, fonts=[font], augment=False)
+    varied, again = (render_captcha(4, seed=8, fonts=[font], augment=False, face_augment=True) for _ in range(2))
+    np.testing.assert_array_equal(varied.image, again.image)
+    assert (varied.text, varied.label.tolist()) == (plain.text, plain.label.tolist())  # a second random stream
+    assert not np.array_equal(varied.image, plain.image)
+
+    def cells(image):
+        ink = 255 - image.astype(np.float32).mean(-1)
+        return [ink[:, i * 28:(i + 1) * 28] for i in range(10)]
+
+    for cell, reference in zip(cells(varied.image), cells(plain.image)):  # still the plain glyph's orientation
+        assert np.abs(cell - reference).mean() < np.abs(cell - reference[::-1, ::-1]).mean()
+    monkeypatch.setattr(captcha_images, "FACE_SCALE", (1.0, 1.0))  # the stroke width alone
+    monkeypatch.setattr(captcha_images, "FACE_ASPECT", (1.0, 1.0))
+    monkeypatch.setattr(captcha_images, "FACE_SHEAR", 0.0)
+    ink = {}
+    for name, threshold in (("thick", 0.4), ("thin", 0.62)):
+        monkeypatch.setattr(captcha_images, "STROKE_THRESHOLD", (threshold, threshold))
+        ink[name] = [c.sum() for c in cells(render_captcha(4, seed=8, fonts=[font], augment=False,
+                                                             face_augment=True).image)]
+    normal = [c.sum() for c in cells(plain.image)]
+    for thick, plain_ink, thin in zip(ink["thick"], normal, ink["thin"]):
+        assert thick > 1.05 * plain_ink and thin < plain_ink, (thick, plain_ink, thin)
+    assert sum(ink["thin"]) < 0.95 * sum(normal)
+
+
 def test_dataset_streams_the_rendered_images_in_order():
     import hub_core as hub
 
