@@ -251,6 +251,31 @@ def test_hub_predict_prints_the_inverted_positions_of_the_shipped_weights(tmp_pa
     assert right >= 0.95 * 80, right  # head accuracy on a font training never saw (JPEG-compressed)
 
 
+def test_both_ways_net_averages_the_row_read_upright_and_turned_with_the_same_weights(tmp_path):
+    import keras
+
+    from hub_plugins.captcha.model import build_captcha_net
+
+    small = dict(input_shape=(16, 160, 3), filters=(4, 8), cell_features=8)  # a small net of the same layout
+    keras.utils.set_random_seed(3)
+    once = build_captcha_net(**small, both_ways=False)
+    once.save_weights(tmp_path / "once.weights.h5")
+    both = build_captcha_net(**small)  # the default: both ways
+    both.load_weights(tmp_path / "once.weights.h5")
+    pixels = np.random.default_rng(0).integers(0, 256, (3, 16, 160, 3)).astype("float32")
+    turned = pixels[:, ::-1, ::-1]
+
+    def logit(p):
+        p = np.asarray(p, np.float64)
+        return np.log(p) - np.log(1 - p)
+
+    # turning the row makes character 9 - i character i, the other way up: its logit negated
+    expected = 1 / (1 + np.exp(-0.5 * (logit(once.predict_on_batch(pixels)) - logit(once.predict_on_batch(turned))[:, ::-1])))
+    np.testing.assert_allclose(both.predict_on_batch(pixels), expected, atol=1e-5)
+    np.testing.assert_allclose(both.predict_on_batch(turned), 1 - both.predict_on_batch(pixels)[:, ::-1], atol=1e-5)
+    assert both.count_params() == once.count_params()
+
+
 def test_shipped_weights_are_checked_against_their_sha256(monkeypatch):
     import hub_core as hub
     from hub_core.errors import ChecksumError
