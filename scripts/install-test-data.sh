@@ -5,8 +5,9 @@
 #  - Debian opencv-doc: Van Gogh's The Starry Night (public domain), extracted alone, without installing the package
 #  - Debian darknet: Munch's The Scream (public domain), extracted alone the same way
 #  - Debian chromium and chromium-driver: the real browser of tests/test_serve_browser.py (installed only when missing)
-#  - Debian fonts-wqy-zenhei, fonts-wqy-microhei, fonts-noto-cjk (those that exist): the CJK fonts of the
-#    captcha generator (hub_core/data/fonts.py finds them through fontconfig)
+#  - Debian fonts-wqy-zenhei, fonts-wqy-microhei, fonts-noto-cjk, fonts-noto-cjk-extra (those that exist): the CJK
+#    fonts of the captcha generator (hub_core/data/fonts.py finds them through fontconfig); -extra adds Noto Sans
+#    and Serif CJK's other weights (Thin to Black), which the captcha net's training faces include
 #  - Debian postgresql: the server tests/test_sweep.py starts on 127.0.0.1 for hub sweep --storage
 # Files that are not Python packages go to "$HUB_CORE_DATA" (default ~/.cache/hub_core/data).
 set -euo pipefail
@@ -29,10 +30,11 @@ extract_from_deb opencv-doc /usr/share/doc/opencv-doc/examples/data/starry_night
 extract_from_deb darknet /usr/share/darknet/data/scream.jpg scream.jpg
 # Debian packages, those not installed yet (and that this release has):
 #  chromium, chromium-driver: the real browser of tests/test_serve_browser.py;
-#  fonts-wqy-zenhei, fonts-wqy-microhei, fonts-noto-cjk: the CJK fonts of the captcha generator;
+#  fonts-wqy-zenhei, fonts-wqy-microhei, fonts-noto-cjk, fonts-noto-cjk-extra: the CJK fonts of the captcha generator;
 #  postgresql: the RDB server of hub sweep --storage in tests/test_sweep.py (initdb and pg_ctl; the test starts it).
 missing=()
-for package in chromium chromium-driver fonts-wqy-zenhei fonts-wqy-microhei fonts-noto-cjk postgresql; do
+for package in chromium chromium-driver fonts-wqy-zenhei fonts-wqy-microhei fonts-noto-cjk fonts-noto-cjk-extra \
+    postgresql; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then

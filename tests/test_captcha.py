@@ -76,6 +76,36 @@ def test_label_bits_match_the_orientation_of_each_glyph(font_name):
     assert checked >= 25
 
 
+def test_face_augment_is_deterministic_and_thickens_or_thins_strokes_without_changing_labels(monkeypatch):
+    from hub_core.data import captcha_images
+
+    font = find_fonts("Noto Sans CJK SC Regular")[0]
+    plain = render_captcha(4, seed=8, fonts=[font], augment=False)
+    varied, again = (render_captcha(4, seed=8, fonts=[font], augment=False, face_augment=True) for _ in range(2))
+    np.testing.assert_array_equal(varied.image, again.image)
+    assert (varied.text, varied.label.tolist()) == (plain.text, plain.label.tolist())  # a second random stream
+    assert not np.array_equal(varied.image, plain.image)
+
+    def cells(image):
+        ink = 255 - image.astype(np.float32).mean(-1)
+        return [ink[:, i * 28:(i + 1) * 28] for i in range(10)]
+
+    for cell, reference in zip(cells(varied.image), cells(plain.image)):  # still the plain glyph's orientation
+        assert np.abs(cell - reference).mean() < np.abs(cell - reference[::-1, ::-1]).mean()
+    monkeypatch.setattr(captcha_images, "FACE_SCALE", (1.0, 1.0))  # the stroke width alone
+    monkeypatch.setattr(captcha_images, "FACE_ASPECT", (1.0, 1.0))
+    monkeypatch.setattr(captcha_images, "FACE_SHEAR", 0.0)
+    ink = {}
+    for name, threshold in (("thick", 0.4), ("thin", 0.62)):
+        monkeypatch.setattr(captcha_images, "STROKE_THRESHOLD", (threshold, threshold))
+        ink[name] = [c.sum() for c in cells(render_captcha(4, seed=8, fonts=[font], augment=False,
+                                                             face_augment=True).image)]
+    normal = [c.sum() for c in cells(plain.image)]
+    for thick, plain_ink, thin in zip(ink["thick"], normal, ink["thin"]):
+        assert thick > 1.05 * plain_ink and thin < plain_ink, (thick, plain_ink, thin)
+    assert sum(ink["thin"]) < 0.95 * sum(normal)
+
+
 def test_dataset_streams_the_rendered_images_in_order():
     import hub_core as hub
 
@@ -154,7 +184,8 @@ def short_run(tmp_path_factory):
     train = hub.data.captcha(768, seed=1, fonts=["WenQuanYi Zen Hei Regular", "Noto Sans CJK SC Bold"], **SHORT)
     held_out = hub.data.captcha(256, seed=2, fonts=[HELD_OUT], **SHORT)
     run_dir = tmp_path_factory.mktemp("runs") / "short"
-    return hub.train("captcha_inverted10", train, held_out, epochs=2, learning_rate=3e-3, run_dir=run_dir, verbose=0)
+    return hub.train("captcha_inverted10", train, held_out, epochs=2, learning_rate=3e-3, run_dir=run_dir, verbose=0,
+                     model_kwargs={"both_ways": False})  # read once, as bench_captcha.py trains: twice as fast
 
 
 @pytest.mark.slow
@@ -219,6 +250,31 @@ def test_hub_predict_prints_the_inverted_positions_of_the_shipped_weights(tmp_pa
         predicted = [int(p) for p in line[len("inverted: "):].split(", ") if p != "none"]
         right += sum((i in truth) == (i in predicted) for i in range(10))
     assert right >= 0.95 * 80, right  # head accuracy on a font training never saw (JPEG-compressed)
+
+
+def test_both_ways_net_averages_the_row_read_upright_and_turned_with_the_same_weights(tmp_path):
+    import keras
+
+    from hub_plugins.captcha.model import build_captcha_net
+
+    small = dict(input_shape=(16, 160, 3), filters=(4, 8), cell_features=8)  # a small net of the same layout
+    keras.utils.set_random_seed(3)
+    once = build_captcha_net(**small, both_ways=False)
+    once.save_weights(tmp_path / "once.weights.h5")
+    both = build_captcha_net(**small)  # the default: both ways
+    both.load_weights(tmp_path / "once.weights.h5")
+    pixels = np.random.default_rng(0).integers(0, 256, (3, 16, 160, 3)).astype("float32")
+    turned = pixels[:, ::-1, ::-1]
+
+    def logit(p):
+        p = np.asarray(p, np.float64)
+        return np.log(p) - np.log(1 - p)
+
+    # turning the row makes character 9 - i character i, the other way up: its logit negated
+    expected = 1 / (1 + np.exp(-0.5 * (logit(once.predict_on_batch(pixels)) - logit(once.predict_on_batch(turned))[:, ::-1])))
+    np.testing.assert_allclose(both.predict_on_batch(pixels), expected, atol=1e-5)
+    np.testing.assert_allclose(both.predict_on_batch(turned), 1 - both.predict_on_batch(pixels)[:, ::-1], atol=1e-5)
+    assert both.count_params() == once.count_params()
 
 
 def test_shipped_weights_are_checked_against_their_sha256(monkeypatch):

@@ -1,7 +1,8 @@
 """CJK fonts for the generated data sets: found through fontconfig or in the ``HUB_CORE_FONTS`` folder.
 
 The data script (``scripts/install-test-data.sh``) installs the Debian packages
-``fonts-wqy-zenhei``, ``fonts-wqy-microhei`` and ``fonts-noto-cjk``. Without
+``fonts-wqy-zenhei``, ``fonts-wqy-microhei``, ``fonts-noto-cjk`` and
+``fonts-noto-cjk-extra`` (Noto CJK's other weights). Without
 ``HUB_CORE_FONTS``, the fonts are those ``fc-list :lang=zh`` lists (one entry
 per face of a ``.ttc`` collection); with it, every ``.ttf``, ``.ttc`` and
 ``.otf`` file in that folder (the first face of each). This module imports
@@ -20,7 +21,7 @@ from hub_core import config
 from hub_core.errors import DataError, InvalidArgumentError
 
 FONT_EXTENSIONS = (".ttf", ".ttc", ".otf")
-PACKAGES = ("fonts-wqy-zenhei", "fonts-wqy-microhei", "fonts-noto-cjk")
+PACKAGES = ("fonts-wqy-zenhei", "fonts-wqy-microhei", "fonts-noto-cjk", "fonts-noto-cjk-extra")
 INSTALL_HINT = "install a CJK font package (apt-get install fonts-wqy-zenhei, or run scripts/install-test-data.sh)"
 
 

@@ -10,6 +10,14 @@ cell's own vector) lets each position see its neighbours' cells too; and
 ``heads`` holds the 10 heads, each its own weights over its own cell (one
 ``EinsumDense``), ending in a sigmoid: output ``(batch, 10)``, the probability
 that each character is inverted. Pixels in 0..255 are rescaled inside the model.
+
+``both_ways`` (the default) uses the task's symmetry: the row turned by 180
+degrees is another captcha, whose character ``9 - i`` is character ``i`` the
+other way up. The same layers read the row both ways up, and each head's logit
+is the mean of its own and the negated logit of its mirror position
+(:class:`BothWaysUp`), so the prediction for the turned row is exactly the
+flipped, negated prediction for the row. It has no weights of its own: the
+weights files are the same with and without it.
 """
 
 from __future__ import annotations
@@ -43,6 +51,22 @@ class HeadAccuracy(keras.metrics.MeanMetricWrapper):
         return {"head": self.head, "name": self.name, "dtype": self.dtype}
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Rotate180(keras.layers.Layer):
+    """Images ``(batch, height, width, channels)`` turned by 180 degrees."""
+
+    def call(self, images):
+        return keras.ops.flip(images, axis=(1, 2))
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class BothWaysUp(keras.layers.Layer):
+    """The mean of the heads' logits ``(batch, heads)`` read upright and of the negated, reversed ones read turned."""
+
+    def call(self, upright, turned):
+        return 0.5 * (upright - keras.ops.flip(turned, axis=-1))
+
+
 def _head_accuracy(y_true, y_pred, head: int = 0):
     predicted = keras.ops.cast(y_pred[:, head] > 0.5, "float32")
     return keras.ops.cast(keras.ops.equal(predicted, keras.ops.cast(y_true[:, head], "float32")), "float32")
@@ -57,13 +81,16 @@ def captcha_task(heads: int) -> Task:
 
 def build_captcha_net(input_shape: Sequence[int] = (28, 280, 3), heads: int = 10, dropout: float = 0.2,
                       name: str = "captcha_inverted10", dtype: str | None = None,
-                      filters: Sequence[int] = FILTERS, cell_features: int = CELL_FEATURES, context: bool = True):
+                      filters: Sequence[int] = FILTERS, cell_features: int = CELL_FEATURES, context: bool = True,
+                      both_ways: bool = True):
     """The captcha net for ``heads`` characters in a row of ``input_shape`` (height, width, channels).
 
     ``dtype`` is the layers' dtype policy (``"mixed_bfloat16"`` trains faster on CPUs with bfloat16 units);
     the variables and the sigmoid output stay float32 either way, so the weights files are the same.
     ``filters``, ``cell_features`` and ``context`` shape the trunk (the shipped weights fit the defaults;
     ``(8, 16, 32)``, 64 and no context is the first release's net, which ``bench_captcha.py --widen`` grows).
+    ``both_ways`` reads the row upright and turned by 180 degrees with the same layers and averages the
+    heads' logits (see the module docstring); False reads it once, at half the cost, with the same weights.
     """
     layers = keras.layers
     height, width = int(input_shape[0]), int(input_shape[1])
@@ -72,25 +99,39 @@ def build_captcha_net(input_shape: Sequence[int] = (28, 280, 3), heads: int = 10
 
         raise InvalidArgumentError(f"input_shape {tuple(input_shape)} leaves under 8x8 pixels per character for "
                                    f"{heads} heads; use at least (8, {8 * heads}, 3).")
-    inputs = keras.Input(shape=tuple(input_shape), name="pixels")
-    x = layers.Rescaling(1 / 255.0, name="rescale", dtype=dtype)(inputs)
+    trunk = [layers.Rescaling(1 / 255.0, name="rescale", dtype=dtype)]
     for stage, channels in enumerate(filters, start=1):
-        x = layers.Conv2D(channels, 3, padding="same", use_bias=False, name=f"conv{stage}", dtype=dtype)(x)
-        x = layers.BatchNormalization(momentum=0.9, name=f"conv{stage}_bn", dtype=dtype)(x)
-        x = layers.ReLU(name=f"conv{stage}_relu", dtype=dtype)(x)
+        trunk += [layers.Conv2D(channels, 3, padding="same", use_bias=False, name=f"conv{stage}", dtype=dtype),
+                  layers.BatchNormalization(momentum=0.9, name=f"conv{stage}_bn", dtype=dtype),
+                  layers.ReLU(name=f"conv{stage}_relu", dtype=dtype)]
         if stage < len(filters):
-            x = layers.MaxPooling2D(2, name=f"pool{stage}", dtype=dtype)(x)
-    cell = (x.shape[1], x.shape[2] // heads)  # one character cell of the feature map
-    x = layers.Conv2D(cell_features, cell, strides=cell, name="cells", dtype=dtype)(x)  # (1, heads, features)
-    x = layers.BatchNormalization(momentum=0.9, name="cells_bn", dtype=dtype)(x)
-    x = layers.ReLU(name="cells_relu", dtype=dtype)(x)
-    x = layers.Reshape((heads, cell_features), name="per_position", dtype=dtype)(x)
+            trunk.append(layers.MaxPooling2D(2, name=f"pool{stage}", dtype=dtype))
+    cell = (height // 2 ** (len(filters) - 1), width // 2 ** (len(filters) - 1) // heads)  # one character cell
+    trunk += [layers.Conv2D(cell_features, cell, strides=cell, name="cells", dtype=dtype),  # (1, heads, features)
+              layers.BatchNormalization(momentum=0.9, name="cells_bn", dtype=dtype),
+              layers.ReLU(name="cells_relu", dtype=dtype),
+              layers.Reshape((heads, cell_features), name="per_position", dtype=dtype)]
     if context:
-        around = layers.Conv1D(cell_features, 3, padding="same", name="context", dtype=dtype)(x)  # neighbouring cells
-        x = layers.ReLU(name="context_relu", dtype=dtype)(layers.Add(name="cell_and_context", dtype=dtype)([x, around]))
-    x = layers.Dropout(dropout, name="dropout", dtype=dtype)(x)
-    x = layers.EinsumDense("bhc,hco->bho", output_shape=(heads, 1), bias_axes="ho", name="heads", dtype=dtype)(x)
-    x = layers.Reshape((heads,), name="logits", dtype=dtype)(x)
+        around = layers.Conv1D(cell_features, 3, padding="same", name="context", dtype=dtype)  # neighbouring cells
+        add = layers.Add(name="cell_and_context", dtype=dtype)
+        context_relu = layers.ReLU(name="context_relu", dtype=dtype)
+    top = [layers.Dropout(dropout, name="dropout", dtype=dtype),
+           layers.EinsumDense("bhc,hco->bho", output_shape=(heads, 1), bias_axes="ho", name="heads", dtype=dtype),
+           layers.Reshape((heads,), name="logits", dtype=dtype)]
+
+    def logits(x):
+        for layer in trunk:
+            x = layer(x)
+        if context:
+            x = context_relu(add([x, around(x)]))
+        for layer in top:
+            x = layer(x)
+        return x
+
+    inputs = keras.Input(shape=tuple(input_shape), name="pixels")
+    x = logits(inputs)
+    if both_ways:
+        x = BothWaysUp(name="both_ways_up", dtype=dtype)(x, logits(Rotate180(name="turned", dtype=dtype)(inputs)))
     outputs = layers.Activation("sigmoid", dtype="float32", name="predictions")(x)
     model = keras.Model(inputs, outputs, name=name)
     model.hub_task = captcha_task(heads)
