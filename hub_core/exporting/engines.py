@@ -216,30 +216,44 @@ def cached_export(model, format: str, *, sample: Any = None) -> pathlib.Path:
 
 
 def cache_key(model, format: str) -> str:
-    """Hash of ``model``'s architecture and weights, the export format and the Keras version.
+    """Hash of ``model``'s architecture, layer code and weights, the export format and the Keras version.
 
     Layer names are replaced by their position, so the same model built again (when Keras numbers its automatic
-    names on) has the same key.
+    names on) has the same key. The source of every layer class that is not Keras' own is part of the key, so a
+    changed ``call`` (the same configuration and weights) is exported again.
     """
     import keras
 
     from hub_core import saving
 
+    layers = _layers(model)
     text = model.to_json()
-    for position, name in enumerate(_layer_names(model)):
+    names = sorted({model.name, *(layer.name for layer in layers)}, key=lambda name: (-len(name), name))
+    for position, name in enumerate(names):
         text = text.replace(json.dumps(name), f'"#{position}"')
-    text = f"{format}:{keras.__version__}:{text}:{saving.weights_hash(model.weights, paths=False)}"
+    code = "".join(_source(cls) for cls in sorted({type(layer) for layer in layers}, key=lambda cls: cls.__qualname__)
+                   if not cls.__module__.startswith("keras."))
+    text = f"{format}:{keras.__version__}:{text}:{code}:{saving.weights_hash(model.weights, paths=False)}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def _layer_names(model) -> list[str]:
-    """The names of ``model``, its layers and those of nested models, longest first."""
-    names, pending = {model.name}, list(model.layers)
+def _layers(model) -> list:
+    """The layers of ``model`` and those of nested models."""
+    found, pending = [], list(model.layers)
     while pending:
         layer = pending.pop()
-        names.add(layer.name)
+        found.append(layer)
         pending.extend(getattr(layer, "layers", None) or ())
-    return sorted(names, key=lambda name: (-len(name), name))
+    return found
+
+
+def _source(cls) -> str:
+    import inspect
+
+    try:
+        return inspect.getsource(cls)
+    except (OSError, TypeError):  # defined where no source is kept (an interactive session)
+        return cls.__qualname__
 
 
 def _keras_precision(model) -> str:
