@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import os
+import weakref
 from typing import Any, Callable, Sequence
 
 from hub_core.errors import InvalidArgumentError
@@ -143,7 +144,14 @@ def _shipped_model(style: str | None):
 @functools.lru_cache(maxsize=len(STYLES))
 def _built_style(name: str, path):
     """The network of shipped style ``name``; ``path``, its checked file, is part of the cache key."""
-    return style_model(name)
+    model = style_model(name)
+    _SHIPPED_ENGINES[model] = None
+    return model
+
+
+# The engine="auto" choice for each network of _built_style, which is never handed out, so its weights never
+# change: unlike engines.choose's own memory, no hash of the weights on every call.
+_SHIPPED_ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _transform_model(model: Any):
@@ -216,7 +224,11 @@ def _engine(model, sample, engine: str):
     from hub_core.exporting import engines
 
     if engine == "auto":
-        return engines.choose(model, sample)
+        if model not in _SHIPPED_ENGINES:
+            return engines.choose(model, sample)
+        if _SHIPPED_ENGINES[model] is None:
+            _SHIPPED_ENGINES[model] = engines.choose(model, sample)
+        return _SHIPPED_ENGINES[model]
     if engine not in engines.ENGINES:
         raise InvalidArgumentError(f"engine must be one of {', '.join(engines.ENGINES)}, not {engine!r}.")
     return engines.open_engine(model, engine, sample=sample)
