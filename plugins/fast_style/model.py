@@ -30,7 +30,7 @@ from keras import layers, ops
 NORMS = ("instance", "batch")
 UPSAMPLING = ("resize", "transpose")
 MULTIPLE = 4  # two stride-2 convolutions
-FEW_FILTERS = 8  # convolutions with fewer filters run as SpaceToDepthConv2D
+FEW_FILTERS = 8  # convolutions with fewer filters run as DepthToSpaceConv2D
 
 
 @keras.saving.register_keras_serializable(package="hub_fast_style")
@@ -143,23 +143,23 @@ class PixelTanh(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="hub_fast_style")
-class SpaceToDepthConv2D(layers.Conv2D):
-    """A stride-1 ``"valid"`` ``Conv2D`` with few filters, computed on a space-to-depth view of its input.
+class DepthToSpaceConv2D(layers.Conv2D):
+    """A stride-1 ``"valid"`` ``Conv2D`` with few filters, computed ``block x block`` output pixels at a time.
 
     The same layer, kernel and bias as ``Conv2D``; only the execution differs. CPU convolution kernels work on
     blocks of 8 or 16 channels, so a convolution with 3 filters costs as much as one with 16 (fast_style's
-    9x9 output convolution took a third of the network's time). Here every ``block x block`` patch of the
-    input becomes one position with ``block**2`` times the channels, and the kernel is rearranged to match
-    (``ceil(k / block)`` taps, ``block**2`` times the filters; zeros where a tap falls outside the original
-    kernel), so the convolution has ``block**2`` times the filters; the output is rearranged back.
+    9x9 output convolution took a third of the network's time). Here one convolution with stride ``block``
+    computes every ``block x block`` patch of the output at once: its kernel is the original one shifted to
+    each position of the patch (``kernel_size + block - 1`` taps, zeros around; ``block**2`` times the
+    filters), and a depth-to-space rearrangement puts the patches in place.
 
-    The input's height and width must be multiples of ``block`` (``transform_net`` pads its input to a
-    multiple of 4), and ``kernel_size - 1`` a multiple of ``block``.
+    The input's height and width less ``kernel_size - 1`` must be multiples of ``block`` (``transform_net`` pads
+    its input to a multiple of 4).
 
     Args:
         filters: As ``Conv2D``.
         kernel_size: As ``Conv2D`` (square).
-        block: Side of the patches folded into channels.
+        block: Side of the output patches computed at once.
         **kwargs: ``Conv2D``'s other arguments (``strides`` 1 and ``padding="valid"`` only).
     """
 
@@ -167,32 +167,21 @@ class SpaceToDepthConv2D(layers.Conv2D):
         super().__init__(filters, kernel_size, **kwargs)
         self.block = int(block)
         if (self.strides != (1, 1) or self.padding != "valid" or self.dilation_rate != (1, 1) or self.groups != 1
-                or self.kernel_size[0] != self.kernel_size[1] or (self.kernel_size[0] - 1) % self.block
-                or self.data_format != "channels_last"):
-            raise ValueError("SpaceToDepthConv2D runs square channels-last stride-1 'valid' convolutions whose "
-                             f"kernel_size - 1 is a multiple of block={self.block}; got {self.get_config()}.")
+                or self.kernel_size[0] != self.kernel_size[1] or self.data_format != "channels_last"):
+            raise ValueError("DepthToSpaceConv2D runs square channels-last stride-1 'valid' convolutions; "
+                             f"got {self.get_config()}.")
 
-    def _folded_kernel(self):
-        """The kernel on the space-to-depth view: ``(taps, taps, block**2 * in, block**2 * filters)``."""
-        import numpy as np
-
-        r, k = self.block, self.kernel_size[0]
-        taps = (k - 1) // r + 1
-        # Folded tap s at input offset t for output offset u reads original tap r*s + t - u (padded by r - 1).
-        index = np.array([[[r * s + t - u + r - 1 for u in range(r)] for t in range(r)] for s in range(taps)])
-        kernel = ops.pad(self.kernel, [[r - 1, r * taps - k], [r - 1, r * taps - k], [0, 0], [0, 0]])
-        kernel = ops.take(ops.take(kernel, index, axis=0), index, axis=3)  # (s, t, u, s', t', v, in, out)
-        kernel = ops.transpose(kernel, (0, 3, 1, 4, 6, 2, 5, 7))  # (s, s', t, t', in, u, v, out)
-        return ops.reshape(kernel, (taps, taps, r * r * self.kernel.shape[2], r * r * self.filters))
+    def _patch_kernel(self):
+        """``(k + block - 1, k + block - 1, in, block**2 * filters)``: the kernel at each patch position (u, v)."""
+        last = self.block - 1
+        return ops.concatenate([ops.pad(self.kernel, [[u, last - u], [v, last - v], [0, 0], [0, 0]])
+                                for u in range(self.block) for v in range(self.block)], axis=-1)
 
     def call(self, inputs):
-        r, channels = self.block, self.kernel.shape[2]
-        shape = ops.shape(inputs)
-        rows, columns = shape[1] // r, shape[2] // r
-        x = ops.reshape(inputs, (-1, rows, r, columns, r, channels))
-        x = ops.reshape(ops.transpose(x, (0, 1, 3, 2, 4, 5)), (-1, rows, columns, r * r * channels))
-        y = ops.conv(x, self._folded_kernel(), padding="valid")
-        rows, columns = rows - (self.kernel_size[0] - 1) // r, columns - (self.kernel_size[1] - 1) // r
+        r = self.block
+        y = ops.conv(inputs, self._patch_kernel(), strides=r, padding="valid")
+        shape = ops.shape(y)
+        rows, columns = shape[1], shape[2]
         y = ops.reshape(y, (-1, rows, columns, r, r, self.filters))
         y = ops.reshape(ops.transpose(y, (0, 1, 3, 2, 4, 5)), (-1, rows * r, columns * r, self.filters))
         if self.use_bias:
@@ -213,8 +202,8 @@ def _conv(x, filters: int, kernel: int, *, strides: int = 1, norm: str | None, r
     """Reflect-pad, convolve, normalise, activate."""
     pad = kernel // 2
     x = ReflectionPadding2D(pad, name=f"{name}_pad")(x)
-    # A convolution with few filters runs on the space-to-depth view (the same weights, see SpaceToDepthConv2D).
-    conv = SpaceToDepthConv2D if filters < FEW_FILTERS and strides == 1 and (kernel - 1) % 2 == 0 else layers.Conv2D
+    # A convolution with few filters computes 2x2 output pixels at a time (the same weights: DepthToSpaceConv2D).
+    conv = DepthToSpaceConv2D if filters < FEW_FILTERS and strides == 1 else layers.Conv2D
     x = conv(filters, kernel, strides=strides, padding="valid", use_bias=norm is None, name=f"{name}_conv")(x)
     if norm is not None:
         x = _norm(norm, name)(x)

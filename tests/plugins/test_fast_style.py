@@ -125,13 +125,13 @@ def test_instance_norm_matches_numpy():
     np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_space_to_depth_convolution_matches_numpy():
-    """The output convolution's execution (kernel rearranged over 2x2 patches) computes the plain convolution."""
-    from hub_plugins.fast_style.model import SpaceToDepthConv2D
+def test_depth_to_space_convolution_matches_numpy():
+    """The output convolution's execution (2x2 output pixels per strided step) computes the plain convolution."""
+    from hub_plugins.fast_style.model import DepthToSpaceConv2D
 
     rng = np.random.default_rng(2)
     x = rng.normal(size=(2, 18, 22, 5)).astype("float32")
-    layer = SpaceToDepthConv2D(3, 9, padding="valid")
+    layer = DepthToSpaceConv2D(3, 9, padding="valid")
     layer.build(x.shape)
     kernel, bias = rng.normal(size=(9, 9, 5, 3)).astype("float32"), rng.normal(size=3).astype("float32")
     layer.set_weights([kernel, bias])
@@ -139,7 +139,7 @@ def test_space_to_depth_convolution_matches_numpy():
     expected = np.einsum("bhwcij,ijco->bhwo", windows, kernel) + bias
     np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="stride-1 'valid'"):
-        SpaceToDepthConv2D(3, 4)  # kernel_size - 1 not a multiple of the block
+        DepthToSpaceConv2D(3, 3, strides=2)
 
 
 def test_reflect_padding_matches_numpy():
