@@ -98,9 +98,20 @@ def check_hub_cache_manages_the_exports(hub_home, entry, capsys):
     assert [p.name for p in (hub_home / "engines").iterdir() if p.is_dir()] == []
 
 
-def test_auto_takes_the_first_engine_that_agrees(hub_home, images, monkeypatch):
+def test_auto_takes_the_fastest_engine_that_agrees_and_remembers_it(hub_home, images, monkeypatch):
+    timed = []
+    speeds = {"openvino": 1.0, "onnxruntime": 2.0, "keras": 3.0}  # seconds per run, as the timing would measure them
+    monkeypatch.setattr(engines, "_seconds", lambda engine, sample: timed.append(engine.name) or speeds[engine.name])
     model = tiny_classifier()
-    assert hub.predict(model, images, top_k=1)[0]["engine"] == engines.AUTO_ORDER[0] == "openvino"
+    assert hub.predict(model, images, top_k=1)[0]["engine"] == "openvino"
+    assert sorted(timed) == sorted(["keras", "onnxruntime", "openvino"] * engines.TIMED_RUNS)  # all agreed: all timed
+    assert hub.predict(model, images, top_k=1)[0]["engine"] == "openvino" and len(timed) == 3 * engines.TIMED_RUNS
+
+    model.get_layer("conv2").bias.assign(np.full(8, 0.01, "float32"))  # new weights: chosen again (no export
+    with monkeypatch.context() as only_keras:                           # when Keras is the only candidate)
+        only_keras.setattr(engines, "installed", lambda name: name == "keras")
+        assert hub.predict(model, images, top_k=1)[0]["engine"] == "keras" and len(timed) == 3 * engines.TIMED_RUNS
+
     wrong = engines.openvino_engine
 
     def disagreeing(path, **kwargs):
@@ -108,8 +119,9 @@ def test_auto_takes_the_first_engine_that_agrees(hub_home, images, monkeypatch):
         return engines.Engine("openvino", lambda batch: engine(batch) + 0.5)
 
     monkeypatch.setattr(engines, "openvino_engine", disagreeing)
+    model.get_layer("conv2").bias.assign(np.zeros(8, "float32"))  # the first weights: their exports are cached
     results = hub.predict(model, images, top_k=4)
-    assert {r["engine"] for r in results} == {"onnxruntime"}  # the next in AUTO_ORDER for a float32 model
+    assert {r["engine"] for r in results} == {"onnxruntime"}  # the fastest of those that agree
     np.testing.assert_allclose(scores(results), model.predict(images, verbose=0), atol=1e-5)
 
 

@@ -13,11 +13,11 @@ export again. ``hub cache ls|verify|clear`` list, check and delete these exports
   natively (``BF16`` in its optimisation capabilities), the ``bf16``
   inference-precision hint.
 - ``onnxruntime`` runs the ONNX export with onnxruntime's CPU provider, in float32.
-- ``auto`` (the default) tries :data:`AUTO_ORDER`, the engines in order of
-  measured speed (OpenVINO, then onnxruntime for a float32 model only: Keras'
-  bfloat16 path is faster), and takes the first that is installed, can export the model
-  and agrees with Keras on the first batch: the largest absolute difference
-  must stay within :func:`agreement_rtol` of the largest absolute Keras output.
+- ``auto`` (the default) tries :data:`AUTO_ORDER` (OpenVINO, at f32 when bf16
+  disagrees; onnxruntime for a float32 model only; Keras) and takes the fastest on the first batch of those
+  that are installed, can export the model and agree with Keras on that batch:
+  the largest absolute difference must stay within :func:`agreement_rtol` of the
+  largest absolute Keras output (see :func:`choose`).
   With a GPU visible to TensorFlow, ``auto`` is Keras.
 
 The runtimes come with the ``engines`` extra: ``pip install 'hub-core[engines]'``.
@@ -34,14 +34,17 @@ import pathlib
 import shutil
 import sys
 import tempfile
+import threading
+import weakref
 from typing import Any, Callable
 
 from hub_core.errors import HubError, InvalidArgumentError
 from hub_core.store import cache
 
 ENGINES = ("auto", "keras", "openvino", "onnxruntime")
-# Fastest first (benchmarks/bench_engines.py, resnet50 at batch 8, 2 cores): OpenVINO bf16 59 img/s, Keras under
-# precision="auto" 43, onnxruntime 26, Keras float32 22. So onnxruntime is tried only for a float32 Keras model.
+# The candidates of engine="auto", which takes the fastest that agrees. onnxruntime is tried only
+# for a float32 Keras model: Keras' bfloat16 path beat it (resnet50 at batch 8, 2 cores: OpenVINO bf16 59 img/s,
+# Keras under precision="auto" 43, onnxruntime 26, Keras float32 22; benchmarks/bench_engines.py).
 AUTO_ORDER = ("openvino", "onnxruntime", "keras")
 FORMATS = {"openvino": "openvino", "onnxruntime": "onnx"}
 # Agreement bounds, as fractions of the largest Keras output: each bfloat16 side (engine or Keras model) may be
@@ -49,8 +52,11 @@ FORMATS = {"openvino": "openvino", "onnxruntime": "onnx"}
 # 4e-6). A broken export (lost preprocessing, wrong layout) is off by the output scale itself.
 FLOAT32_AGREEMENT_RTOL = 1e-3
 OPENVINO_HINT = "LATENCY"
-# Images of the first batch compared with Keras under engine="auto".
+# Images of the first batch compared with Keras, and runs on them timed per agreeing engine, under engine="auto".
 AGREEMENT_IMAGES = 2
+TIMED_RUNS = 3
+# engine="auto"'s choice per model object, with the state it was made for (see choose).
+_CHOSEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class EngineError(HubError):
@@ -64,11 +70,13 @@ class Engine:
         self.name = name
         self.precision = precision
         self._run = run
+        self._lock = threading.Lock()  # one batch at a time: an OpenVINO request is not for concurrent use
 
     def __call__(self, batch):
         import numpy as np
 
-        return np.asarray(self._run(np.ascontiguousarray(batch, dtype="float32")), dtype="float32")
+        with self._lock:
+            return np.asarray(self._run(np.ascontiguousarray(batch, dtype="float32")), dtype="float32")
 
     def __repr__(self) -> str:
         return f"Engine({self.name!r}, precision={self.precision!r})"
@@ -143,7 +151,16 @@ def onnxruntime_engine(path: str | os.PathLike) -> Engine:
 
 
 def choose(model, sample) -> Engine:
-    """The first engine of :data:`AUTO_ORDER` that is installed, exports ``model`` and agrees with Keras on ``sample``.
+    """The fastest engine on ``sample`` of those installed that export ``model`` and agree with Keras on it.
+
+    The candidates are :data:`AUTO_ORDER`'s: OpenVINO (at its default precision, or f32 when that disagrees),
+    onnxruntime (for a float32 Keras model only) and Keras itself, which always qualifies. Each candidate that agrees is timed on
+    ``sample`` (the best of :data:`TIMED_RUNS` runs, in turns, after the agreement check's, which warms it up)
+    and the fastest is returned: which engine wins depends on the model (OpenVINO bf16 for the ImageNet classifiers;
+    for fast_style_lite, whose bf16 outputs disagree, onnxruntime, OpenVINO f32 and Keras come within 30% of each
+    other: see ``benchmarks/bench_style_speed.py``).
+    The choice is remembered for this model object while its weights stay the same, so a second call neither
+    exports, compiles nor times anything.
 
     Says once per process, on stderr, how to install the faster engines when none is installed.
     """
@@ -152,24 +169,54 @@ def choose(model, sample) -> Engine:
     keras_engine = open_engine(model, "keras")
     if not supports(model) or _gpu_visible():
         return keras_engine
+    state = _state_key(model)
+    remembered = _CHOSEN.get(model)
+    if remembered is not None and remembered[0] == state:
+        return remembered[1]
     sample = np.asarray(sample, dtype="float32")[:AGREEMENT_IMAGES]
-    expected = None
+    expected = keras_engine(sample)
+    agreeing = [keras_engine]
     for name in AUTO_ORDER:
-        if name == "keras":
-            break
-        if not installed(name) or (name == "onnxruntime" and _keras_precision(model) == "bfloat16"):
+        if name == "keras" or not installed(name) or (name == "onnxruntime" and _keras_precision(model) == "bfloat16"):
             continue
         try:
             engine = open_engine(model, name, sample=sample)
+            if name == "openvino" and engine.precision != "f32" and not _agrees_with(engine, sample, expected, model):
+                engine = open_engine(model, name, precision="f32", sample=sample)  # the same export, compiled again
         except HubError:
             continue
-        if expected is None:
-            expected = keras_engine(sample)
-        if agrees(engine(sample), expected, agreement_rtol(engine.precision, _keras_precision(model))):
-            return engine
+        if _agrees_with(engine, sample, expected, model):
+            agreeing.append(engine)
     if not any(installed(name) for name in FORMATS):
         _tell_engines_missing()
-    return keras_engine
+    chosen = keras_engine
+    if len(agreeing) > 1:
+        # In turns (A, B, C, A, B, C...), so that a passing slowdown of the machine does not pick the engine.
+        rounds = [[_seconds(engine, sample) for engine in agreeing] for _ in range(TIMED_RUNS)]
+        best = [min(times) for times in zip(*rounds)]
+        chosen = agreeing[best.index(min(best))]
+    _CHOSEN[model] = (state, chosen)
+    return chosen
+
+
+def _agrees_with(engine: Engine, sample, expected, model) -> bool:
+    return agrees(engine(sample), expected, agreement_rtol(engine.precision, _keras_precision(model)))
+
+
+def _seconds(engine: Engine, sample) -> float:
+    """The wall time of one run of ``engine`` on ``sample``."""
+    import time
+
+    start = time.perf_counter()
+    engine(sample)
+    return time.perf_counter() - start
+
+
+def _state_key(model) -> str:
+    """What a remembered choice for ``model`` depends on: its weights and the layers' precision."""
+    from hub_core import saving
+
+    return f"{_keras_precision(model)}:{saving.weights_hash(model.weights, paths=False)}"
 
 
 def agreement_rtol(*precisions: str) -> float:
@@ -216,30 +263,44 @@ def cached_export(model, format: str, *, sample: Any = None) -> pathlib.Path:
 
 
 def cache_key(model, format: str) -> str:
-    """Hash of ``model``'s architecture and weights, the export format and the Keras version.
+    """Hash of ``model``'s architecture, layer code and weights, the export format and the Keras version.
 
     Layer names are replaced by their position, so the same model built again (when Keras numbers its automatic
-    names on) has the same key.
+    names on) has the same key. The source of every layer class that is not Keras' own is part of the key, so a
+    changed ``call`` (the same configuration and weights) is exported again.
     """
     import keras
 
     from hub_core import saving
 
+    layers = _layers(model)
     text = model.to_json()
-    for position, name in enumerate(_layer_names(model)):
+    names = sorted({model.name, *(layer.name for layer in layers)}, key=lambda name: (-len(name), name))
+    for position, name in enumerate(names):
         text = text.replace(json.dumps(name), f'"#{position}"')
-    text = f"{format}:{keras.__version__}:{text}:{saving.weights_hash(model.weights, paths=False)}"
+    code = "".join(_source(cls) for cls in sorted({type(layer) for layer in layers}, key=lambda cls: cls.__qualname__)
+                   if not cls.__module__.startswith("keras."))
+    text = f"{format}:{keras.__version__}:{text}:{code}:{saving.weights_hash(model.weights, paths=False)}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def _layer_names(model) -> list[str]:
-    """The names of ``model``, its layers and those of nested models, longest first."""
-    names, pending = {model.name}, list(model.layers)
+def _layers(model) -> list:
+    """The layers of ``model`` and those of nested models."""
+    found, pending = [], list(model.layers)
     while pending:
         layer = pending.pop()
-        names.add(layer.name)
+        found.append(layer)
         pending.extend(getattr(layer, "layers", None) or ())
-    return sorted(names, key=lambda name: (-len(name), name))
+    return found
+
+
+def _source(cls) -> str:
+    import inspect
+
+    try:
+        return inspect.getsource(cls)
+    except (OSError, TypeError):  # defined where no source is kept (an interactive session)
+        return cls.__qualname__
 
 
 def _keras_precision(model) -> str:

@@ -13,6 +13,8 @@ import pathlib
 
 def register_stylize(subparsers) -> None:
     """Add the ``stylize`` subcommand."""
+    from hub_core.exporting.engines import ENGINES
+
     p = subparsers.add_parser(
         "stylize",
         help="stylise images with a shipped style or a trained fast_style network",
@@ -24,6 +26,8 @@ def register_stylize(subparsers) -> None:
     p.add_argument("--style", default=None, metavar="STYLE_OR_RUN_DIR",
                    help="a shipped style (default: starry_night) or a run directory / weights file")
     p.add_argument("--size", type=int, default=None, help="resize so the longer side has this many pixels")
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="inference engine (default auto: the fastest installed engine that agrees with Keras)")
     p.set_defaults(func=stylize_command)
 
 
@@ -77,7 +81,7 @@ def stylize_command(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for image in args.images:
         target = out / f"{pathlib.Path(image).stem}_stylized.png"
-        imaging.save_image(style.stylize(model, image, size=args.size), target)
+        imaging.save_image(style.stylize(model, image, size=args.size, engine=args.engine), target)
         print(target)
     return 0
 

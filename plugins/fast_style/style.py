@@ -21,10 +21,13 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
+import weakref
 from typing import Any, Callable, Sequence
 
 from hub_core.errors import InvalidArgumentError
+from hub_plugins.fast_style.weights import STYLES
 
 METHODS = ("fast", "optimize")
 OPTIMIZERS = ("lbfgs", "adam")
@@ -44,6 +47,7 @@ def stylize(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     tile_size: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
+    engine: str = "auto",
     **optimize_options: Any,
 ):
     """Stylise an image with a trained network, or by Gatys optimisation.
@@ -53,7 +57,8 @@ def stylize(
     where ``model`` is a fast_style ``keras.Model`` (or a run directory / weights
     file it was saved to); ``image`` is a path, PIL image, ``(H, W, 3)`` array, or
     a list of those. Images over ``max_pixels`` are processed in overlapping tiles
-    (see :func:`transform`).
+    (see :func:`transform`). The network runs on the fastest inference engine
+    that agrees with Keras (``engine="auto"``, see :func:`transform`).
 
     ``method="optimize"``: ``stylize(content, style, method="optimize", steps=200,
     content_layer="relu4_2", style_layers=None, optimizer="lbfgs")``
@@ -72,6 +77,7 @@ def stylize(
         max_pixels: Memory budget of one forward pass, in pixels (fast).
         tile_size: Tile side when tiling (fast).
         overlap: Overlap of neighbouring tiles (fast).
+        engine: ``"auto"``, ``"keras"``, ``"openvino"`` or ``"onnxruntime"`` (fast; see :func:`transform`).
         **optimize_options: Keywords of :func:`optimize` (optimize only).
 
     Returns:
@@ -93,7 +99,7 @@ def stylize(
             f"{', '.join(sorted(optimize_options))} apply to method='optimize' only; drop them for a fast_style model."
         )
     if image_or_style is None:
-        model, images = style_model(style), model_or_content
+        model, images = _shipped_model(style) if style is None or style in STYLES else style_model(style), model_or_content
     elif style is not None:
         raise InvalidArgumentError(
             "Pass either a model and images, stylize(model, image), or images and a style, stylize(image, style=NAME); not both."
@@ -101,8 +107,8 @@ def stylize(
     else:
         model, images = _transform_model(model_or_content), image_or_style
     if isinstance(images, (list, tuple)):
-        return [_stylize_one(model, image, size, max_pixels, tile_size, overlap) for image in images]
-    return _stylize_one(model, images, size, max_pixels, tile_size, overlap)
+        return [_stylize_one(model, image, size, max_pixels, tile_size, overlap, engine) for image in images]
+    return _stylize_one(model, images, size, max_pixels, tile_size, overlap, engine)
 
 
 def style_model(style: str | os.PathLike | None = None):
@@ -124,6 +130,30 @@ def style_model(style: str | os.PathLike | None = None):
     return hub.load("fast_style_lite", weights="default" if style is None else os.fspath(style))
 
 
+def _shipped_model(style: str | None):
+    """:func:`style_model` of a shipped style, built once per process (so its engine is chosen once).
+
+    Its file is checked against its sha256 on every call all the same.
+    """
+    from hub_plugins.fast_style import weights as store
+
+    name = store.DEFAULT_STYLE if style is None else style
+    return _built_style(name, store.shipped_path(name))
+
+
+@functools.lru_cache(maxsize=len(STYLES))
+def _built_style(name: str, path):
+    """The network of shipped style ``name``; ``path``, its checked file, is part of the cache key."""
+    model = style_model(name)
+    _SHIPPED_ENGINES[model] = None
+    return model
+
+
+# The engine="auto" choice for each network of _built_style, which is never handed out, so its weights never
+# change: unlike engines.choose's own memory, no hash of the weights on every call.
+_SHIPPED_ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _transform_model(model: Any):
     if isinstance(model, (str, os.PathLike)):
         import hub_core as hub
@@ -137,15 +167,23 @@ def _transform_model(model: Any):
     return model
 
 
-def _stylize_one(model, image, size, max_pixels, tile_size, overlap):
+def _stylize_one(model, image, size, max_pixels, tile_size, overlap, engine):
     from hub_core.vision import imaging
 
     pixels = imaging.load_pixels(image, size)
-    return imaging.to_uint8(transform(model, pixels, max_pixels=max_pixels, tile_size=tile_size, overlap=overlap))
+    return imaging.to_uint8(transform(model, pixels, max_pixels=max_pixels, tile_size=tile_size, overlap=overlap,
+                                      engine=engine))
 
 
-def transform(model, pixels, *, max_pixels: int = DEFAULT_MAX_PIXELS, tile_size: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP):
+def transform(model, pixels, *, max_pixels: int = DEFAULT_MAX_PIXELS, tile_size: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
+              engine: str = "auto"):
     """Run the transform network on one float ``(H, W, 3)`` image, tiling over ``max_pixels``.
+
+    The network runs on ``engine``: under ``"auto"``, the fastest of the hub's inference engines that
+    agrees with Keras on the first image or tile (:func:`hub_core.exporting.engines.choose`: the bound
+    is 1/1000 of the largest output, 0.26 of 0..255 pixels, for a float32 engine, and 1/16, 16 pixels,
+    for a bfloat16 one), chosen once per model object while its weights stay the same. Every engine
+    takes any image size: the exports keep the height and width dynamic.
 
     Tiles start at multiples of 4 (the network's stride) and overlap by
     ``overlap`` pixels, where they are blended with linear ramps that ignore
@@ -162,21 +200,38 @@ def transform(model, pixels, *, max_pixels: int = DEFAULT_MAX_PIXELS, tile_size:
     import numpy as np
 
     height, width = pixels.shape[:2]
+    pixels = np.asarray(pixels, dtype="float32")
     if height * width <= max_pixels:
-        return np.asarray(model.predict_on_batch(pixels[None]))[0]
+        return _engine(model, pixels[None], engine)(pixels[None])[0]
     if tile_size % TILE_ALIGN or overlap % TILE_ALIGN or not 0 <= overlap < tile_size:
         raise InvalidArgumentError(
             f"tile_size and overlap must be multiples of {TILE_ALIGN} with 0 <= overlap < tile_size, got {tile_size} and {overlap}."
         )
+    run = _engine(model, pixels[None, :tile_size, :tile_size], engine)
     output = np.zeros((height, width, 3), dtype="float64")
     total = np.zeros((height, width, 1), dtype="float64")
     for top, bottom in _spans(height, tile_size, overlap):
         for left, right in _spans(width, tile_size, overlap):
-            tile = np.asarray(model.predict_on_batch(pixels[None, top:bottom, left:right]))[0]
+            tile = run(pixels[None, top:bottom, left:right])[0]
             weight = np.outer(_ramp(top, bottom, height, overlap), _ramp(left, right, width, overlap))[..., None]
             output[top:bottom, left:right] += weight * tile
             total[top:bottom, left:right] += weight
     return (output / total).astype("float32")
+
+
+def _engine(model, sample, engine: str):
+    """The engine that runs ``model``: ``engine`` by name, or under ``"auto"`` the one chosen on ``sample``."""
+    from hub_core.exporting import engines
+
+    if engine == "auto":
+        if model not in _SHIPPED_ENGINES:
+            return engines.choose(model, sample)
+        if _SHIPPED_ENGINES[model] is None:
+            _SHIPPED_ENGINES[model] = engines.choose(model, sample)
+        return _SHIPPED_ENGINES[model]
+    if engine not in engines.ENGINES:
+        raise InvalidArgumentError(f"engine must be one of {', '.join(engines.ENGINES)}, not {engine!r}.")
+    return engines.open_engine(model, engine, sample=sample)
 
 
 def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:

@@ -125,6 +125,23 @@ def test_instance_norm_matches_numpy():
     np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-5, atol=1e-5)
 
 
+def test_depth_to_space_convolution_matches_numpy():
+    """The output convolution's execution (2x2 output pixels per strided step) computes the plain convolution."""
+    from hub_plugins.fast_style.model import DepthToSpaceConv2D
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 18, 22, 5)).astype("float32")
+    layer = DepthToSpaceConv2D(3, 9, padding="valid")
+    layer.build(x.shape)
+    kernel, bias = rng.normal(size=(9, 9, 5, 3)).astype("float32"), rng.normal(size=3).astype("float32")
+    layer.set_weights([kernel, bias])
+    windows = np.lib.stride_tricks.sliding_window_view(x, (9, 9), axis=(1, 2))  # (2, 10, 14, 5, 9, 9)
+    expected = np.einsum("bhwcij,ijco->bhwo", windows, kernel) + bias
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="stride-1 'valid'"):
+        DepthToSpaceConv2D(3, 3, strides=2)
+
+
 def test_reflect_padding_matches_numpy():
     from hub_plugins.fast_style.model import ReflectionPadding2D
 
@@ -149,8 +166,8 @@ def test_tiles_match_the_untiled_result(photos):
     image = imaging.load_pixels(photos[0], (226, 198))
     for norm in ("batch", "instance"):
         net = _small_net(norm=norm)  # receptive field 45 px: radius 22 < 96 // 4
-        whole = style.transform(net, image)
-        tiled = style.transform(net, image, max_pixels=128 * 128, tile_size=128, overlap=96)
+        whole = style.transform(net, image, engine="keras")
+        tiled = style.transform(net, image, max_pixels=128 * 128, tile_size=128, overlap=96, engine="keras")
         assert tiled.shape == whole.shape
         spread = float(np.mean(np.abs(whole - whole.mean())))
         assert spread > 5.0, "the output must depend on the image for the comparison to mean anything"
@@ -344,9 +361,11 @@ def test_stylize_fast_api(tmp_path, photos):
     path = tmp_path / "photo.png"
     imaging.save_image(photos[0][:50, :70], path)
     net = _small_net()
-    out = hub.stylize(net, path)
+    out = hub.stylize(net, path, engine="keras")
     assert out.dtype == np.uint8 and out.shape == (50, 70, 3)
-    assert [o.shape for o in hub.stylize(net, [path, photos[1]], size=40)] == [(29, 40, 3), (27, 40, 3)]
+    assert [o.shape for o in hub.stylize(net, [path, photos[1]], size=40, engine="keras")] == [(29, 40, 3), (27, 40, 3)]
+    with pytest.raises(InvalidArgumentError, match="engine must be one of"):
+        hub.stylize(net, path, engine="tensorrt")
     with pytest.raises(InvalidArgumentError, match="method must be one of"):
         hub.stylize(net, path, method="paint")
     with pytest.raises(InvalidArgumentError, match="method='optimize'"):
@@ -367,7 +386,8 @@ def test_cli_stylize_writes_pngs(tmp_path, capsys, photos):
     _small_net().save_weights(weights)
     image = tmp_path / "cat.jpg"
     imaging.save_image(photos[1][:64, :80], image)
-    code, out, err = _run_cli(capsys, "stylize", str(image), "--style", str(weights), "-o", str(tmp_path / "out"), "--size", "40")
+    code, out, err = _run_cli(capsys, "stylize", str(image), "--style", str(weights), "-o", str(tmp_path / "out"), "--size", "40",
+                              "--engine", "keras")
     assert code == 0, err
     written = tmp_path / "out" / "cat_stylized.png"
     assert out.strip() == str(written)

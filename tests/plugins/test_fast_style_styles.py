@@ -32,7 +32,7 @@ def cat() -> np.ndarray:
 @pytest.fixture(scope="module")
 def stylised(cat) -> dict[str, np.ndarray]:
     """Each shipped style's result on the cat, through ``hub.stylize(image, style=NAME)``."""
-    return {name: hub.stylize(cat, style=name) for name in weights.STYLES}
+    return {name: hub.stylize(cat, style=name, engine="keras") for name in weights.STYLES}
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_shipped_style_verifies_its_file_and_stylises_a_photo(name, cat, stylise
 
 def test_styles_differ_and_starry_night_is_the_default(cat, stylised):
     assert np.abs(stylised["starry_night"].astype("float32") - stylised["the_scream"]).mean() > 10
-    np.testing.assert_array_equal(hub.stylize(cat), stylised["starry_night"])
+    np.testing.assert_array_equal(hub.stylize(cat, engine="keras"), stylised["starry_night"])
     with pytest.raises(InvalidArgumentError, match="not both"):
         hub.stylize(hub.load("fast_style_lite"), cat, style="the_scream")
 
@@ -96,9 +96,34 @@ def test_a_tampered_weight_file_is_refused(tmp_path, monkeypatch):
 def test_cli_stylizes_with_a_shipped_style(tmp_path, capsys, cat):
     photo = tmp_path / "cat.jpg"
     imaging.save_image(cat, photo)
-    code = cli.main(["stylize", str(photo), "--style", "the_scream", "-o", str(tmp_path / "out")])
+    code = cli.main(["stylize", str(photo), "--style", "the_scream", "-o", str(tmp_path / "out"), "--engine", "keras"])
     out, err = capsys.readouterr()
     assert code == 0, err
     written = tmp_path / "out" / "cat_stylized.png"
     assert out.strip() == str(written)
     assert imaging.load_pixels(written).shape == cat.shape
+
+
+def test_the_default_engine_is_the_fastest_that_agrees_with_keras(cat, hub_home, monkeypatch):
+    """``hub.stylize``'s default path on a real photo: the engine timed fastest of those agreeing, chosen once."""
+    from hub_core import exporting
+    from hub_core.exporting import engines
+    from hub_plugins.fast_style import style
+
+    monkeypatch.setattr(engines, "installed", lambda name: name in ("keras", "onnxruntime"))  # one export to make
+    timed = []
+    monkeypatch.setattr(engines, "_seconds", lambda engine, sample: timed.append(engine.name) or
+                        {"onnxruntime": 0.1, "keras": 0.2}[engine.name])
+    exports = []
+    export = exporting.export
+    monkeypatch.setattr(exporting, "export", lambda *args, **kwargs: exports.append(kwargs["format"]) or export(*args, **kwargs))
+    net = style.style_model("the_scream")
+    first = hub.stylize(net, cat)
+    assert sorted(timed) == sorted(["keras", "onnxruntime"] * engines.TIMED_RUNS) and exports == ["onnx"]
+    assert engines.choose(net, cat[None]).name == "onnxruntime"
+    smaller = hub.stylize(net, cat[:96, :128])  # another size: the same export, nothing timed again
+    assert smaller.shape == (96, 128, 3) and exports == ["onnx"] and len(timed) == 2 * engines.TIMED_RUNS
+    # The stated tolerance: 1/1000 of the largest Keras output (0.26 of 0..255) for a float32 engine, plus the
+    # rounding to uint8.
+    keras_pixels = np.asarray(net.predict_on_batch(cat[None]))[0]
+    assert np.abs(first.astype("float32") - keras_pixels).max() <= engines.agreement_rtol("float32", "float32") * 255 + 0.5
