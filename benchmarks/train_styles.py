@@ -60,6 +60,8 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint-every", type=int, default=25)
     parser.add_argument("--preview-every", type=int, default=50)
     parser.add_argument("--init", default=None, help="start from these transform weights")
+    parser.add_argument("--identity-steps", type=int, default=0,
+                        help="first fit the network to reproduce the photos for this many steps (start from the photo)")
     parser.add_argument("--export", default=None, help="also write the weights as a float16 .npz here")
     args = parser.parse_args(argv)
 
@@ -99,7 +101,8 @@ def main(argv=None) -> int:
         learning_rate=args.learning_rate, style_size=args.style_size, precision=args.precision,
         content_layers=perceptual.GATYS_CONTENT_LAYERS, style_layers=perceptual.GATYS_STYLE_LAYERS,
         variant=args.variant, run_dir=run_dir, resume=True, checkpoint_every=args.checkpoint_every,
-        preview_every=args.preview_every, initial_weights=args.init, callbacks=[StepLog()], verbose=0,
+        preview_every=args.preview_every, initial_weights=args.init, identity_steps=args.identity_steps,
+        callbacks=[StepLog()], verbose=0,
     )
     print(f"{args.style}: weights in {run_dir / 'transform.weights.h5'} after {time.time() - started:.0f}s", flush=True)
     if args.export:
