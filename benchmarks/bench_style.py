@@ -7,8 +7,8 @@ Two steps, each one process on this CPU (run the first niced in the background):
 
 ``gatys`` optimises each of the 5 held-out photos (:func:`held_out_photos`:
 never trained on) at 512x512 against each shipped style by Gatys et al.'s method
-(L-BFGS, ``--steps`` iterations, on the training objective: same HED VGG16 loss
-network, layers and weights), alternating styles, one photo at a time, saving
+(L-BFGS, ``--steps`` iterations, with the shipped styles' HED VGG16 loss network,
+layers and TV weight, style weight 2), alternating styles, one photo at a time, saving
 each result under ``benchmarks/results/style_eval/``; run it again to go on
 with the photos not done yet.
 
@@ -40,7 +40,8 @@ from common import RESULTS, interleaved_times, print_table, write_result
 EVAL = RESULTS / "style_eval"
 GRID = pathlib.Path(__file__).parent.parent / "docs" / "images" / "fast_style_grid.jpg"
 SIZE = 512
-# The objective the shipped styles were trained on (benchmarks/train_styles.py), which Gatys optimises too.
+# The objective Gatys optimises: the shipped styles' loss network, layers and TV weight, style weight 2
+# (benchmarks/train_styles.py trains the networks at 0.5: at 2 they paint over the photo).
 CONTENT_WEIGHT, TV_WEIGHT = 1.0, 10.0
 STYLE_WEIGHTS = {"starry_night": 2.0, "the_scream": 2.0}
 
