@@ -7,8 +7,8 @@ Two steps, each one process on this CPU (run the first niced in the background):
 
 ``gatys`` optimises each of the 5 held-out photos (:func:`held_out_photos`:
 never trained on) at 512x512 against each shipped style by Gatys et al.'s method
-(L-BFGS, ``--steps`` iterations, on the training objective: same HED VGG16 loss
-network, layers and weights), alternating styles, one photo at a time, saving
+(L-BFGS, ``--steps`` iterations, with the shipped styles' HED VGG16 loss network,
+layers and TV weight, style weight 2), alternating styles, one photo at a time, saving
 each result under ``benchmarks/results/style_eval/``; run it again to go on
 with the photos not done yet.
 
@@ -40,7 +40,8 @@ from common import RESULTS, interleaved_times, print_table, write_result
 EVAL = RESULTS / "style_eval"
 GRID = pathlib.Path(__file__).parent.parent / "docs" / "images" / "fast_style_grid.jpg"
 SIZE = 512
-# The objective the shipped styles were trained on (benchmarks/train_styles.py), which Gatys optimises too.
+# The objective Gatys optimises: the shipped styles' loss network, layers and TV weight, style weight 2
+# (benchmarks/train_styles.py trains the networks at 0.5: at 2 they paint over the photo).
 CONTENT_WEIGHT, TV_WEIGHT = 1.0, 10.0
 STYLE_WEIGHTS = {"starry_night": 2.0, "the_scream": 2.0}
 
@@ -89,14 +90,18 @@ def _gatys_file(style: str, index: int) -> pathlib.Path:
     return EVAL / f"gatys_{style}_{index}.png"
 
 
-def _features():
+def _features(precision: str = "float32"):
     from hub_plugins.fast_style import perceptual
 
-    return perceptual.vgg_features((*perceptual.GATYS_CONTENT_LAYERS, *perceptual.GATYS_STYLE_LAYERS))
+    return perceptual.vgg_features((*perceptual.GATYS_CONTENT_LAYERS, *perceptual.GATYS_STYLE_LAYERS), precision=precision)
 
 
-def run_gatys(steps: int, until: str | None) -> None:
-    """Gatys' optimisation of every held-out photo and style not done yet, alternating styles."""
+def run_gatys(steps: int, until: str | None, precision: str = "float32", photos: int | None = None) -> None:
+    """Gatys' optimisation of every held-out photo and style not done yet, alternating styles.
+
+    ``precision`` is the loss network's during the optimisation only (``report`` measures in float32);
+    ``photos`` limits the run to the first held-out photos.
+    """
     from hub_core.vision import imaging
     from hub_plugins.fast_style import perceptual
     from hub_plugins.fast_style import style as style_module
@@ -105,9 +110,9 @@ def run_gatys(steps: int, until: str | None) -> None:
     if until:
         hour, minute = (int(part) for part in until.split(":"))
         deadline = datetime.datetime.now(datetime.timezone.utc).replace(hour=hour, minute=minute, second=0).timestamp()
-    features = _features()
+    features = _features(precision)
     EVAL.mkdir(parents=True, exist_ok=True)
-    for index, photo in enumerate(held_out_photos()):
+    for index, photo in enumerate(held_out_photos()[:photos]):
         for name, style_weight in STYLE_WEIGHTS.items():
             target = _gatys_file(name, index)
             if target.exists():
@@ -121,7 +126,7 @@ def run_gatys(steps: int, until: str | None) -> None:
                 tv_weight=TV_WEIGHT, features=features)
             seconds = time.perf_counter() - start
             target.with_suffix(".json").write_text(json.dumps(
-                {"photo": os.path.basename(photo), "style": name, "steps": steps, "evaluations": len(history),
+                {"photo": os.path.basename(photo), "style": name, "steps": steps, "precision": precision, "evaluations": len(history),
                  "seconds": round(seconds, 1), "first": history[0], "last": history[-1]}, indent=2) + "\n")
             imaging.save_image(image, target)  # written last: it marks the photo done
             print(f"gatys {name} photo {index}: {len(history)} evaluations in {seconds:.0f}s, "
@@ -204,11 +209,14 @@ def main(argv=None) -> int:
     gatys = commands.add_parser("gatys", help="optimise the held-out photos not done yet")
     gatys.add_argument("--steps", type=int, default=300, help="L-BFGS iterations")
     gatys.add_argument("--until", default=None, help="start no photo after this UTC time (HH:MM)")
+    gatys.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
+                       help="the loss network's precision while optimising (the report measures in float32)")
+    gatys.add_argument("--photos", type=int, default=None, help="only the first N held-out photos")
     measure = commands.add_parser("report", help="losses, speed, grid and JSON")
     measure.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     if args.command == "gatys":
-        run_gatys(args.steps, args.until)
+        run_gatys(args.steps, args.until, args.precision, args.photos)
     else:
         report(args.repeats)
     return 0

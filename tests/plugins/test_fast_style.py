@@ -288,11 +288,25 @@ def test_train_style_reads_class_subfolders(tmp_path, features, starry_night, ph
         imaging.list_images(folder)
 
 
+def test_identity_steps_start_training_from_the_photo(features, starry_night, photos):
+    """identity_steps first fits the network to reproduce its input: its output nears the photo, a random one's does not."""
+    from hub_core.vision import imaging
+
+    batch = np.stack([imaging.load_image(p, 32, crop="center") for p in photos]).astype("float32")
+    options = dict(width=4, residual_blocks=1)
+    result = hub.train_style(starry_night, photos, image_size=32, content_size=32, batch_size=2, steps=1, style_size=32,
+                             identity_steps=60, learning_rate=1e-2, style_weight=0.0, features=features, verbose=0, **options)
+    random_error = np.abs(hub.load("fast_style", **options).predict_on_batch(batch) - batch).mean()
+    assert np.abs(result.model.predict_on_batch(batch) - batch).mean() < 0.7 * random_error
+
+
 def test_train_style_arguments(photos, starry_night, tmp_path):
     with pytest.raises(InvalidArgumentError, match="exactly one of steps= and epochs="):
         hub.train_style(starry_night, photos, image_size=32)
     with pytest.raises(DataError, match="does not exist"):
         hub.train_style(starry_night, tmp_path / "missing", image_size=32, steps=1)
+    with pytest.raises(InvalidArgumentError, match="identity_steps >= 0"):
+        hub.train_style(starry_night, photos, image_size=32, steps=1, identity_steps=-1)
 
 
 # --- Gatys optimisation --------------------------------------------------------
