@@ -5,9 +5,10 @@ on random 192x192 crops (flipped) of 512x512 centre crops of every real photo th
 packages give (``bench_style.training_photos()``: skimage, scikit-learn and
 foolbox's ImageNet photos, less the 5 held-out ones), with the painting at 512
 pixels, Gatys' loss layers (content ``relu4_2``, style ``relu1_1``..``relu5_1``)
-on the HED VGG16 loss network in bfloat16, style weight 0.5 (a quarter of the
-weight Gatys' reference optimises in ``bench_style.py``: at 2 the network paints
-over the photo within 50 steps), TV weight 10, Adam 1e-3, batch 2, after 200
+on the HED VGG16 loss network in bfloat16, style weight 0.5 and TV weight 10
+(``bench_style.STYLE_WEIGHT`` and ``TV_WEIGHT``, the objective Gatys' reference
+optimises too; at style weight 2 the network paints over the photo within 50
+steps), Adam 1e-3, batch 2, after 200
 steps fitting the network to reproduce the photos (``--identity-steps``), so
 training starts from the photo. Each call trains until ``--steps`` or
 until ``--until`` (UTC ``HH:MM``), checkpointing every ``--checkpoint-every``
@@ -34,7 +35,7 @@ import pathlib
 import sys
 import time
 
-from bench_style import training_photos
+from bench_style import STYLE_WEIGHT, TV_WEIGHT, training_photos
 
 PAINTINGS = {"starry_night": "starry_night.jpg", "the_scream": "scream.jpg"}
 
@@ -57,8 +58,8 @@ def main(argv=None) -> int:
     parser.add_argument("--content-size", type=int, default=512, help="side of the photos the crops come from")
     parser.add_argument("--style-size", type=int, default=512)
     parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--style-weight", type=float, default=0.5)
-    parser.add_argument("--tv-weight", type=float, default=10.0)
+    parser.add_argument("--style-weight", type=float, default=STYLE_WEIGHT)
+    parser.add_argument("--tv-weight", type=float, default=TV_WEIGHT)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--precision", default="bfloat16", choices=("float32", "bfloat16"))
     parser.add_argument("--checkpoint-every", type=int, default=25)

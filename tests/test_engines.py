@@ -125,6 +125,21 @@ def test_auto_takes_the_fastest_engine_that_agrees_and_remembers_it(hub_home, im
     np.testing.assert_allclose(scores(results), model.predict(images, verbose=0), atol=1e-5)
 
 
+def test_frozen_weights_keep_the_remembered_choice_without_hashing_them(hub_home, images, monkeypatch):
+    monkeypatch.setattr(engines, "installed", lambda name: name == "keras")
+    hashed = []
+    state_key = engines._state_key
+    monkeypatch.setattr(engines, "_state_key", lambda model: hashed.append(model.name) or state_key(model))
+    model = tiny_classifier()
+    sample = np.asarray(images, "float32")
+    first = engines.choose(model, sample, weights_frozen=True)
+    assert len(hashed) == 1
+    assert engines.choose(model, sample, weights_frozen=True) is first and len(hashed) == 1
+    assert engines.choose(model, sample) is first and len(hashed) == 2  # without the promise the weights are hashed
+    model.get_layer("conv2").bias.assign(np.full(8, 0.01, "float32"))
+    assert engines.choose(model, sample) is not first and len(hashed) == 3
+
+
 def test_without_the_engines_extra_keras_runs_and_says_so_once(hub_home, images, monkeypatch, capsys):
     monkeypatch.setattr(engines, "installed", lambda name: name == "keras")
     engines._tell_engines_missing.cache_clear()

@@ -213,6 +213,27 @@ def test_a_damaged_latest_checkpoint_is_skipped_with_a_warning_naming_it(tmp_pat
     assert messages[2] == f"hub: no checkpoint in {tmp_path / 'checkpoints'} is readable, so the run restarts from scratch."
 
 
+def test_has_checkpoint_counts_only_checkpoints_that_latest_checkpoint_can_resume_from(tmp_path):
+    run = runs.RunDir(tmp_path)
+    assert not run.has_checkpoint()
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "notes.txt").write_text("not a checkpoint")
+    assert not run.has_checkpoint()
+    for step in (1, 2):
+        run.save_checkpoint({"epoch": 0, "step": step, "global_step": step}, {"w": np.full(3, step)})
+    files = [tmp_path / "checkpoints" / e["file"] for e in run.manifest()["checkpoints"]]
+    files[-1].write_bytes(files[-1].read_bytes()[:50])
+    assert run.has_checkpoint() and run.latest_checkpoint()[0]["step"] == 1
+    files[0].unlink()
+    assert not run.has_checkpoint() and run.latest_checkpoint() is None
+    (tmp_path / "checkpoints" / "manifest.json").write_text("[")
+    assert not run.has_checkpoint()
+    run.prepare()  # rebuilds the manifest from the torn file's name
+    assert not run.has_checkpoint()
+    run.save_checkpoint({"epoch": 0, "step": 3, "global_step": 3}, {"w": np.full(3, 3)})
+    assert run.has_checkpoint()
+
+
 def test_without_a_manifest_a_checkpoint_with_a_changed_byte_is_found_by_its_zip_crc(tmp_path, caplog):
     run = runs.RunDir(tmp_path)
     for step in (1, 2):

@@ -150,7 +150,7 @@ def onnxruntime_engine(path: str | os.PathLike) -> Engine:
     return Engine("onnxruntime", lambda batch: session.run(None, {input_name: batch})[0])
 
 
-def choose(model, sample) -> Engine:
+def choose(model, sample, *, weights_frozen: bool = False) -> Engine:
     """The fastest engine on ``sample`` of those installed that export ``model`` and agree with Keras on it.
 
     The candidates are :data:`AUTO_ORDER`'s: OpenVINO (at its default precision, or f32 when that disagrees),
@@ -160,7 +160,8 @@ def choose(model, sample) -> Engine:
     for fast_style_lite, whose bf16 outputs disagree, onnxruntime, OpenVINO f32 and Keras come within 30% of each
     other: see ``benchmarks/bench_style_speed.py``).
     The choice is remembered for this model object while its weights stay the same, so a second call neither
-    exports, compiles nor times anything.
+    exports, compiles nor times anything. ``weights_frozen=True`` is the caller's promise that they never change:
+    the remembered choice is then kept without hashing the weights again on each call.
 
     Says once per process, on stderr, how to install the faster engines when none is installed.
     """
@@ -169,8 +170,10 @@ def choose(model, sample) -> Engine:
     keras_engine = open_engine(model, "keras")
     if not supports(model) or _gpu_visible():
         return keras_engine
-    state = _state_key(model)
     remembered = _CHOSEN.get(model)
+    if remembered is not None and weights_frozen:
+        return remembered[1]
+    state = _state_key(model)
     if remembered is not None and remembered[0] == state:
         return remembered[1]
     sample = np.asarray(sample, dtype="float32")[:AGREEMENT_IMAGES]

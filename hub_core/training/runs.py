@@ -157,6 +157,29 @@ class RunDir:
                 entries.append({**{k: int(v) for k, v in match.groupdict().items()}, "file": file.name, "sha256": None})
         return sorted(entries, key=lambda e: (e["global_step"], e["epoch"], e["step"]))[-KEEP_CHECKPOINTS:]
 
+    def has_checkpoint(self) -> bool:
+        """Whether :meth:`latest_checkpoint` finds a checkpoint to resume from, without reading its arrays.
+
+        A checkpoint counts when its file is there with the sha256 the manifest recorded or, for the entries
+        of a damaged manifest, found by name, when its zip members pass their CRC check.
+        """
+        try:
+            entries = self.manifest()["checkpoints"]
+        except DataError:
+            entries = self._entries_from_names()
+        return any(self._intact(entry) for entry in entries)
+
+    def _intact(self, entry: dict[str, Any]) -> bool:
+        """Whether the file of checkpoint ``entry`` is there and has its recorded sha256 (or, without one, intact zip members)."""
+        file = self.checkpoints / entry["file"]
+        try:
+            if entry.get("sha256") is not None:
+                return sha256_file(file) == entry["sha256"]
+            with zipfile.ZipFile(file) as archive:
+                return archive.testzip() is None
+        except (OSError, zipfile.BadZipFile):
+            return False
+
     def latest_checkpoint(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """The newest complete checkpoint as ``(entry, arrays)``, or None.
 
@@ -169,7 +192,7 @@ class RunDir:
         for entry in reversed(entries):
             file = self.checkpoints / entry["file"]
             try:
-                if entry.get("sha256") is not None and sha256_file(file) != entry["sha256"]:
+                if entry.get("sha256") is not None and file.is_file() and not self._intact(entry):
                     raise ValueError("its sha256 is not the one the manifest recorded")
                 return entry, load_npz(file)
             except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, WeightsError) as error:

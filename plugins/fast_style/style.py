@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import os
-import pathlib
 import weakref
 from typing import Any, Callable, Sequence
 
@@ -146,13 +145,12 @@ def _shipped_model(style: str | None):
 def _built_style(name: str, path):
     """The network of shipped style ``name``; ``path``, its checked file, is part of the cache key."""
     model = style_model(name)
-    _SHIPPED_ENGINES[model] = None
+    _SHIPPED_NETWORKS.add(model)
     return model
 
 
-# The engine="auto" choice for each network of _built_style, which is never handed out, so its weights never
-# change: unlike engines.choose's own memory, no hash of the weights on every call.
-_SHIPPED_ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# The networks of _built_style: never handed out, so their weights never change (engines.choose need not hash them).
+_SHIPPED_NETWORKS: weakref.WeakSet = weakref.WeakSet()
 
 
 def _transform_model(model: Any):
@@ -225,11 +223,7 @@ def _engine(model, sample, engine: str):
     from hub_core.exporting import engines
 
     if engine == "auto":
-        if model not in _SHIPPED_ENGINES:
-            return engines.choose(model, sample)
-        if _SHIPPED_ENGINES[model] is None:
-            _SHIPPED_ENGINES[model] = engines.choose(model, sample)
-        return _SHIPPED_ENGINES[model]
+        return engines.choose(model, sample, weights_frozen=model in _SHIPPED_NETWORKS)
     if engine not in engines.ENGINES:
         raise InvalidArgumentError(f"engine must be one of {', '.join(engines.ENGINES)}, not {engine!r}.")
     return engines.open_engine(model, engine, sample=sample)
@@ -528,6 +522,7 @@ def train_style(
 
     import hub_core as hub
     from hub_core import training
+    from hub_core.training import runs
     from hub_core.vision import imaging
     from hub_plugins.fast_style import perceptual
     from hub_plugins.fast_style import weights as store
@@ -547,7 +542,7 @@ def train_style(
     options = {k: v for k, v in {"norm": norm, "upsampling": upsampling, "width": width,
                                   "residual_blocks": residual_blocks}.items() if v is not None}
     transform = hub.load(f"fast_style:{variant}", weights=None if initial_weights is None else os.fspath(initial_weights), **options)
-    if identity_steps and not (resume and _has_checkpoint(run_dir)):
+    if identity_steps and not (resume and run_dir is not None and runs.RunDir(run_dir).has_checkpoint()):
         _fit_identity(transform, _crop_dataset(content, int(image_size), int(batch_size), int(identity_steps), seed + 1),
                       learning_rate)
     style_layers = perceptual.JOHNSON_STYLE_LAYERS if style_layers is None else tuple(style_layers)
@@ -571,12 +566,6 @@ def train_style(
     if result.run_dir is not None:
         store.save(transform, result.run_dir)
     return dataclasses.replace(result, model=transform)
-
-
-def _has_checkpoint(run_dir) -> bool:
-    from hub_core.training import runs
-
-    return run_dir is not None and any((pathlib.Path(run_dir) / runs.CHECKPOINTS).glob("*"))
 
 
 def _fit_identity(transform, crops, learning_rate: float) -> None:

@@ -300,6 +300,24 @@ def test_identity_steps_start_training_from_the_photo(features, starry_night, ph
     assert np.abs(result.model.predict_on_batch(batch) - batch).mean() < 0.7 * random_error
 
 
+def test_identity_steps_run_when_the_run_directory_has_no_readable_checkpoint(features, starry_night, photos, tmp_path):
+    """A resumed run whose only checkpoint is damaged restarts from scratch, identity steps included."""
+    from hub_core.training import runs
+    from hub_core.vision import imaging
+
+    run = runs.RunDir(tmp_path / "run")
+    run.save_checkpoint({"epoch": 0, "step": 1, "global_step": 1}, {"w": np.zeros(3)})
+    checkpoint = run.checkpoints / run.manifest()["checkpoints"][0]["file"]
+    checkpoint.write_bytes(checkpoint.read_bytes()[:50])
+    batch = np.stack([imaging.load_image(p, 32, crop="center") for p in photos]).astype("float32")
+    options = dict(width=4, residual_blocks=1)
+    result = hub.train_style(starry_night, photos, image_size=32, content_size=32, batch_size=2, steps=1, style_size=32,
+                             identity_steps=60, learning_rate=1e-2, style_weight=0.0, features=features, verbose=0,
+                             run_dir=run.path, resume=True, **options)
+    random_error = np.abs(hub.load("fast_style", **options).predict_on_batch(batch) - batch).mean()
+    assert np.abs(result.model.predict_on_batch(batch) - batch).mean() < 0.7 * random_error
+
+
 def test_train_style_arguments(photos, starry_night, tmp_path):
     with pytest.raises(InvalidArgumentError, match="exactly one of steps= and epochs="):
         hub.train_style(starry_night, photos, image_size=32)
