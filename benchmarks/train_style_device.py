@@ -1,18 +1,31 @@
-"""Train fast_style transform networks on an accelerator with Keras 3 + JAX (no TensorFlow).
+"""The shipped styles' training and their Gatys reference on an accelerator, with Keras 3 + JAX (no TensorFlow).
 
-``hub.train_style`` runs on the shared TensorFlow training loop; this script is
-the accelerator route for the style benchmark when a GPU without TensorFlow is
-at hand. It uses the same pieces (the fast_style plugin's ``transform_net``,
-``PerceptualLoss`` and ``StyleTrainer``, the vgg16 plugin's builder) with ``train_on_batch`` on random 256x256 crops, for a fixed
-wall-clock budget per style weight, and writes for each: ``<tag>.weights.h5`` (readable by ``hub.load("fast_style",
-weights=...)``), ``<tag>_preview.png`` and the loss curve in ``<tag>.json``.
+``benchmarks/train_styles.py`` (``hub.train_style`` on the TensorFlow training loop)
+is the CPU route, about 30 steps a minute on 2 cores. This script is the route for
+a GPU machine without TensorFlow: the same recipe and objective (``fast_style_lite``,
+random flipped crops of the 512x512 centre crops of ``bench_style.training_photos()``,
+the painting at 512 pixels, Gatys' layers on the HED VGG16 loss network in bfloat16,
+``bench_style``'s content, style and TV weights, Adam 1e-3, identity steps first),
+run with ``train_on_batch`` for a wall-clock budget per style, and ``bench_style``'s
+Gatys optimisation of the 5 held-out photos (300 L-BFGS steps). Three steps::
 
-The data folder holds ``content/*.jpg`` (the photos), ``style.jpg`` and
-``vgg16_hed.npz`` (the HED VGG16 conv weights, ``"<layer>/<index>"`` keys;
-float16 to travel light). Usage::
+    python benchmarks/train_style_device.py prepare DATA        # here: photos, paintings, loss network (about 45 MB)
+    KERAS_BACKEND=jax python benchmarks/train_style_device.py run DATA OUT --seconds 200 --gatys   # on the GPU
+    python benchmarks/train_style_device.py install OUT          # here: the styles and the Gatys results
 
-    KERAS_BACKEND=jax python benchmarks/train_style_device.py --data DIR --out OUT \\
-        --style-weights 100,1000 --seconds 120
+``run`` needs Keras, JAX, numpy, scipy, h5py and Pillow (no TensorFlow, no install of
+the hub: it imports the checkout). On the lent GPU machine, which has JAX but not Keras,
+carry ``DATA`` and Keras' wheels (``pip download --no-deps --only-binary=:all:
+--python-version 3.12 --platform manylinux_2_28_x86_64 -d .whl keras==3.15.1 namex==0.1.0
+optree==0.20.0``; both folders listed in ``.git/info/exclude``) and run
+``python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl &&
+PYTHONPATH=/tmp/site KERAS_BACKEND=jax python3 benchmarks/train_style_device.py run DATA $OUT ...``.
+Tested here under JAX on the CPU with TensorFlow hidden. ``run`` writes ``OUT/<style>.npz`` (float16, how styles
+ship), ``OUT/train.json`` (loss curves) and, with ``--gatys``, ``OUT/gatys.npz`` and
+``OUT/gatys.json``. ``install`` puts the styles into ``plugins/fast_style/data/``
+(then put the printed sizes and sha256 into ``SHIPPED`` of ``plugins/fast_style/weights.py``
+and run ``python -m hub_core.hub.catalog --write``) and the Gatys results where
+``bench_style.py report`` reads them.
 """
 
 from __future__ import annotations
@@ -20,10 +33,12 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import shutil
 import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+IDENTITY_LEARNING_RATE = 1e-3
 
 
 def _import_checkout() -> None:
@@ -39,16 +54,41 @@ def _import_checkout() -> None:
         spec.loader.exec_module(module)
 
 
-def _vgg(weights: pathlib.Path):
-    from hub_core.hub.plugin import WeightsRef
+def prepare(data: pathlib.Path) -> None:
+    """Write the photos (uint8), the paintings and the HED VGG16 conv weights (float16) into ``data``."""
+    import numpy as np
+
+    import bench_style
+    from hub_core.vision import imaging
+    from hub_plugins.fast_style import style as style_module
+    from hub_plugins.vgg16.weights import read_hed_bsds500
+
+    data.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(data / "content.npz", images=style_module._content_array(bench_style.training_photos(), 512))
+    held_out = bench_style.held_out_photos()
+    np.savez_compressed(data / "held_out.npz", names=np.array([pathlib.Path(p).name for p in held_out]),
+                        images=np.stack([imaging.to_uint8(imaging.load_pixels(p, (bench_style.SIZE,) * 2)) for p in held_out]))
+    np.savez_compressed(data / "paintings.npz", **{name: imaging.to_uint8(imaging.load_pixels(bench_style.painting(name), 512))
+                                                   for name in bench_style.STYLES})
+    np.savez(data / "vgg16_hed.npz", **{f"{layer}/{index}": np.asarray(array, "float16")
+                                        for layer, arrays in read_hed_bsds500().items() for index, array in enumerate(arrays)})
+    print(f"{data}: {sum(f.stat().st_size for f in data.iterdir()) / 1e6:.1f} MB", flush=True)
+
+
+def _features(data: pathlib.Path, precision: str):
+    from hub_core import vision
+    from hub_plugins.fast_style import perceptual
     from hub_plugins.vgg16.plugin import VGG16Plugin
 
     plugin = VGG16Plugin()
-    return plugin.build(plugin.variant("vgg16"), weights=WeightsRef(location=str(weights)), include_top=False,
-                        features=True, include_preprocessing=True, input_shape=(None, None, 3))
+    vgg = plugin.build(plugin.variant("vgg16"), weights=None, include_top=False, features=True,
+                       include_preprocessing=True, input_shape=(None, None, 3), precision=precision)
+    vision.assign_weights(vgg, vision.read_weights(data / "vgg16_hed.npz"), source="vgg16_hed.npz")
+    return perceptual.feature_model(vgg, (*perceptual.GATYS_CONTENT_LAYERS, *perceptual.GATYS_STYLE_LAYERS))
 
 
 def _crops(content, size: int, batch: int, rng):
+    """A batch of random crops of random photos, each flipped left-right half the time."""
     import numpy as np
 
     out = np.empty((batch, size, size, 3), dtype="float32")
@@ -60,56 +100,139 @@ def _crops(content, size: int, batch: int, rng):
     return out
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=pathlib.Path, required=True)
-    parser.add_argument("--out", type=pathlib.Path, required=True)
-    parser.add_argument("--style-weights", default="100,1000")
-    parser.add_argument("--tv-weight", type=float, default=10.0)
-    parser.add_argument("--seconds", type=float, default=120.0, help="training time per style weight")
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--style-size", type=int, default=512)
-    args = parser.parse_args(argv)
-    _import_checkout()
+def _train(name: str, painting, content, features, args) -> tuple[object, dict]:
+    """One style: identity steps, then the perceptual objective for ``args.seconds``; the network and its curve."""
     import keras
     import numpy as np
 
-    from hub_core.vision import imaging
-    from hub_plugins.fast_style import model, perceptual
+    import bench_style
+    from hub_plugins.fast_style import perceptual
+    from hub_plugins.fast_style.plugin import FastStylePlugin
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    plugin = FastStylePlugin()
+    transform = plugin.build(plugin.variant("fast_style_lite"))
+    transform.compile(optimizer=keras.optimizers.Adam(IDENTITY_LEARNING_RATE), loss="mean_squared_error")
+    for _ in range(args.identity_steps):
+        crops = _crops(content, args.size, args.batch, rng)
+        transform.train_on_batch(crops, crops)
+    loss = perceptual.PerceptualLoss(
+        features, painting, content_layers=perceptual.GATYS_CONTENT_LAYERS, style_layers=perceptual.GATYS_STYLE_LAYERS,
+        content_weight=bench_style.CONTENT_WEIGHT, style_weight=bench_style.STYLE_WEIGHT, tv_weight=bench_style.TV_WEIGHT)
+    trainer = perceptual.StyleTrainer(transform, loss)
+    trainer.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+    curve, start, step = [], time.time(), 0
+    while time.time() - start < args.seconds:
+        crops = _crops(content, args.size, args.batch, rng)
+        logs = trainer.train_on_batch(crops, crops, return_dict=True)
+        step += 1
+        if step == 1 or step % 100 == 0:
+            curve.append({"step": step, "seconds": round(time.time() - start, 2), **{k: float(v) for k, v in logs.items()}})
+        if step == 1:
+            print(f"{name}: first step (compiling) {time.time() - start:.1f}s", flush=True)
+    summary = {"style": name, "steps": step, "seconds": round(time.time() - start, 1), "identity_steps": args.identity_steps,
+               "size": args.size, "batch": args.batch, "learning_rate": args.learning_rate, "curve": curve}
+    print(f"{name}: {step} steps in {summary['seconds']:.0f}s; last {curve[-1]}", flush=True)
+    return transform, summary
+
+
+def _gatys(data: pathlib.Path, out: pathlib.Path, features, steps: int) -> None:
+    """bench_style's Gatys optimisation of every held-out photo and style: ``OUT/gatys.npz`` and ``OUT/gatys.json``."""
+    import numpy as np
+
+    import bench_style
+    from hub_plugins.fast_style import perceptual
+    from hub_plugins.fast_style import style as style_module
+
+    held_out, paintings = np.load(data / "held_out.npz"), np.load(data / "paintings.npz")
+    images, runs = {}, []
+    for index, (photo_name, photo) in enumerate(zip(held_out["names"], held_out["images"])):
+        for name in bench_style.STYLES:
+            start = time.perf_counter()
+            image, history = style_module.optimize(
+                photo, paintings[name], steps=steps, content_layer=perceptual.GATYS_CONTENT_LAYERS[0],
+                style_layers=perceptual.GATYS_STYLE_LAYERS, content_weight=bench_style.CONTENT_WEIGHT,
+                style_weight=bench_style.STYLE_WEIGHT, tv_weight=bench_style.TV_WEIGHT, features=features)
+            images[f"{name}_{index}"] = image
+            runs.append({"photo": str(photo_name), "style": name, "index": index, "steps": steps, "precision": "bfloat16",
+                         "evaluations": len(history), "seconds": round(time.perf_counter() - start, 1),
+                         "first": history[0], "last": history[-1]})
+            print(f"gatys {name} photo {index}: {len(history)} evaluations in {runs[-1]['seconds']:.0f}s", flush=True)
+    np.savez(out / "gatys.npz", **images)
+    (out / "gatys.json").write_text(json.dumps(runs, indent=1) + "\n")
+
+
+def run(args) -> None:
+    """Train every style and, with ``--gatys``, optimise the held-out photos (see the module docstring)."""
+    import keras
+    import numpy as np
+
+    import bench_style
+    from hub_plugins.fast_style import weights as store
 
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"keras {keras.__version__} backend {keras.backend.backend()}", flush=True)
-    side = round(args.size * 1.25)
-    content = np.stack([imaging.load_image(p, side, crop="center") for p in sorted((args.data / "content").glob("*.jpg"))])
-    content = content.astype("float32")
-    previews = content[:4, (side - args.size) // 2:, (side - args.size) // 2:][:, :args.size, :args.size]
-    features = perceptual.feature_model(_vgg(args.data / "vgg16_hed.npz"), ("relu3_3", *perceptual.JOHNSON_STYLE_LAYERS))
-    style = imaging.load_pixels(args.data / "style.jpg", args.style_size)
-    for style_weight in [float(w) for w in args.style_weights.split(",")]:
-        tag = f"starry_sw{style_weight:g}"
-        keras.utils.set_random_seed(0)
-        rng = np.random.default_rng(0)
-        loss = perceptual.PerceptualLoss(features, style, style_weight=style_weight, tv_weight=args.tv_weight)
-        trainer = perceptual.StyleTrainer(model.transform_net(), loss)
-        trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
-        curve, start, step = [], time.time(), 0
-        while time.time() - start < args.seconds:
-            logs = trainer.train_on_batch(*[_crops(content, args.size, args.batch, rng)] * 2, return_dict=True)
-            step += 1
-            if step == 1:
-                print(f"{tag}: first step (compile) {time.time() - start:.1f}s", flush=True)
-            if step % 50 == 0 or step == 1:
-                curve.append({"step": step, "seconds": round(time.time() - start, 2), **{k: float(v) for k, v in logs.items()}})
-        seconds = time.time() - start
-        trainer.transform.save_weights(args.out / f"{tag}.weights.h5")
-        stylised = np.asarray(trainer.transform.predict_on_batch(previews))
-        grid = np.concatenate([np.concatenate(list(previews), 1), np.concatenate(list(stylised), 1)], 0)
-        imaging.save_image(grid, args.out / f"{tag}_preview.png")
-        summary = {"style_weight": style_weight, "tv_weight": args.tv_weight, "steps": step, "batch": args.batch,
-                   "size": args.size, "seconds": round(seconds, 1), "curve": curve}
-        (args.out / f"{tag}.json").write_text(json.dumps(summary, indent=1))
-        print(f"{tag}: {step} steps in {seconds:.0f}s; last {curve[-1]}", flush=True)
+    print(f"keras {keras.__version__} on {keras.backend.backend()}", flush=True)
+    features = _features(args.data, args.precision)
+    content, paintings = np.load(args.data / "content.npz")["images"], np.load(args.data / "paintings.npz")
+    summaries = []
+    for name in bench_style.STYLES:
+        transform, summary = _train(name, paintings[name].astype("float32"), content, features, args)
+        store.save_float16(transform, args.out / f"{name}.npz")
+        summaries.append(summary)
+        (args.out / "train.json").write_text(json.dumps(summaries, indent=1) + "\n")
+    if args.gatys:
+        _gatys(args.data, args.out, features, args.gatys_steps)
+
+
+def install(out: pathlib.Path) -> None:
+    """The trained styles into ``plugins/fast_style/data/``, the Gatys results into ``bench_style.EVAL``."""
+    import numpy as np
+
+    import bench_style
+    from hub_core.files import sha256_file
+    from hub_core.vision import imaging
+    from hub_plugins.fast_style import weights as store
+
+    for name in bench_style.STYLES:
+        target = store.DATA / f"{name}.npz"
+        shutil.copyfile(out / f"{name}.npz", target)
+        print(f"{target}: {target.stat().st_size} bytes, sha256 {sha256_file(target)}")
+    if (out / "gatys.json").exists():
+        bench_style.EVAL.mkdir(parents=True, exist_ok=True)
+        images = np.load(out / "gatys.npz")
+        for entry in json.loads((out / "gatys.json").read_text()):
+            target = bench_style._gatys_file(entry["style"], entry["index"])
+            target.with_suffix(".json").write_text(json.dumps(entry, indent=2) + "\n")
+            imaging.save_image(images[f"{entry['style']}_{entry['index']}"], target)
+            print(f"gatys {entry['style']} photo {entry['index']}: {target}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("prepare", help="write the data folder (here)").add_argument("data", type=pathlib.Path)
+    train = commands.add_parser("run", help="train the styles and optimise the Gatys reference (on the GPU)")
+    train.add_argument("data", type=pathlib.Path)
+    train.add_argument("out", type=pathlib.Path)
+    train.add_argument("--seconds", type=float, default=200.0, help="training time per style, after the identity steps")
+    train.add_argument("--size", type=int, default=256, help="side of the training crops")
+    train.add_argument("--batch", type=int, default=8)
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--identity-steps", type=int, default=200)
+    train.add_argument("--precision", default="bfloat16", choices=("float32", "bfloat16"))
+    train.add_argument("--gatys", action="store_true", help="also optimise the 5 held-out photos for each style")
+    train.add_argument("--gatys-steps", type=int, default=300)
+    commands.add_parser("install", help="put the results in place (here)").add_argument("out", type=pathlib.Path)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))
+    _import_checkout()
+    if args.command == "prepare":
+        prepare(args.data)
+    elif args.command == "run":
+        run(args)
+    else:
+        install(args.out)
     return 0
 
 
