@@ -21,7 +21,6 @@ from hub_core import config
 from hub_core.errors import DataError, InvalidArgumentError
 
 FONT_EXTENSIONS = (".ttf", ".ttc", ".otf")
-PACKAGES = ("fonts-wqy-zenhei", "fonts-wqy-microhei", "fonts-noto-cjk", "fonts-noto-cjk-extra")
 INSTALL_HINT = "install a CJK font package (apt-get install fonts-wqy-zenhei, or run scripts/install-test-data.sh)"
 
 
