@@ -100,16 +100,11 @@ def run_gatys(steps: int, until: str | None, precision: str = "float32", photos:
     ``precision`` is the loss network's during the optimisation only (``report`` measures in float32);
     ``photos`` limits the run to the first held-out photos.
     """
-    from hub_core.vision import imaging
-    from hub_plugins.fast_style import perceptual
-    from hub_plugins.fast_style import style as style_module
-
     deadline = None
     if until:
         hour, minute = (int(part) for part in until.split(":"))
         deadline = datetime.datetime.now(datetime.timezone.utc).replace(hour=hour, minute=minute, second=0).timestamp()
     features = _features(precision)
-    EVAL.mkdir(parents=True, exist_ok=True)
     for index, photo in enumerate(held_out_photos()[:photos]):
         for name in STYLES:
             target = _gatys_file(name, index)
@@ -117,18 +112,38 @@ def run_gatys(steps: int, until: str | None, precision: str = "float32", photos:
                 continue
             if deadline is not None and time.time() > deadline:
                 return
-            start = time.perf_counter()
-            image, history = style_module.optimize(
-                photo, painting(name), size=(SIZE, SIZE), steps=steps, content_layer=perceptual.GATYS_CONTENT_LAYERS[0],
-                style_layers=perceptual.GATYS_STYLE_LAYERS, content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT,
-                tv_weight=TV_WEIGHT, features=features)
-            seconds = time.perf_counter() - start
-            target.with_suffix(".json").write_text(json.dumps(
-                {"photo": os.path.basename(photo), "style": name, "steps": steps, "precision": precision, "evaluations": len(history),
-                 "seconds": round(seconds, 1), "first": history[0], "last": history[-1]}, indent=2) + "\n")
-            imaging.save_image(image, target)  # written last: it marks the photo done
-            print(f"gatys {name} photo {index}: {len(history)} evaluations in {seconds:.0f}s, "
-                  f"loss {history[0]['loss']:.3f} -> {history[-1]['loss']:.3f}", flush=True)
+            image, record = optimise(photo, painting(name), features, steps, precision)
+            save_gatys(name, index, image, {"photo": os.path.basename(photo), "style": name, "index": index, **record})
+            print(f"gatys {name} photo {index}: {record['evaluations']} evaluations in {record['seconds']:.0f}s, "
+                  f"loss {record['first']['loss']:.3f} -> {record['last']['loss']:.3f}", flush=True)
+
+
+def optimise(photo, style_image, features, steps: int, precision: str):
+    """Gatys' optimisation of ``photo`` at SIZE x SIZE on the shipped networks' objective: ``(image, record)``.
+
+    ``record`` holds the steps, ``precision`` (``features``' precision), evaluations, seconds and first and last losses.
+    """
+    from hub_plugins.fast_style import perceptual
+    from hub_plugins.fast_style import style as style_module
+
+    start = time.perf_counter()
+    image, history = style_module.optimize(
+        photo, style_image, size=(SIZE, SIZE), steps=steps, content_layer=perceptual.GATYS_CONTENT_LAYERS[0],
+        style_layers=perceptual.GATYS_STYLE_LAYERS, content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT,
+        tv_weight=TV_WEIGHT, features=features)
+    return image, {"steps": steps, "precision": precision, "evaluations": len(history),
+                   "seconds": round(time.perf_counter() - start, 1), "first": history[0], "last": history[-1]}
+
+
+def save_gatys(style: str, index: int, image, record: dict) -> pathlib.Path:
+    """Write a Gatys result and its record where :func:`report` reads them; the image last, as it marks the photo done."""
+    from hub_core.vision import imaging
+
+    target = _gatys_file(style, index)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    imaging.save_image(image, target)
+    return target
 
 
 def report() -> None:

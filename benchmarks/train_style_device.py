@@ -137,30 +137,22 @@ def _train(name: str, painting, content, features, args) -> tuple[object, dict]:
     return transform, summary
 
 
-def _gatys(data: pathlib.Path, out: pathlib.Path, features, steps: int) -> None:
+def _gatys(data: pathlib.Path, out: pathlib.Path, features, steps: int, precision: str) -> None:
     """bench_style's Gatys optimisation of every held-out photo and style: ``OUT/gatys.npz`` and ``OUT/gatys.json``."""
     import numpy as np
 
     import bench_style
-    from hub_plugins.fast_style import perceptual
-    from hub_plugins.fast_style import style as style_module
 
     held_out, paintings = np.load(data / "held_out.npz"), np.load(data / "paintings.npz")
-    images, runs = {}, []
+    images, records = {}, []
     for index, (photo_name, photo) in enumerate(zip(held_out["names"], held_out["images"])):
         for name in bench_style.STYLES:
-            start = time.perf_counter()
-            image, history = style_module.optimize(
-                photo, paintings[name], steps=steps, content_layer=perceptual.GATYS_CONTENT_LAYERS[0],
-                style_layers=perceptual.GATYS_STYLE_LAYERS, content_weight=bench_style.CONTENT_WEIGHT,
-                style_weight=bench_style.STYLE_WEIGHT, tv_weight=bench_style.TV_WEIGHT, features=features)
+            image, record = bench_style.optimise(photo, paintings[name], features, steps, precision)
             images[f"{name}_{index}"] = image
-            runs.append({"photo": str(photo_name), "style": name, "index": index, "steps": steps, "precision": "bfloat16",
-                         "evaluations": len(history), "seconds": round(time.perf_counter() - start, 1),
-                         "first": history[0], "last": history[-1]})
-            print(f"gatys {name} photo {index}: {len(history)} evaluations in {runs[-1]['seconds']:.0f}s", flush=True)
+            records.append({"photo": str(photo_name), "style": name, "index": index, **record})
+            print(f"gatys {name} photo {index}: {record['evaluations']} evaluations in {record['seconds']:.0f}s", flush=True)
     np.savez(out / "gatys.npz", **images)
-    (out / "gatys.json").write_text(json.dumps(runs, indent=1) + "\n")
+    (out / "gatys.json").write_text(json.dumps(records, indent=1) + "\n")
 
 
 def run(args) -> None:
@@ -182,7 +174,7 @@ def run(args) -> None:
         summaries.append(summary)
         (args.out / "train.json").write_text(json.dumps(summaries, indent=1) + "\n")
     if args.gatys:
-        _gatys(args.data, args.out, features, args.gatys_steps)
+        _gatys(args.data, args.out, features, args.gatys_steps, args.precision)
 
 
 def install(out: pathlib.Path) -> None:
@@ -191,7 +183,6 @@ def install(out: pathlib.Path) -> None:
 
     import bench_style
     from hub_core.files import sha256_file
-    from hub_core.vision import imaging
     from hub_plugins.fast_style import weights as store
 
     for name in bench_style.STYLES:
@@ -199,13 +190,10 @@ def install(out: pathlib.Path) -> None:
         shutil.copyfile(out / f"{name}.npz", target)
         print(f"{target}: {target.stat().st_size} bytes, sha256 {sha256_file(target)}")
     if (out / "gatys.json").exists():
-        bench_style.EVAL.mkdir(parents=True, exist_ok=True)
         images = np.load(out / "gatys.npz")
-        for entry in json.loads((out / "gatys.json").read_text()):
-            target = bench_style._gatys_file(entry["style"], entry["index"])
-            target.with_suffix(".json").write_text(json.dumps(entry, indent=2) + "\n")
-            imaging.save_image(images[f"{entry['style']}_{entry['index']}"], target)
-            print(f"gatys {entry['style']} photo {entry['index']}: {target}")
+        for record in json.loads((out / "gatys.json").read_text()):
+            target = bench_style.save_gatys(record["style"], record["index"], images[f"{record['style']}_{record['index']}"], record)
+            print(f"gatys {record['style']} photo {record['index']}: {target}")
 
 
 def main(argv=None) -> int:

@@ -192,7 +192,7 @@ class RunDir:
         for entry in reversed(entries):
             file = self.checkpoints / entry["file"]
             try:
-                if entry.get("sha256") is not None and file.is_file() and not self._intact(entry):
+                if entry.get("sha256") is not None and sha256_file(file) != entry["sha256"]:
                     raise ValueError("its sha256 is not the one the manifest recorded")
                 return entry, load_npz(file)
             except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, WeightsError) as error:
